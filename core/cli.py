@@ -1,0 +1,213 @@
+"""``hashembed`` command line: parses arguments and calls one library function per command.
+
+Commands import their stage lazily so that ``hashembed predict`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hashembed import __version__
+from hashembed.errors import HashembedError, NodeIdTypeError
+
+log = logging.getLogger("hashembed")
+
+
+def _add_graph_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="a named dataset: cora (bundled), planetoid-cora, "
+                     "tolokers, email-eu-core, twitch-DE, … (see docs)")
+    src.add_argument("--edges", type=Path, help="edge list: text (comma/tab/space), .npy or "
+                     ".parquet")
+    p.add_argument("--labels", type=Path, help="with --edges: 'node label' rows")
+    p.add_argument("--num-nodes", type=int, help="with --edges: n (default: largest id + 1)")
+    p.add_argument("--data-root", type=Path,
+                   default=Path(os.environ.get("HASHEMBED_DATA", "../shared/data")),
+                   help="folder of the named datasets (default: $HASHEMBED_DATA or "
+                   "../shared/data)")
+    p.add_argument("--split", help="random:0.6,0.2,0.2 (default) | official[:K] | public")
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from hashembed.codeformat import CodeSpec
+    from hashembed.errors import ConfigError
+    from hashembed.train.datasets import apply_split, load_dataset
+    from hashembed.train.decoder import DecoderConfig
+    from hashembed.train.edgelist import load_edge_list_graph
+    from hashembed.train.model import ModelConfig
+    from hashembed.train.run import train_run
+    from hashembed.train.splits import parse_split
+    from hashembed.train.trainer import TrainConfig
+
+    if a.dataset:
+        graph = load_dataset(a.dataset, a.data_root)
+    else:
+        if a.labels is None:
+            raise ConfigError("--edges needs --labels for node classification")
+        graph = load_edge_list_graph(a.edges, a.labels, a.num_nodes)
+    graph = apply_split(graph, parse_split(a.split) if a.split else None, a.seed)
+    spec = decoder = None
+    if a.coding != "none":
+        spec = CodeSpec(a.coding, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
+                        projection=a.projection)
+        decoder = DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim, a.hidden, a.dim)
+    model = ModelConfig(a.gnn, a.layers, a.hidden, graph.num_classes, a.dropout)
+    train = TrainConfig(a.epochs, a.patience, a.lr, a.weight_decay, a.seed)
+    metrics = train_run(graph, spec, decoder, model, train, a.out, embedding_dim=a.dim,
+                        progress=not a.quiet)
+    keys = ("dataset", "coding", "bits_per_node", "metric", "train", "val", "test",
+            "majority_class_test", "bytes")
+    print(json.dumps({k: metrics[k] for k in keys}, indent=2))
+    print(f"run written to {Path(a.out).resolve()}", file=sys.stderr)
+    return 0
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from hashembed.export.exporter import export_run
+
+    manifest = export_run(a.run_dir, a.out, overwrite=a.overwrite, probe_nodes=a.probe_nodes,
+                          tolerance=a.tolerance, opset=a.opset)
+    diffs = ", ".join(f"{k} {v:.2e}" for k, v in manifest["parity"].items())
+    print(f"bundle written to {manifest['path']} (ONNX Runtime vs PyTorch max |diff|: {diffs})")
+    return 0
+
+
+def _parse_nodes(a: argparse.Namespace):
+    import numpy as np
+
+    if a.nodes is not None:
+        text, where = a.nodes, "--nodes"
+    else:
+        path = a.nodes_file
+        if not path.is_file():
+            raise NodeIdTypeError(f"--nodes-file {path} does not exist")
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        text, where = path.read_text(), f"--nodes-file {path}"
+    tokens = text.replace(",", " ").split()
+    ids = []
+    for t in tokens:
+        try:
+            ids.append(int(t))
+        except ValueError:
+            raise NodeIdTypeError(f"{where}: {t!r} is not an integer node id") from None
+    return np.array(ids, dtype=np.int64)
+
+
+def _cmd_predict(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hashembed.serve import Predictor
+
+    node_ids = _parse_nodes(a)
+    predictor = Predictor(a.bundle, provider=a.provider, checksums=not a.skip_checksums)
+    result = predictor.predict(node_ids)
+    if a.output is None or a.output.suffix == ".json":
+        rows = result.to_json()
+        if a.embeddings:
+            for row, emb in zip(rows, result.embeddings):
+                row["embedding"] = emb.tolist()
+        text = json.dumps(rows, indent=None if a.output is None else 2)
+        if a.output is None:
+            print(text)
+            return 0
+        _write_atomic(a.output, (text + "\n").encode())
+    else:
+        array = {"logits": result.logits, "embeddings": result.embeddings,
+                 "labels": result.labels}[a.what]
+        _write_atomic(a.output, lambda f: np.save(f, array, allow_pickle=False))
+    print(f"wrote {len(result.node_ids)} predictions to {a.output}", file=sys.stderr)
+    return 0
+
+
+def _write_atomic(path: Path, content) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        content(f) if callable(content) else f.write(content)
+    os.replace(tmp, path)
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from hashembed.demo import run_demo
+
+    summary = run_demo(a.out, bits=a.bits, seed=a.seed, progress=not a.quiet)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hashembed", description="Hash-code node embeddings: train, export, serve.")
+    parser.add_argument("--version", action="version", version=f"hashembed {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="code nodes and train decoder + GNN")
+    _add_graph_args(p)
+    p.add_argument("--coding", choices=("hash", "random", "none"), default="hash")
+    p.add_argument("--bits", type=int, default=128, help="c, bits per node (default 128)")
+    p.add_argument("--bits-per-index", type=int, default=8, help="b (1, 2, 4, 8, 16)")
+    p.add_argument("--projection", choices=("gaussian", "rademacher"), default="gaussian")
+    p.add_argument("--codebook-dim", type=int, default=64, help="d_c")
+    p.add_argument("--dim", type=int, default=64, help="d, embedding width")
+    p.add_argument("--gnn", choices=("sage", "gcn"), default="sage")
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--patience", type=int, default=50)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="run directory to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("export", help="write an ONNX serving bundle from a run")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="bundle directory to create")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    p.add_argument("--tolerance", type=float, default=1e-4)
+    p.add_argument("--probe-nodes", type=int, default=256)
+    p.add_argument("--opset", type=int, default=20)
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("predict", help="predict node classes with ONNX Runtime")
+    p.add_argument("bundle", type=Path)
+    nodes = p.add_mutually_exclusive_group(required=True)
+    nodes.add_argument("--nodes", help="comma-separated node ids, e.g. 3,17,42")
+    nodes.add_argument("--nodes-file", type=Path, help="ids as text (comma/space) or .npy")
+    p.add_argument("--output", type=Path, help=".json or .npy file (default: JSON to stdout)")
+    p.add_argument("--what", choices=("logits", "embeddings", "labels"), default="logits",
+                   help="array written to a .npy --output")
+    p.add_argument("--embeddings", action="store_true", help="include embeddings in JSON")
+    p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--skip-checksums", action="store_true",
+                   help="check file sizes only (for very large code tables)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("demo", help="codes -> train -> export -> predict on bundled Cora")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p.add_argument("--bits", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="hashembed: %(message)s")
+    try:
+        return args.func(args)
+    except HashembedError as e:
+        print(f"hashembed: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

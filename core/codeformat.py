@@ -1,0 +1,145 @@
+"""The packed code format: the one definition of how a node's bits are stored and read.
+
+A node's code is ``c`` bits ``bit[0] … bit[c-1]``. Codes are stored packed, 8 bits per byte,
+as ``uint8 [n, c/8]``, **least significant bit first**::
+
+    bit j  lives in  byte j // 8,  at bit position j % 8   (value 1 << (j % 8))
+
+(``numpy.packbits(..., bitorder="little")``). The decoder reads the bits as ``m = c / b``
+unsigned integers of ``b`` bits, again least significant bit first::
+
+    index_i = sum_{t < b} bit[i*b + t] << t          for i in 0 .. m-1
+
+so with ``b = 8`` index ``i`` is simply byte ``i``; with ``b = 16`` it is the little-endian
+``uint16`` at bytes ``2i, 2i+1``; with ``b < 8`` byte ``k`` holds indices ``k*8/b …`` from the
+low bits up. ``b`` is one of 1, 2, 4, 8, 16 so that no index straddles a byte boundary
+unevenly. This module is torch-free; the torch version of the index read is
+:func:`hashembed.kernels.reference.codes_to_indices`, tested against :func:`codes_to_indices`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from hashembed.errors import CodeFormatError, ConfigError
+
+SUPPORTED_BITS_PER_INDEX = (1, 2, 4, 8, 16)
+CODE_SCHEMES = ("hash", "random")
+PROJECTIONS = ("gaussian", "rademacher")
+
+
+@dataclass(frozen=True)
+class CodeSpec:
+    """How node codes are made and read.
+
+    Args:
+        scheme: ``"hash"`` (random projection of the adjacency row, the method) or
+            ``"random"`` (uniform random bits, the ALONE-style baseline).
+        bits: ``c``, bits per node; a multiple of 8 and of ``bits_per_index``.
+        bits_per_index: ``b``, bits read as one codebook index; one of 1, 2, 4, 8, 16.
+        seed: seed of the random projection (hash) or of the bits (random).
+        projection: distribution of the hash projection, ``"gaussian"`` or ``"rademacher"``
+            (±1). Both are zero-mean, so the bits do not encode degree.
+
+    Example:
+        >>> spec = CodeSpec("hash", bits=128, bits_per_index=8)
+        >>> spec.num_codebooks, spec.bytes_per_node
+        (16, 16)
+    """
+
+    scheme: str = "hash"
+    bits: int = 128
+    bits_per_index: int = 8
+    seed: int = 0
+    projection: str = "gaussian"
+
+    def __post_init__(self) -> None:
+        if self.scheme not in CODE_SCHEMES:
+            raise ConfigError(f"code scheme {self.scheme!r} is not one of {CODE_SCHEMES}")
+        if self.projection not in PROJECTIONS:
+            raise ConfigError(f"projection {self.projection!r} is not one of {PROJECTIONS}")
+        if self.bits_per_index not in SUPPORTED_BITS_PER_INDEX:
+            raise ConfigError(
+                f"bits per index b={self.bits_per_index} is not one of {SUPPORTED_BITS_PER_INDEX}"
+            )
+        if self.bits <= 0 or self.bits % 8 or self.bits % self.bits_per_index:
+            raise ConfigError(
+                f"code length c={self.bits} must be a positive multiple of 8 and of "
+                f"b={self.bits_per_index}"
+            )
+
+    @property
+    def num_codebooks(self) -> int:
+        """``m = c / b``."""
+        return self.bits // self.bits_per_index
+
+    @property
+    def codebook_size(self) -> int:
+        """Rows per codebook, ``2^b``."""
+        return 1 << self.bits_per_index
+
+    @property
+    def bytes_per_node(self) -> int:
+        """``c / 8``."""
+        return self.bits // 8
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CodeSpec":
+        return cls(**data)
+
+
+def pack_codes(bits: np.ndarray) -> np.ndarray:
+    """Pack a bit matrix into the stored format.
+
+    Shapes:
+        bits: ``bool`` (or 0/1 integers) ``[n, c]`` with ``c`` a multiple of 8.
+        returns: ``uint8 [n, c/8]``.
+    """
+    bits = np.asarray(bits)
+    if bits.ndim != 2 or bits.shape[1] % 8:
+        raise CodeFormatError(f"bits must be [n, c] with c a multiple of 8, got shape {bits.shape}")
+    return np.packbits(bits.astype(bool), axis=1, bitorder="little")
+
+
+def unpack_codes(packed: np.ndarray, bits: int | None = None) -> np.ndarray:
+    """Inverse of :func:`pack_codes`: ``uint8 [n, c/8]`` -> ``bool [n, c]``."""
+    packed = np.asarray(packed)
+    check_packed(packed, bits)
+    return np.unpackbits(packed, axis=1, bitorder="little").astype(bool)
+
+
+def check_packed(packed: np.ndarray, bits: int | None = None) -> None:
+    """Raise :class:`CodeFormatError` unless ``packed`` is ``uint8 [n, c/8]``."""
+    if packed.dtype != np.uint8:
+        raise CodeFormatError(f"packed codes must be uint8, got {packed.dtype}")
+    if packed.ndim != 2:
+        raise CodeFormatError(f"packed codes must be 2-D [n, c/8], got shape {packed.shape}")
+    if bits is not None and packed.shape[1] * 8 != bits:
+        raise CodeFormatError(
+            f"codes have {packed.shape[1]} bytes per node, the code spec says {bits // 8}"
+        )
+
+
+def codes_to_indices(packed: np.ndarray, bits_per_index: int) -> np.ndarray:
+    """Read packed codes as codebook indices (numpy; the spec's plain statement).
+
+    Shapes:
+        packed: ``uint8 [n, c/8]``.
+        returns: ``int64 [n, m]`` with values in ``[0, 2^b)``.
+    """
+    check_packed(packed)
+    b = bits_per_index
+    if b not in SUPPORTED_BITS_PER_INDEX:
+        raise CodeFormatError(f"bits per index b={b} is not one of {SUPPORTED_BITS_PER_INDEX}")
+    x = packed.astype(np.int64)
+    if b == 16:
+        return x[:, 0::2] | (x[:, 1::2] << 8)
+    per_byte = 8 // b
+    shifts = np.arange(per_byte, dtype=np.int64) * b
+    idx = (x[:, :, None] >> shifts) & ((1 << b) - 1)  # [n, c/8, 8/b]
+    return idx.reshape(packed.shape[0], -1)

@@ -1,0 +1,88 @@
+"""The reference decode in plain PyTorch: the spec of every kernel and what ONNX export traces.
+
+Given packed codes (bit layout in :mod:`hashembed.codeformat`) and ``m`` codebooks::
+
+    k_i(v)   = index i of node v's code                      (b bits, i = 0 .. m-1)
+    e(v)     = sum_i  C_i[k_i(v)]                            C: [m, 2^b, d_c]
+
+    dL/dC_i[r] = sum_{v : k_i(v) = r} dL/de(v)              (scatter-add; the VJP)
+
+The sum is one ``embedding_bag`` over the flattened codebooks ``[m * 2^b, d_c]`` with the
+row ids ``i * 2^b + k_i(v)``, so the ``B × m × d_c`` gather is never materialised in PyTorch.
+Under ONNX export the same sum is traced as Gather + ReduceSum (see the comment below).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from hashembed.codeformat import SUPPORTED_BITS_PER_INDEX
+from hashembed.errors import CodeFormatError
+
+
+def codes_to_indices(packed: torch.Tensor, bits_per_index: int) -> torch.Tensor:
+    """Read packed codes as ``m`` codebook indices per node.
+
+    Written with integer division and remainder (not bit shifts) so the exported ONNX graph
+    uses only ``Div``/``Mod``/``Mul``/``Add``, which every ONNX Runtime provider supports.
+
+    Args:
+        packed: ``uint8 [B, c/8]``.
+        bits_per_index: ``b`` in {1, 2, 4, 8, 16}.
+
+    Returns:
+        ``int64 [B, m]`` with values in ``[0, 2^b)``, ``m = 8 * (c/8) / b``.
+    """
+    b = bits_per_index
+    if b not in SUPPORTED_BITS_PER_INDEX:
+        raise CodeFormatError(f"bits per index b={b} is not one of {SUPPORTED_BITS_PER_INDEX}")
+    x = packed.to(torch.int64)
+    if b == 8:
+        return x
+    if b == 16:  # little-endian uint16 from byte pairs
+        return x[:, 0::2] + x[:, 1::2] * 256
+    per_byte = 8 // b
+    # index s of a byte sits at bits [s*b, (s+1)*b): (byte >> s*b) & (2^b - 1)
+    scale = torch.tensor([1 << (s * b) for s in range(per_byte)], dtype=torch.int64,
+                         device=packed.device)
+    idx = torch.div(x.unsqueeze(-1), scale, rounding_mode="floor") % (1 << b)
+    return idx.reshape(x.shape[0], x.shape[1] * per_byte)
+
+
+def code_decode_reference(packed: torch.Tensor, codebooks: torch.Tensor,
+                          bits_per_index: int) -> torch.Tensor:
+    """Sum of the codebook rows selected by each node's code.
+
+    Args:
+        packed: ``uint8 [B, c/8]`` packed codes.
+        codebooks: ``float [m, 2^b, d_c]`` (fp32, bf16 or fp16).
+        bits_per_index: ``b``.
+
+    Returns:
+        ``[B, d_c]`` in the codebooks' dtype (accumulated in their dtype by PyTorch).
+
+    Example:
+        >>> packed = torch.tensor([[0b00000001, 0b00000010]], dtype=torch.uint8)
+        >>> books = torch.arange(2 * 256 * 1.0).reshape(2, 256, 1)
+        >>> code_decode_reference(packed, books, 8)      # rows 1 of C_0 and 2 of C_1
+        tensor([[259.]])
+    """
+    m, rows, _ = codebooks.shape
+    if packed.dtype != torch.uint8 or packed.dim() != 2:
+        raise CodeFormatError(f"packed codes must be uint8 [B, c/8], got {packed.dtype} "
+                              f"{list(packed.shape)}")
+    if rows != 1 << bits_per_index:
+        raise CodeFormatError(f"codebooks have {rows} rows, b={bits_per_index} needs "
+                              f"{1 << bits_per_index}")
+    idx = codes_to_indices(packed, bits_per_index)
+    if idx.shape[1] != m:
+        raise CodeFormatError(f"codes hold {idx.shape[1]} indices of {bits_per_index} bits, "
+                              f"there are {m} codebooks")
+    offsets = torch.arange(m, dtype=torch.int64, device=packed.device) * rows
+    flat = codebooks.reshape(m * rows, codebooks.shape[2])
+    if torch.onnx.is_in_onnx_export():
+        # ONNX has no fused gather-reduce, and the exporter lowers embedding_bag to a Loop
+        # over bags (one iteration per node). Gather [B, m, d_c] + ReduceSum is the same sum.
+        return flat[idx + offsets].sum(dim=1)
+    return F.embedding_bag(idx + offsets, flat, mode="sum")

@@ -1,0 +1,73 @@
+"""Choosing ONNX Runtime execution providers: CUDA where present and loadable, else CPU.
+
+The GPU wheel of onnxruntime lists ``CUDAExecutionProvider`` even on machines without a GPU,
+and trying it there prints a wall of loader errors. So "auto" first checks that the CUDA
+driver library loads (``libcuda.so.1`` / ``nvcuda.dll``) and only then asks for CUDA; the
+choice is logged once per process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import sys
+
+import onnxruntime as ort
+
+from hashembed.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+PROVIDER_CHOICES = ("auto", "cuda", "cpu")
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_driver_loads() -> bool:
+    """True when the CUDA driver library can be loaded in this process."""
+    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        return False
+    return True
+
+
+def select_providers(requested: str = "auto") -> list[str]:
+    """Provider list for an ``InferenceSession``.
+
+    Args:
+        requested: ``"auto"`` (CUDA if listed and its driver loads, else CPU), ``"cuda"``
+            (raise :class:`ProviderError` if not possible) or ``"cpu"``.
+    """
+    if requested not in PROVIDER_CHOICES:
+        raise ProviderError(f"provider {requested!r} is not one of {PROVIDER_CHOICES}")
+    available = ort.get_available_providers()
+    cuda_ok = CUDA in available and cuda_driver_loads()
+    if requested == "cuda" and not cuda_ok:
+        why = "no CUDA driver loads here" if CUDA in available else "this onnxruntime lacks it"
+        raise ProviderError(f"CUDA execution provider requested but unavailable ({why}); "
+                            f"available: {', '.join(available)}")
+    if requested == "cpu" or not cuda_ok:
+        return [CPU]
+    return [CUDA, CPU]
+
+
+_announced: set[str] = set()
+
+
+def create_session(model_path: str, requested: str = "auto") -> ort.InferenceSession:
+    """An ``InferenceSession`` on the selected providers; logs the provider in use once."""
+    providers = select_providers(requested)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: no per-node placement chatter
+    session = ort.InferenceSession(model_path, sess_options=options, providers=providers)
+    active = session.get_providers()[0]
+    if requested == "cuda" and active != CUDA:
+        raise ProviderError(f"CUDA execution provider failed to initialise; running on {active}")
+    if active not in _announced:
+        _announced.add(active)
+        log.info("ONNX Runtime execution provider: %s", active)
+    return session

@@ -1,0 +1,48 @@
+"""Shared fixtures: data location, small graphs, one trained run and its bundle per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import heavy_tailed_graph, train_small
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The real graphs (``../shared/data`` beside the checkout, or ``$HASHEMBED_DATA``)."""
+    root = Path(os.environ.get("HASHEMBED_DATA", REPO.parent / "shared" / "data"))
+    assert root.is_dir(), f"real graphs expected at {root}"
+    return root
+
+
+@pytest.fixture(scope="session")
+def power_law_graph():
+    return heavy_tailed_graph()
+
+
+@pytest.fixture(scope="session")
+def cora():
+    from hashembed.train.datasets import apply_split, load_dataset
+
+    return apply_split(load_dataset("cora"), None, seed=0)
+
+
+@pytest.fixture(scope="session")
+def sage_run(cora, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sage_run")
+    train_small(cora, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sage_bundle(sage_run, tmp_path_factory) -> Path:
+    from hashembed.export.exporter import export_run
+
+    out = tmp_path_factory.mktemp("bundles") / "sage"
+    export_run(sage_run, out, probe_nodes=64)
+    return out

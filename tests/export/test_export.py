@@ -1,0 +1,90 @@
+"""Export parity: ONNX Runtime through the bundle equals PyTorch on the full graph."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hashembed.bundle import MANIFEST_NAME, open_bundle
+from hashembed.errors import BundleExistsError, ConfigError, ShapeMismatchError, ToleranceError
+from hashembed.export import exporter
+from hashembed.export.exporter import check_bundle, export_run, full_graph_outputs
+from hashembed.export.validate import compare_outputs
+from hashembed.serve import Predictor
+from hashembed.train.checkpoint import load_run
+
+from helpers import train_small
+
+
+def test_bundle_manifest_describes_the_run(sage_run, sage_bundle):
+    manifest = json.loads((sage_bundle / MANIFEST_NAME).read_text())
+    assert manifest["code_spec"]["bits"] == 64 and manifest["code_spec"]["num_codebooks"] == 8
+    assert manifest["model"]["edge_hops"] == 2 and manifest["graph"]["num_nodes"] == 2708
+    assert len(manifest["thresholds"]) == 64
+    assert set(manifest["files"]) == {"model.onnx", "codes.npy", "indptr.npy", "indices.npy"}
+    np.testing.assert_array_equal(open_bundle(sage_bundle).codes, load_run(sage_run).codes)
+
+
+def test_every_node_matches_pytorch(sage_run, sage_bundle):
+    run = load_run(sage_run)
+    diffs = check_bundle(sage_bundle, run, np.arange(run.graph.num_nodes), atol=1e-4)
+    assert set(diffs) == {"logits", "embeddings"}
+
+
+@pytest.mark.parametrize("gnn, layers", [("gcn", 2), ("sage", 1), ("sage", 3)])
+def test_other_models_export_with_parity(cora, tmp_path, gnn, layers):
+    train_small(cora, tmp_path / "run", gnn=gnn, epochs=5, layers=layers)
+    manifest = export_run(tmp_path / "run", tmp_path / "bundle", probe_nodes=300)
+    assert manifest["model"]["edge_hops"] == layers + (gnn == "gcn")
+    assert max(manifest["parity"].values()) <= 1e-4
+
+
+def test_failed_check_leaves_no_bundle(sage_run, tmp_path, monkeypatch):
+    def broken_reference(run):
+        out = full_graph_outputs(run)
+        out["logits"] = out["logits"] + 1.0
+        return out
+
+    monkeypatch.setattr(exporter, "full_graph_outputs", broken_reference)
+    with pytest.raises(ToleranceError, match=r"logits: max \|diff\| 1"):
+        export_run(sage_run, tmp_path / "bundle")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_bundle_needs_overwrite(sage_run, sage_bundle):
+    with pytest.raises(BundleExistsError):
+        export_run(sage_run, sage_bundle)
+
+
+def test_table_runs_do_not_export(cora, tmp_path):
+    train_small(cora, tmp_path / "run", scheme="none", epochs=2)
+    with pytest.raises(ConfigError, match="--coding none"):
+        export_run(tmp_path / "run", tmp_path / "bundle")
+
+
+def test_compare_outputs_reports_shapes_and_values():
+    a = {"x": np.zeros((2, 3)), "y": np.zeros(2)}
+    with pytest.raises(ShapeMismatchError, match=r"x: PyTorch \[2, 3\], ONNX Runtime \[3, 2\]"):
+        compare_outputs(a, {"x": np.zeros((3, 2)), "y": np.zeros(2)}, 1e-4)
+    with pytest.raises(ToleranceError, match="y: max"):
+        compare_outputs(a, {"x": np.zeros((2, 3)), "y": np.array([0, np.nan])}, 1e-4)
+    assert compare_outputs(a, {"x": np.full((2, 3), 5e-5), "y": np.zeros(2)}, 1e-4)["x"] == 5e-5
+
+
+def test_reloaded_bundle_decodes_bit_for_bit_the_same(sage_bundle):
+    ids = np.arange(0, 2708, 7)
+    first = Predictor(sage_bundle).predict(ids)
+    second = Predictor(sage_bundle).predict(ids)
+    np.testing.assert_array_equal(first.embeddings, second.embeddings)
+    np.testing.assert_array_equal(first.logits, second.logits)
+
+
+def test_edge_order_does_not_change_outputs(sage_run):
+    run = load_run(sage_run)
+    ei = torch.from_numpy(run.graph.edge_index)
+    perm = torch.randperm(ei.shape[1], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, _ = run.model(run.node_input(), ei)
+        b, _ = run.model(run.node_input(), ei[:, perm])
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,37 @@
+"""Test helpers shared across test modules (importable: tests/ is on pytest's pythonpath)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def heavy_tailed_graph(n: int = 4000, edges: int = 24000, seed: int = 0):
+    """Chung-Lu graph with power-law expected degrees (exponent about 2.5)."""
+    from hashembed.train.graph import Graph, symmetrize
+
+    rng = np.random.default_rng(seed)
+    weights = (np.arange(1, n + 1) ** (-1 / 1.5)).astype(np.float64)
+    p = weights / weights.sum()
+    pairs = np.stack([rng.choice(n, edges, p=p), rng.choice(n, edges, p=p)], axis=1)
+    return Graph("chung-lu", n, symmetrize(pairs, n))
+
+
+def train_small(graph, out_dir: Path, gnn: str = "sage", scheme: str = "hash", epochs: int = 30,
+                bits: int = 64, layers: int = 2):
+    """A quick run: enough epochs for non-trivial weights, not for accuracy."""
+    from hashembed.codeformat import CodeSpec
+    from hashembed.train.decoder import DecoderConfig
+    from hashembed.train.model import ModelConfig
+    from hashembed.train.run import train_run
+    from hashembed.train.trainer import TrainConfig
+
+    spec = decoder = None
+    if scheme != "none":
+        spec = CodeSpec(scheme, bits=bits, bits_per_index=8, seed=1)
+        decoder = DecoderConfig(bits, 8, codebook_dim=16, hidden_dim=32, embedding_dim=16)
+    return train_run(graph, spec, decoder,
+                     ModelConfig(gnn, layers, hidden_dim=32, num_classes=graph.num_classes),
+                     TrainConfig(epochs=epochs, patience=epochs), out_dir, embedding_dim=16,
+                     progress=False)

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+import torch
+
+from hashembed.codeformat import codes_to_indices as codes_to_indices_np
+from hashembed.errors import CodeFormatError
+from hashembed.kernels.reference import code_decode_reference, codes_to_indices
+
+
+@pytest.mark.parametrize("b", [1, 2, 4, 8, 16])
+def test_torch_index_read_matches_the_numpy_spec(b):
+    packed = torch.randint(0, 256, (13, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(b))
+    np.testing.assert_array_equal(codes_to_indices(packed, b).numpy(),
+                                  codes_to_indices_np(packed.numpy(), b))
+
+
+@pytest.mark.parametrize("b", [2, 8, 16])
+def test_decode_is_the_sum_of_selected_rows(b):
+    gen = torch.Generator().manual_seed(0)
+    m, d_c = 32 // b, 5
+    books = torch.randn(m, 1 << b, d_c, generator=gen, dtype=torch.float64)
+    packed = torch.randint(0, 256, (9, 4), dtype=torch.uint8, generator=gen)
+    idx = codes_to_indices(packed, b)
+    expected = sum(books[i, idx[:, i]] for i in range(m))
+    torch.testing.assert_close(code_decode_reference(packed, books, b), expected)
+
+
+def test_gradient_is_scatter_add_of_output_grad():
+    gen = torch.Generator().manual_seed(1)
+    books = torch.randn(2, 256, 3, dtype=torch.float64, requires_grad=True)
+    packed = torch.tensor([[5, 7], [5, 9], [6, 7]], dtype=torch.uint8)
+    grad_out = torch.randn(3, 3, generator=gen, dtype=torch.float64)
+    code_decode_reference(packed, books, 8).backward(grad_out)
+    expected = torch.zeros_like(books)
+    for v, (k0, k1) in enumerate(packed.long().tolist()):
+        expected[0, k0] += grad_out[v]
+        expected[1, k1] += grad_out[v]
+    torch.testing.assert_close(books.grad, expected)
+
+
+def test_shape_errors_are_named():
+    books = torch.zeros(16, 256, 4)
+    with pytest.raises(CodeFormatError, match="codes hold 15 indices"):
+        code_decode_reference(torch.zeros(2, 15, dtype=torch.uint8), books, 8)
+    with pytest.raises(CodeFormatError, match="uint8"):
+        code_decode_reference(torch.zeros(2, 16, dtype=torch.int32), books, 8)
+    with pytest.raises(CodeFormatError, match="256 rows, b=4 needs 16"):
+        code_decode_reference(torch.zeros(2, 16, dtype=torch.uint8), books, 4)

@@ -1,0 +1,87 @@
+import numpy as np
+
+from hashembed.codeformat import CodeSpec, unpack_codes
+from hashembed.train.coding import adjacency_with_self_loops, code_stats, hash_codes, random_codes
+from hashembed.train.graph import Graph
+
+
+def test_hash_codes_are_deterministic_and_block_size_free(cora):
+    spec = CodeSpec("hash", bits=128, seed=3)
+    a = hash_codes(cora, spec, block_bits=128, progress=False)
+    b = hash_codes(cora, spec, block_bits=8, progress=False)
+    np.testing.assert_array_equal(a.packed, b.packed)
+    np.testing.assert_allclose(a.thresholds, b.thresholds, rtol=1e-5, atol=1e-5)
+    other = hash_codes(cora, CodeSpec("hash", bits=128, seed=4), progress=False)
+    assert (other.packed != a.packed).any()
+
+
+def test_bits_are_balanced_within_one_percent(power_law_graph):
+    for projection in ("gaussian", "rademacher"):
+        codes = hash_codes(power_law_graph, CodeSpec("hash", 128, projection=projection),
+                           progress=False)
+        assert code_stats(codes.packed, 128)["bit_balance_max_dev"] < 0.01
+
+
+def test_similar_neighbourhoods_give_close_codes(cora):
+    bits = unpack_codes(hash_codes(cora, CodeSpec("hash", 128), progress=False).packed)
+    adj = adjacency_with_self_loops(cora).astype(bool).astype(np.float32)
+    # pairs of distinct nodes whose closed neighbourhoods overlap by Jaccard >= 0.5
+    inter = (adj @ adj.T).tocoo()
+    deg = np.asarray(adj.sum(1)).ravel()
+    jaccard = inter.data / (deg[inter.row] + deg[inter.col] - inter.data)
+    keep = (inter.row < inter.col) & (jaccard >= 0.5)
+    similar = (bits[inter.row[keep]] != bits[inter.col[keep]]).mean(1)
+    rng = np.random.default_rng(0)
+    u, v = rng.integers(0, cora.num_nodes, (2, 5000))
+    random_pairs = (bits[u[u != v]] != bits[v[u != v]]).mean(1)
+    assert keep.sum() > 100
+    assert similar.mean() < 0.5 * random_pairs.mean()
+
+
+def _correlations(ones, degree):
+    """Pearson and Spearman (rank) correlation of set-bit counts with degree."""
+    rank = lambda x: np.argsort(np.argsort(x, kind="stable"), kind="stable")  # noqa: E731
+    return np.corrcoef(ones, degree)[0, 1], np.corrcoef(rank(ones), rank(degree))[0, 1]
+
+
+def test_set_bits_do_not_encode_degree(power_law_graph):
+    g = power_law_graph
+    codes = hash_codes(g, CodeSpec("hash", 128), progress=False)
+    pearson, spearman = _correlations(unpack_codes(codes.packed).sum(1), g.degrees())
+    assert abs(pearson) < 0.1 and abs(spearman) < 0.1
+    # ±1 directions give integer sums; ties at the median (low-degree nodes) are split to keep
+    # bits balanced, which leaves a weak rank correlation (about -0.15 here): documented, and
+    # the reason Gaussian is the default.
+    codes = hash_codes(g, CodeSpec("hash", 128, projection="rademacher"), progress=False)
+    pearson, spearman = _correlations(unpack_codes(codes.packed).sum(1), g.degrees())
+    assert abs(pearson) < 0.1 and abs(spearman) < 0.2
+    # control: a projection that is not zero-mean (uniform on [0, 1)) makes the bits track
+    # degree, so the check above can fail.
+    uniform = np.random.default_rng(0).random((128, g.num_nodes), dtype=np.float32)
+    proj = adjacency_with_self_loops(g) @ uniform.T
+    _, spearman = _correlations((proj > np.median(proj, axis=0)).sum(1), g.degrees())
+    assert spearman > 0.5
+
+
+def test_almost_every_node_gets_a_distinct_code(power_law_graph):
+    stats = code_stats(hash_codes(power_law_graph, CodeSpec("hash", 128), progress=False).packed,
+                       128)
+    assert stats["collision_fraction"] < 0.01
+
+
+def test_isolated_nodes_still_differ():
+    g = Graph("isolated", 50, np.zeros((2, 0), np.int64))
+    stats = code_stats(hash_codes(g, CodeSpec("hash", 64), progress=False).packed, 64)
+    assert stats["distinct_codes"] == 50
+
+
+def test_random_codes_are_seeded():
+    a = random_codes(100, CodeSpec("random", 64, seed=1)).packed
+    assert a.shape == (100, 8)
+    np.testing.assert_array_equal(a, random_codes(100, CodeSpec("random", 64, seed=1)).packed)
+
+
+def test_collision_fraction_counts_every_member_of_a_clash():
+    packed = np.array([[1], [1], [2], [3]], np.uint8)
+    stats = code_stats(packed, 8)
+    assert stats["collision_fraction"] == 0.5 and stats["distinct_codes"] == 3

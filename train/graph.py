@@ -1,0 +1,101 @@
+"""The in-memory graph every stage works on (numpy, torch-free).
+
+A :class:`Graph` is undirected: ``edge_index`` holds both directions of every edge, sorted,
+without duplicates or self-loops. Node ids are ``0 .. n-1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hashembed.errors import GraphInputError
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass
+class Graph:
+    """A featureless graph with optional node labels and split.
+
+    Attributes:
+        name: where it came from (dataset name or file).
+        num_nodes: ``n``.
+        edge_index: ``int64 [2, E]``, symmetric, de-duplicated, no self-loops, sorted by
+            (source, target).
+        labels: ``int64 [n]`` class per node, ``-1`` where unlabelled; or ``None``.
+        masks: ``{"train"|"val"|"test": bool [n]}`` once a split is applied; as loaded, a
+            dataset's official split(s) keyed by name (``{"official": masks}``); or ``None``.
+        class_names: label names when the input labels were strings, else ``None``.
+        multilabels: ``bool [n, L]`` for multi-label data (BlogCatalog), else ``None``.
+    """
+
+    name: str
+    num_nodes: int
+    edge_index: np.ndarray
+    labels: np.ndarray | None = None
+    masks: dict | None = None
+    class_names: list[str] | None = field(default=None)
+    multilabels: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def num_edges(self) -> int:
+        """Directed edge count ``E`` (twice the undirected count)."""
+        return int(self.edge_index.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        if self.labels is None:
+            return 0
+        return int(self.labels.max()) + 1
+
+    def degrees(self) -> np.ndarray:
+        """``int64 [n]`` number of neighbours of each node."""
+        return np.bincount(self.edge_index[0], minlength=self.num_nodes).astype(np.int64)
+
+    def __repr__(self) -> str:
+        labelled = "" if self.labels is None else f", classes={self.num_classes}"
+        return (f"Graph({self.name!r}, n={self.num_nodes}, "
+                f"undirected_edges={self.num_edges // 2}{labelled})")
+
+
+def symmetrize(edges: np.ndarray, num_nodes: int) -> np.ndarray:
+    """Undirected, de-duplicated, loop-free edge index from any edge list.
+
+    Shapes:
+        edges: integer ``[E, 2]`` (pairs; direction ignored).
+        returns: ``int64 [2, E']`` sorted by (source, target), both directions present.
+    """
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    both = np.concatenate([edges, edges[:, ::-1]], axis=0)
+    # One int64 key per pair sorts and de-duplicates in a single pass.
+    keys = np.unique(both[:, 0] * np.int64(num_nodes) + both[:, 1])
+    return np.stack([keys // num_nodes, keys % num_nodes]).astype(np.int64)
+
+
+def check_node_ids(edges: np.ndarray, num_nodes: int, what: str = "edge list") -> None:
+    """Raise :class:`GraphInputError` naming the first row with an id outside ``[0, n)``."""
+    bad = np.nonzero((edges < 0) | (edges >= num_nodes))
+    if bad[0].size:
+        row = int(bad[0][0])
+        value = int(edges[bad][0])
+        raise GraphInputError(
+            f"{what}: row {row} has node id {value}, outside [0, {num_nodes})"
+        )
+
+
+def to_csr(edge_index: np.ndarray, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR adjacency: neighbours of ``v`` are ``indices[indptr[v]:indptr[v+1]]``.
+
+    Shapes:
+        edge_index: ``int64 [2, E]`` (row = source).
+        returns: ``indptr int64 [n + 1]``, ``indices int64 [E]``.
+    """
+    src, dst = edge_index
+    order = np.argsort(src, kind="stable")
+    counts = np.bincount(src, minlength=num_nodes)
+    indptr = np.zeros(num_nodes + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, dst[order].astype(np.int64)

@@ -1,0 +1,110 @@
+"""One training run end to end: codes -> model -> fit -> metrics.json + checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hashembed.codeformat import CodeSpec
+from hashembed.errors import ConfigError
+from hashembed.train.checkpoint import save_run
+from hashembed.train.coding import code_stats, make_codes
+from hashembed.train.decoder import DecoderConfig
+from hashembed.train.graph import Graph
+from hashembed.train.model import ModelConfig, build_model
+from hashembed.train.trainer import TrainConfig, fit, majority_accuracy
+
+log = logging.getLogger(__name__)
+
+FP32_BYTES = 4
+
+
+def _param_bytes(module: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+def memory_report(model, num_nodes: int, code_spec: CodeSpec | None, embedding_dim: int) -> dict:
+    """Bytes of each part of the model, and of an fp32 table of the same ``n × d``."""
+    code_bytes = 0 if code_spec is None else num_nodes * code_spec.bytes_per_node
+    encoder_bytes = _param_bytes(model.encoder)
+    gnn_bytes = _param_bytes(model) - encoder_bytes
+    table_bytes = num_nodes * embedding_dim * FP32_BYTES
+    embedding_bytes = code_bytes + encoder_bytes  # codes + decoder, or the table itself
+    return {
+        "codes": code_bytes,
+        "decoder": encoder_bytes if code_spec is not None else 0,
+        "embedding_table": 0 if code_spec is not None else encoder_bytes,
+        "gnn": gnn_bytes,
+        "total": embedding_bytes + gnn_bytes,
+        "fp32_table_same_n_d": table_bytes,
+        "embedding_compression_vs_fp32_table": table_bytes / embedding_bytes,
+    }
+
+
+def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderConfig | None,
+              model_config: ModelConfig, train_config: TrainConfig, out_dir: str | Path,
+              embedding_dim: int = 64, progress: bool = True) -> dict:
+    """Make codes, train, and write ``out_dir`` (see :mod:`hashembed.train.checkpoint`).
+
+    Args:
+        graph: labelled graph with ``masks`` set (:func:`~hashembed.train.datasets.apply_split`).
+        code_spec: how to code nodes; ``None`` trains a plain ``nn.Embedding`` table.
+        decoder_config: the decoder's shape (``None`` with ``code_spec=None``).
+        embedding_dim: ``d`` of the table when ``code_spec`` is ``None``.
+
+    Returns:
+        The metrics written to ``metrics.json``.
+    """
+    if (code_spec is None) != (decoder_config is None):
+        raise ConfigError("give a decoder config exactly when nodes are coded")
+    if graph.labels is None or not graph.masks or "train" not in graph.masks:
+        raise ConfigError(f"{graph.name}: training needs labels and a train/val/test split")
+    torch.manual_seed(train_config.seed)
+    started = time.perf_counter()
+
+    codes = thresholds = None
+    stats: dict = {}
+    if code_spec is not None:
+        made = make_codes(graph, code_spec, progress=progress)
+        codes, thresholds = made.packed, made.thresholds
+        stats = code_stats(codes, code_spec.bits)
+        log.info("codes: %s", stats)
+        node_input = torch.from_numpy(codes)
+        embedding_dim = decoder_config.embedding_dim
+    else:
+        node_input = torch.arange(graph.num_nodes)
+    coding_seconds = time.perf_counter() - started
+
+    model = build_model(model_config, decoder_config, graph.num_nodes, embedding_dim)
+    labels = torch.from_numpy(graph.labels)
+    masks = {k: torch.from_numpy(v) for k, v in graph.masks.items()}
+    edge_index = torch.from_numpy(graph.edge_index)
+    result = fit(model, node_input, edge_index, labels, masks, train_config, progress)
+
+    metrics = {
+        "dataset": graph.name,
+        "num_nodes": graph.num_nodes,
+        "num_edges": graph.num_edges // 2,
+        "coding": "none" if code_spec is None else code_spec.scheme,
+        "metric": "accuracy",
+        **{split: result.scores[split] for split in ("train", "val", "test")},
+        "majority_class_test": majority_accuracy(graph.labels, graph.masks),
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "bits_per_node": 0 if code_spec is None else code_spec.bits,
+        "code_stats": stats,
+        "bytes": memory_report(model, graph.num_nodes, code_spec, embedding_dim),
+        "seconds": {"coding": coding_seconds, "total": time.perf_counter() - started},
+        "config": {
+            "code_spec": None if code_spec is None else code_spec.to_dict(),
+            "decoder": None if decoder_config is None else decoder_config.to_dict(),
+            "model": model_config.to_dict(),
+            "train": train_config.to_dict(),
+        },
+    }
+    save_run(out_dir, model, graph, code_spec, thresholds, codes, train_config, metrics)
+    return metrics
