@@ -6,10 +6,14 @@
 
 Memory per node is the code, ``c/8`` bytes; the decoder's parameters
 (``m·2^b·d_c + d_c·h + h + h·d + d`` floats) are shared by all nodes.
+
+The codebook sum runs in the fused Triton kernel (:mod:`hashembed.kernels.decode`) for CUDA
+tensors and in the PyTorch reference elsewhere and under ONNX export; ``backend`` forces one.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 import torch
@@ -57,6 +61,9 @@ class CodeDecoder(nn.Module):
 
     Args:
         config: a :class:`DecoderConfig`.
+        backend: ``"auto"`` (Triton for CUDA tensors, else the reference), ``"triton"`` or
+            ``"reference"``. A runtime choice, not part of the saved config.
+        deterministic: use the deterministic Triton backward (sorted segment sums).
 
     Shapes:
         input: ``uint8 [B, c/8]`` packed codes.
@@ -68,9 +75,15 @@ class CodeDecoder(nn.Module):
         torch.Size([5, 16])
     """
 
-    def __init__(self, config: DecoderConfig):
+    BACKENDS = ("auto", "triton", "reference")
+
+    def __init__(self, config: DecoderConfig, backend: str = "auto", deterministic: bool = False):
         super().__init__()
+        if backend not in self.BACKENDS:
+            raise ConfigError(f"decoder backend {backend!r} is not one of {self.BACKENDS}")
         self.config = config
+        self.backend = backend
+        self.deterministic = deterministic
         m, rows = config.num_codebooks, 1 << config.bits_per_index
         # std 1/sqrt(m): the sum of m rows starts with unit variance per coordinate.
         self.codebooks = nn.Parameter(torch.randn(m, rows, config.codebook_dim) / m ** 0.5)
@@ -84,10 +97,21 @@ class CodeDecoder(nn.Module):
         if packed.dim() != 2 or packed.shape[1] * 8 != self.config.bits:
             raise ConfigError(f"{self!r}: codes have shape {list(packed.shape)}, expected "
                               f"[B, {self.config.bits // 8}]")
-        summed = code_decode_reference(packed, self.codebooks, self.config.bits_per_index)
-        return self.mlp(summed)
+        return self.mlp(self._codebook_sum(packed))
+
+    def _codebook_sum(self, packed: torch.Tensor) -> torch.Tensor:
+        b = self.config.bits_per_index
+        use_triton = self.backend == "triton" or (self.backend == "auto" and packed.is_cuda)
+        if not use_triton or torch.onnx.is_in_onnx_export():
+            return code_decode_reference(packed, self.codebooks, b)
+        if not packed.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
+            raise ConfigError(f"{self!r}: backend='triton' needs CUDA tensors (or Triton's CPU "
+                              "interpreter, TRITON_INTERPRET=1 set before Triton is imported)")
+        from hashembed.kernels.decode import code_decode_triton  # Triton exists on Linux only
+
+        return code_decode_triton(packed, self.codebooks, b, self.deterministic)
 
     def extra_repr(self) -> str:
         c = self.config
         return (f"c={c.bits}, b={c.bits_per_index}, m={c.num_codebooks}, d_c={c.codebook_dim}, "
-                f"d={c.embedding_dim}")
+                f"d={c.embedding_dim}, backend={self.backend}")
