@@ -140,6 +140,16 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_decode(a: argparse.Namespace) -> int:
+    from hashembed.bench.decode import run_decode_bench
+
+    run_decode_bench(num_nodes=a.num_nodes, batch=a.batch, bits=a.bits,
+                     bits_per_index=a.bits_per_index, dim=a.dim, onnx_chunk=a.onnx_chunk,
+                     repeats=a.repeats, threads=a.threads, out=a.out)
+    print(f"results written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hashembed", description="Hash-code node embeddings: train, export, serve.")
@@ -189,6 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-checksums", action="store_true",
                    help="check file sizes only (for very large code tables)")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("bench", help="benchmarks (print a table, write JSON)")
+    bench = p.add_subparsers(dest="benchmark", required=True)
+    p = bench.add_parser("decode", help="decode throughput vs an fp32 table gather")
+    p.add_argument("--num-nodes", type=int, default=10_000_000, help="n (default 10M)")
+    p.add_argument("--batch", type=int, default=1_000_000, help="B random ids (default 1M)")
+    p.add_argument("--bits", type=int, default=128)
+    p.add_argument("--bits-per-index", type=int, default=8)
+    p.add_argument("--dim", type=int, default=64, help="d = d_c")
+    p.add_argument("--onnx-chunk", type=int, default=4096, help="nodes per ONNX Runtime call")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, help="torch and ONNX Runtime threads (default: all)")
+    p.add_argument("--out", type=Path, default=Path("runs/bench/decode.json"))
+    p.set_defaults(func=_cmd_bench_decode)
 
     p = sub.add_parser("demo", help="codes -> train -> export -> predict on bundled Cora")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))

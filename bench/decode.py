@@ -1,0 +1,161 @@
+"""``hashembed bench decode``: decode throughput of every path, against an fp32 table gather.
+
+For ``B`` random node ids out of ``n`` it times, in one process:
+
+- ``fp32 table gather``: ``index_select`` of an ``n × d`` fp32 table (what codes replace);
+- ``torch reference``: gather the ids' codes, then :func:`code_decode_reference` (unpack +
+  ``embedding_bag``), the PyTorch path;
+- ``torch embedding_bag``: ``embedding_bag`` alone on indices prepared beforehand (the floor
+  of the PyTorch path);
+- ``onnx <formulation>``: gather codes in numpy, decode in ONNX Runtime in chunks, for each
+  formulation the exporter can trace (:data:`ONNX_FORMULATIONS`);
+- ``triton``: the fused kernel (CUDA only).
+
+Decode here is the codebook sum ``[B, d_c]`` with ``d_c = d`` (no MLP), so each row matches a
+table row. Bytes per node: DRAM = ids + codes (or table row) + output; on-chip = the ``m``
+codebook rows read (``m · d_c · 4`` for fp32), the term that bounds the decode on a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hashembed.bench.harness import environment, format_table, time_call, write_json
+from hashembed.codeformat import CodeSpec
+from hashembed.kernels.reference import ONNX_FORMULATIONS, code_decode_reference, codes_to_indices
+
+log = logging.getLogger(__name__)
+
+
+class _DecodeOnly(torch.nn.Module):
+    def __init__(self, codebooks: torch.Tensor, bits_per_index: int, formulation: str):
+        super().__init__()
+        self.codebooks = torch.nn.Parameter(codebooks, requires_grad=False)
+        self.bits_per_index = bits_per_index
+        self.formulation = formulation
+
+    def forward(self, packed):
+        return code_decode_reference(packed, self.codebooks, self.bits_per_index,
+                                     self.formulation)
+
+
+def _onnx_session(codebooks: torch.Tensor, b: int, bytes_per_node: int, formulation: str,
+                  threads: int, workdir: Path):
+    import onnxruntime as ort
+
+    path = workdir / f"decode_{formulation}.onnx"
+    example = torch.zeros(7, bytes_per_node, dtype=torch.uint8)
+    for name in ("torch.onnx", "onnx_ir", "onnxscript"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(_DecodeOnly(codebooks, b, formulation), (example,),
+                                    dynamo=True, input_names=["codes"],
+                                    dynamic_shapes=({0: torch.export.Dim("num_nodes")},))
+        program.save(str(path))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_decode_bench(num_nodes: int = 10_000_000, batch: int = 1_000_000, bits: int = 128,
+                     bits_per_index: int = 8, dim: int = 64, onnx_chunk: int = 4096,
+                     repeats: int = 5, threads: int | None = None, seed: int = 0,
+                     out: str | Path | None = None, print_table: bool = True) -> dict:
+    """Run the benchmark; returns (and writes to ``out``) ``{"config", "env", "results"}``."""
+    threads = threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    spec = CodeSpec("random", bits=bits, bits_per_index=bits_per_index, seed=seed)
+    m, rows = spec.num_codebooks, spec.codebook_size
+    gen = torch.Generator().manual_seed(seed)
+    codes = torch.randint(0, 256, (num_nodes, spec.bytes_per_node), dtype=torch.uint8,
+                          generator=gen)
+    codes_np = codes.numpy()
+    codebooks = torch.randn(m, rows, dim, generator=gen)
+    table = torch.empty(num_nodes, dim).normal_(generator=gen)
+    ids = torch.randint(0, num_nodes, (batch,), generator=gen)
+    ids_np = ids.numpy()
+
+    code_bytes = num_nodes * spec.bytes_per_node
+    book_bytes = codebooks.numel() * 4
+    table_bytes = table.numel() * 4
+    results = []
+
+    def record(name, fn, memory, dram_per_node, onchip_per_node, cuda=False, check=None):
+        timing = time_call(fn, warmup=1, repeats=repeats, cuda=cuda)
+        rate = batch / timing.median
+        results.append({
+            "method": name, "nodes_per_s": rate, "seconds_median": timing.median,
+            "seconds_min": timing.min, "seconds_max": timing.max,
+            "dram_GBps": rate * dram_per_node / 1e9,
+            "onchip_GBps": None if onchip_per_node is None else rate * onchip_per_node / 1e9,
+            "memory_bytes": memory, "max_abs_err": check,
+        })
+
+    expected = code_decode_reference(codes[ids[:4096]], codebooks, bits_per_index)
+    dram_decode = 8 + spec.bytes_per_node + dim * 4
+    onchip_decode = m * dim * 4
+    record("fp32 table gather", lambda: torch.index_select(table, 0, ids), table_bytes,
+           8 + 2 * dim * 4, None)
+    record("torch reference", lambda: code_decode_reference(codes[ids], codebooks,
+                                                            bits_per_index),
+           code_bytes + book_bytes, dram_decode, onchip_decode)
+    flat = codebooks.reshape(m * rows, dim)
+    prepared = codes_to_indices(codes[ids], bits_per_index) + torch.arange(m) * rows
+    record("torch embedding_bag", lambda: F.embedding_bag(prepared, flat, mode="sum"),
+           code_bytes + book_bytes, dram_decode, onchip_decode)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for formulation in ONNX_FORMULATIONS:
+            session = _onnx_session(codebooks, bits_per_index, spec.bytes_per_node, formulation,
+                                    threads, Path(tmp))
+
+            def onnx_decode(session=session):
+                outs = [session.run(None, {"codes": codes_np[ids_np[s:s + onnx_chunk]]})[0]
+                        for s in range(0, batch, onnx_chunk)]
+                return np.concatenate(outs)
+
+            got = session.run(None, {"codes": codes_np[ids_np[:4096]]})[0]
+            err = float(np.abs(got - expected.numpy()).max())
+            record(f"onnx {formulation}", onnx_decode, code_bytes + book_bytes, dram_decode,
+                   onchip_decode, check=err)
+
+    if torch.cuda.is_available():
+        from hashembed.kernels.decode import code_decode_forward
+
+        codes_gpu, books_gpu, ids_gpu = codes.cuda(), codebooks.cuda(), ids.cuda()
+        table_gpu = table.cuda()
+        record("cuda fp32 table gather", lambda: torch.index_select(table_gpu, 0, ids_gpu),
+               table_bytes, 8 + 2 * dim * 4, None, cuda=True)
+        flat_gpu, prepared_gpu = flat.cuda(), prepared.cuda()
+        record("cuda torch embedding_bag",
+               lambda: F.embedding_bag(prepared_gpu, flat_gpu, mode="sum"),
+               code_bytes + book_bytes, dram_decode, onchip_decode, cuda=True)
+        got = code_decode_forward(codes_gpu[ids_gpu[:4096]], books_gpu, bits_per_index)
+        record("cuda triton", lambda: code_decode_forward(codes_gpu[ids_gpu], books_gpu,
+                                                          bits_per_index),
+               code_bytes + book_bytes, dram_decode, onchip_decode, cuda=True,
+               check=float((got.cpu() - expected).abs().max()))
+
+    config = {"num_nodes": num_nodes, "batch": batch, "bits": bits,
+              "bits_per_index": bits_per_index, "num_codebooks": m, "dim": dim,
+              "onnx_chunk": onnx_chunk, "repeats": repeats, "threads": threads, "seed": seed}
+    payload = {"benchmark": "decode", "config": config, "env": environment(), "results": results}
+    if print_table:
+        print(format_table(results, [
+            ("method", "method", "s"), ("nodes_per_s", "nodes/s", ",.0f"),
+            ("dram_GBps", "DRAM GB/s", ".2f"), ("onchip_GBps", "codebook GB/s", ".2f"),
+            ("memory_bytes", "memory (bytes)", ",d"), ("max_abs_err", "max |err|", ".1e")]),
+              flush=True)
+    if out is not None:
+        write_json(out, payload)
+    return payload

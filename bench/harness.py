@@ -1,0 +1,97 @@
+"""One timing harness for every benchmark: warm-up, repeats, median and spread, environment.
+
+Figures are wall-clock medians of ``repeats`` timed calls after ``warmup`` untimed ones, all in
+one process so ratios compare. On a GPU, pass ``cuda=True`` to time with CUDA events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass
+class Timing:
+    """Seconds per call: ``median``, ``min``, ``max`` over ``repeats`` calls."""
+
+    median: float
+    min: float
+    max: float
+    repeats: int
+
+
+def time_call(fn: Callable[[], object], warmup: int = 2, repeats: int = 7,
+              cuda: bool = False) -> Timing:
+    """Time ``fn()``; with ``cuda=True`` each call is bracketed by CUDA events."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    if cuda:
+        import torch
+
+        for _ in range(repeats):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            samples.append(start.elapsed_time(end) / 1e3)
+    else:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t0)
+    return Timing(statistics.median(samples), min(samples), max(samples), repeats)
+
+
+def environment() -> dict:
+    """Machine and versions, recorded with every result."""
+    import numpy
+    import onnxruntime
+    import torch
+
+    env = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": platform.machine(), "processor": platform.processor(),
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(), "torch": torch.__version__,
+        "numpy": numpy.__version__, "onnxruntime": onnxruntime.__version__,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+    }
+    try:
+        import triton
+
+        env["triton"] = triton.__version__
+    except ImportError:
+        env["triton"] = None
+    return env
+
+
+def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
+    """Markdown table; ``columns`` are ``(key, header, format spec)``."""
+    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    lines = [head, rule]
+    for row in rows:
+        cells = []
+        for key, _, spec in columns:
+            value = row.get(key)
+            cells.append("—" if value is None else format(value, spec))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_json(path: str | Path, payload: dict) -> Path:
+    """Write ``payload`` atomically as indented JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=lambda o: asdict(o)) + "\n")
+    os.replace(tmp, path)
+    return path
