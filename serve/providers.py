@@ -65,8 +65,11 @@ def create_session(model_path: str, requested: str = "auto") -> ort.InferenceSes
     options.log_severity_level = 3  # errors only: no per-node placement chatter
     session = ort.InferenceSession(model_path, sess_options=options, providers=providers)
     active = session.get_providers()[0]
-    if requested == "cuda" and active != CUDA:
-        raise ProviderError(f"CUDA execution provider failed to initialise; running on {active}")
+    if providers[0] == CUDA and active != CUDA:
+        if requested == "cuda":
+            raise ProviderError(f"CUDA execution provider failed to initialise; got {active}")
+        log.warning("CUDA execution provider failed to initialise (see ONNX Runtime's message "
+                    "above); falling back to %s", active)
     if active not in _announced:
         _announced.add(active)
         log.info("ONNX Runtime execution provider: %s", active)

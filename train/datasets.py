@@ -173,7 +173,11 @@ def apply_split(graph: Graph, split: SplitSpec | None, seed: int) -> Graph:
     dataset's own split.
     """
     if graph.labels is None:
-        raise GraphInputError(f"{graph.name} has no single-label node classes to split")
+        if graph.multilabels is not None:
+            raise ConfigError(f"{graph.name} is multi-label; node classification here trains "
+                              "single-label classes only")
+        raise ConfigError(f"{graph.name} has no node labels (a link-prediction graph?); "
+                          "node classification needs labels")
     split = split or DEFAULT_SPLIT
     if split.kind == "random":
         graph.masks = random_split(graph.labels, split.fractions, seed)

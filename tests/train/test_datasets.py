@@ -44,3 +44,12 @@ def test_random_split_is_disjoint_and_seeded(cora):
     assert int(a["train"].sum()) == round(0.6 * 2708)
     with pytest.raises(ConfigError, match="three non-negative fractions"):
         parse_split("random:0.9,0.2")
+
+
+def test_unlabelled_graphs_cannot_be_split(data_root):
+    with pytest.raises(ConfigError, match="multi-label"):
+        apply_split(load_dataset("blogcatalog", data_root), None, 0)
+    with pytest.raises(ConfigError, match="no node labels"):
+        apply_split(load_dataset("ogbl-ddi", data_root), None, 0)
+    with pytest.raises(ConfigError, match="unknown dataset 'kora'"):
+        load_dataset("kora", data_root)
