@@ -42,12 +42,14 @@ CODEBOOK_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 @triton.jit
 def _load_indices(codes_ptr, rows, row_mask, stride_codes, i, BITS: tl.constexpr):
     """``int32 [BLOCK_B]``: index ``i`` of each row's code (see module docstring)."""
-    if BITS == 16:
+    if BITS == 16:  # constexpr branch: one return point keeps the compiled path simple
         lo = tl.load(codes_ptr + rows * stride_codes + 2 * i, mask=row_mask, other=0)
         hi = tl.load(codes_ptr + rows * stride_codes + 2 * i + 1, mask=row_mask, other=0)
-        return lo.to(tl.int32) | (hi.to(tl.int32) << 8)
-    byte = tl.load(codes_ptr + rows * stride_codes + (i * BITS) // 8, mask=row_mask, other=0)
-    return (byte.to(tl.int32) >> ((i * BITS) % 8)) & ((1 << BITS) - 1)
+        index = lo.to(tl.int32) | (hi.to(tl.int32) << 8)
+    else:
+        byte = tl.load(codes_ptr + rows * stride_codes + (i * BITS) // 8, mask=row_mask, other=0)
+        index = (byte.to(tl.int32) >> ((i * BITS) % 8)) & ((1 << BITS) - 1)
+    return index
 
 
 @triton.jit

@@ -76,3 +76,11 @@ def test_demo_runs_the_main_job(tmp_path):
     assert summary["test"] > summary["majority_class_test"] + 0.3
     assert summary["served_test_accuracy"] == pytest.approx(summary["test"], abs=1e-6)
     assert (tmp_path / "demo" / "bundle" / "manifest.json").is_file()
+
+
+def test_bench_decode_command_writes_json(tmp_path, capsys):
+    out = tmp_path / "decode.json"
+    assert main(["bench", "decode", "--num-nodes", "400", "--batch", "200", "--bits", "32",
+                 "--dim", "8", "--repeats", "1", "--out", str(out)]) == 0
+    assert "| fp32 table gather |" in capsys.readouterr().out
+    assert json.loads(out.read_text())["config"]["num_nodes"] == 400
