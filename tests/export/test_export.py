@@ -88,3 +88,13 @@ def test_edge_order_does_not_change_outputs(sage_run):
         a, _ = run.model(run.node_input(), ei)
         b, _ = run.model(run.node_input(), ei[:, perm])
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_exported_decode_has_no_per_node_loop(sage_bundle):
+    """The decode is traced as Gather + ReduceSum: no Loop (embedding_bag's lowering) and no
+    GatherND (advanced indexing's), both measured slower in ONNX Runtime."""
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(sage_bundle / "model.onnx").graph.node}
+    assert {"Gather", "ReduceSum"} <= ops
+    assert not ops & {"Loop", "GatherND"}
