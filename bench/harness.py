@@ -1,7 +1,7 @@
 """One timing harness for every benchmark: warm-up, repeats, median and spread, environment.
 
 Figures are wall-clock medians of ``repeats`` timed calls after ``warmup`` untimed ones, all in
-one process so ratios compare. On a GPU, pass ``cuda=True`` to time with CUDA events.
+one process so ratios compare. On a GPU, ``cuda=True`` times with ``triton.testing.do_bench``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
+
+from hashembed.atomic import atomic_write
 
 
 @dataclass
@@ -28,25 +30,24 @@ class Timing:
 
 def time_call(fn: Callable[[], object], warmup: int = 2, repeats: int = 7,
               cuda: bool = False) -> Timing:
-    """Time ``fn()``; with ``cuda=True`` each call is bracketed by CUDA events."""
+    """Time ``fn()``.
+
+    On the CPU: ``warmup`` untimed calls, then ``repeats`` calls timed with ``perf_counter``.
+    With ``cuda=True``: ``triton.testing.do_bench`` (CUDA events, L2 flushed between calls),
+    whose per-call samples give the median and spread.
+    """
+    if cuda:
+        from triton.testing import do_bench
+
+        samples = [ms / 1e3 for ms in do_bench(fn, warmup=25, rep=100, return_mode="all")]
+        return Timing(statistics.median(samples), min(samples), max(samples), len(samples))
     for _ in range(warmup):
         fn()
     samples = []
-    if cuda:
-        import torch
-
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            samples.append(start.elapsed_time(end) / 1e3)
-    else:
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - t0)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
     return Timing(statistics.median(samples), min(samples), max(samples), repeats)
 
 
@@ -91,7 +92,5 @@ def write_json(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` atomically as indented JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=lambda o: asdict(o)) + "\n")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(payload, indent=2, default=lambda o: asdict(o)) + "\n"
+    return atomic_write(path, text.encode())

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from hashembed import __version__
+from hashembed.atomic import atomic_write
 from hashembed.errors import HashembedError, NodeIdTypeError
 
 log = logging.getLogger("hashembed")
@@ -116,20 +117,13 @@ def _cmd_predict(a: argparse.Namespace) -> int:
         if a.output is None:
             print(text)
             return 0
-        _write_atomic(a.output, (text + "\n").encode())
+        atomic_write(a.output, (text + "\n").encode())
     else:
         array = {"logits": result.logits, "embeddings": result.embeddings,
                  "labels": result.labels}[a.what]
-        _write_atomic(a.output, lambda f: np.save(f, array, allow_pickle=False))
+        atomic_write(a.output, lambda f: np.save(f, array, allow_pickle=False))
     print(f"wrote {len(result.node_ids)} predictions to {a.output}", file=sys.stderr)
     return 0
-
-
-def _write_atomic(path: Path, content) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        content(f) if callable(content) else f.write(content)
-    os.replace(tmp, path)
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:

@@ -125,6 +125,13 @@ def check_packed(packed: np.ndarray, bits: int | None = None) -> None:
         )
 
 
+def check_bits_per_index(bits_per_index: int) -> None:
+    """Raise :class:`CodeFormatError` unless ``b`` is one of :data:`SUPPORTED_BITS_PER_INDEX`."""
+    if bits_per_index not in SUPPORTED_BITS_PER_INDEX:
+        raise CodeFormatError(f"bits per index b={bits_per_index} is not one of "
+                              f"{SUPPORTED_BITS_PER_INDEX}")
+
+
 def codes_to_indices(packed: np.ndarray, bits_per_index: int) -> np.ndarray:
     """Read packed codes as codebook indices (numpy; the spec's plain statement).
 
@@ -133,9 +140,8 @@ def codes_to_indices(packed: np.ndarray, bits_per_index: int) -> np.ndarray:
         returns: ``int64 [n, m]`` with values in ``[0, 2^b)``.
     """
     check_packed(packed)
+    check_bits_per_index(bits_per_index)
     b = bits_per_index
-    if b not in SUPPORTED_BITS_PER_INDEX:
-        raise CodeFormatError(f"bits per index b={b} is not one of {SUPPORTED_BITS_PER_INDEX}")
     x = packed.astype(np.int64)
     if b == 16:
         return x[:, 0::2] | (x[:, 1::2] << 8)

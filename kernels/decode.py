@@ -31,9 +31,8 @@ import torch
 import triton
 import triton.language as tl
 
-from hashembed.codeformat import SUPPORTED_BITS_PER_INDEX
 from hashembed.errors import CodeFormatError
-from hashembed.kernels.reference import codes_to_indices
+from hashembed.kernels.reference import check_decode_inputs, codes_to_indices
 
 MAX_CODEBOOK_DIM = 1024
 CODEBOOK_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -141,22 +140,11 @@ def _block_sizes(dim: int) -> tuple[int, int]:
 
 
 def _check_inputs(packed: torch.Tensor, codebooks: torch.Tensor, bits_per_index: int) -> None:
-    if bits_per_index not in SUPPORTED_BITS_PER_INDEX:
-        raise CodeFormatError(f"bits per index b={bits_per_index} is not one of "
-                              f"{SUPPORTED_BITS_PER_INDEX}")
-    if packed.dtype != torch.uint8 or packed.dim() != 2:
-        raise CodeFormatError(f"packed codes must be uint8 [B, c/8], got {packed.dtype} "
-                              f"{list(packed.shape)}")
-    if codebooks.dim() != 3 or codebooks.dtype not in CODEBOOK_DTYPES:
-        raise CodeFormatError(f"codebooks must be [m, 2^b, d_c] in {CODEBOOK_DTYPES}, got "
-                              f"{codebooks.dtype} {list(codebooks.shape)}")
-    m, rows, dim = codebooks.shape
-    if rows != 1 << bits_per_index:
-        raise CodeFormatError(f"codebooks have {rows} rows, b={bits_per_index} needs "
-                              f"{1 << bits_per_index}")
-    if packed.shape[1] * 8 != m * bits_per_index:
-        raise CodeFormatError(f"codes have {packed.shape[1]} bytes per node, {m} codebooks "
-                              f"of b={bits_per_index} need {m * bits_per_index // 8}")
+    """The reference's shape checks, plus what the kernels need (dtype, width, device, rows)."""
+    check_decode_inputs(packed, codebooks, bits_per_index)
+    if codebooks.dtype not in CODEBOOK_DTYPES:
+        raise CodeFormatError(f"codebooks must be one of {CODEBOOK_DTYPES}, got {codebooks.dtype}")
+    dim = codebooks.shape[2]
     if not 1 <= dim <= MAX_CODEBOOK_DIM:
         raise CodeFormatError(f"codebook width d_c={dim} is outside [1, {MAX_CODEBOOK_DIM}]")
     if packed.device != codebooks.device:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from hashembed.codeformat import SUPPORTED_BITS_PER_INDEX
+from hashembed.codeformat import check_bits_per_index
 from hashembed.errors import CodeFormatError
 
 
@@ -34,9 +34,8 @@ def codes_to_indices(packed: torch.Tensor, bits_per_index: int) -> torch.Tensor:
     Returns:
         ``int64 [B, m]`` with values in ``[0, 2^b)``, ``m = 8 * (c/8) / b``.
     """
+    check_bits_per_index(bits_per_index)
     b = bits_per_index
-    if b not in SUPPORTED_BITS_PER_INDEX:
-        raise CodeFormatError(f"bits per index b={b} is not one of {SUPPORTED_BITS_PER_INDEX}")
     x = packed.to(torch.int64)
     if b == 8:
         return x
@@ -54,6 +53,25 @@ def codes_to_indices(packed: torch.Tensor, bits_per_index: int) -> torch.Tensor:
 # cores, ONNX Runtime 1.31, 4096-node calls): gather_reduce 3.44 M nodes/s, add_chain
 # 3.07 M nodes/s (1024-node calls: 3.19 vs 1.95). The first is the default.
 ONNX_FORMULATIONS = ("gather_reduce", "add_chain")
+
+
+def check_decode_inputs(packed: torch.Tensor, codebooks: torch.Tensor,
+                        bits_per_index: int) -> None:
+    """Raise :class:`CodeFormatError` unless codes ``uint8 [B, c/8]`` and codebooks
+    ``[m, 2^b, d_c]`` fit together (``c = m · b``). Shared by every decode implementation."""
+    check_bits_per_index(bits_per_index)
+    if packed.dtype != torch.uint8 or packed.dim() != 2:
+        raise CodeFormatError(f"packed codes must be uint8 [B, c/8], got {packed.dtype} "
+                              f"{list(packed.shape)}")
+    if codebooks.dim() != 3:
+        raise CodeFormatError(f"codebooks must be [m, 2^b, d_c], got {list(codebooks.shape)}")
+    m, rows, _ = codebooks.shape
+    if rows != 1 << bits_per_index:
+        raise CodeFormatError(f"codebooks have {rows} rows, b={bits_per_index} needs "
+                              f"{1 << bits_per_index}")
+    if packed.shape[1] * 8 != m * bits_per_index:
+        raise CodeFormatError(f"codes have {packed.shape[1]} bytes per node; {m} codebooks of "
+                              f"b={bits_per_index} need {m * bits_per_index} bits")
 
 
 def code_decode_reference(packed: torch.Tensor, codebooks: torch.Tensor,
@@ -79,17 +97,9 @@ def code_decode_reference(packed: torch.Tensor, codebooks: torch.Tensor,
         >>> code_decode_reference(packed, books, 8)      # rows 1 of C_0 and 2 of C_1
         tensor([[259.]])
     """
+    check_decode_inputs(packed, codebooks, bits_per_index)
     m, rows, _ = codebooks.shape
-    if packed.dtype != torch.uint8 or packed.dim() != 2:
-        raise CodeFormatError(f"packed codes must be uint8 [B, c/8], got {packed.dtype} "
-                              f"{list(packed.shape)}")
-    if rows != 1 << bits_per_index:
-        raise CodeFormatError(f"codebooks have {rows} rows, b={bits_per_index} needs "
-                              f"{1 << bits_per_index}")
     idx = codes_to_indices(packed, bits_per_index)
-    if idx.shape[1] != m:
-        raise CodeFormatError(f"codes hold {idx.shape[1]} indices of {bits_per_index} bits, "
-                              f"there are {m} codebooks")
     offsets = torch.arange(m, dtype=torch.int64, device=packed.device) * rows
     flat = codebooks.reshape(m * rows, codebooks.shape[2])
     if torch.onnx.is_in_onnx_export():

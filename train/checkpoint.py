@@ -12,13 +12,13 @@ Each file is written to a temporary name and renamed, so a crash never leaves a 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from hashembed.atomic import atomic_write
 from hashembed.codeformat import CodeSpec, check_packed
 from hashembed.errors import ConfigError, GraphInputError
 from hashembed.train.decoder import DecoderConfig
@@ -56,15 +56,6 @@ class Run:
         return torch.arange(self.graph.num_nodes)
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_run(run_dir: str | Path, model: NodeClassifier, graph: Graph, code_spec: CodeSpec | None,
              thresholds: np.ndarray | None, codes: np.ndarray | None, train_config: TrainConfig,
              metrics: dict) -> Path:
@@ -83,15 +74,15 @@ def save_run(run_dir: str | Path, model: NodeClassifier, graph: Graph, code_spec
         "embedding_dim": int(model.convs[0].in_channels),
         "state_dict": model.state_dict(),
     }
-    _atomic(run_dir / CHECKPOINT_FILE, lambda f: torch.save(checkpoint, f))
+    atomic_write(run_dir / CHECKPOINT_FILE, lambda f: torch.save(checkpoint, f))
     if codes is not None:
-        _atomic(run_dir / CODES_FILE, lambda f: np.save(f, codes, allow_pickle=False))
+        atomic_write(run_dir / CODES_FILE, lambda f: np.save(f, codes, allow_pickle=False))
     masks = graph.masks or {}
-    _atomic(run_dir / GRAPH_FILE, lambda f: np.savez(
+    atomic_write(run_dir / GRAPH_FILE, lambda f: np.savez(
         f, name=np.array(graph.name), num_nodes=np.int64(graph.num_nodes),
         edge_index=graph.edge_index, labels=graph.labels,
         **{f"mask_{k}": masks[k] for k in SPLIT_NAMES if k in masks}))
-    _atomic(run_dir / METRICS_FILE,
+    atomic_write(run_dir / METRICS_FILE,
             lambda f: f.write((json.dumps(metrics, indent=2) + "\n").encode()))
     return run_dir
 

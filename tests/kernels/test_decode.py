@@ -90,7 +90,7 @@ def test_empty_batch():
 
 
 @pytest.mark.parametrize("packed_shape, dtype, b, message", [
-    ((4, 3), torch.uint8, 8, "3 bytes per node, 2 codebooks of b=8 need 2"),
+    ((4, 3), torch.uint8, 8, "3 bytes per node; 2 codebooks of b=8 need 16 bits"),
     ((4, 2), torch.int32, 8, "must be uint8"),
     ((4, 2), torch.uint8, 3, "b=3 is not one of"),
     ((4, 2), torch.uint8, 4, "256 rows, b=4 needs 16"),

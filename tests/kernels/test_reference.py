@@ -40,7 +40,7 @@ def test_gradient_is_scatter_add_of_output_grad():
 
 def test_shape_errors_are_named():
     books = torch.zeros(16, 256, 4)
-    with pytest.raises(CodeFormatError, match="codes hold 15 indices"):
+    with pytest.raises(CodeFormatError, match="codes have 15 bytes per node; 16 codebooks of b=8 need 128 bits"):
         code_decode_reference(torch.zeros(2, 15, dtype=torch.uint8), books, 8)
     with pytest.raises(CodeFormatError, match="uint8"):
         code_decode_reference(torch.zeros(2, 16, dtype=torch.int32), books, 8)
