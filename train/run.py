@@ -15,7 +15,7 @@ from hashembed.train.checkpoint import save_run
 from hashembed.train.coding import code_stats, make_codes
 from hashembed.train.decoder import DecoderConfig
 from hashembed.train.graph import Graph
-from hashembed.train.model import ModelConfig, build_model
+from hashembed.train.model import ModelConfig, build_model, sparse_adjacency
 from hashembed.train.trainer import TrainConfig, fit, majority_accuracy
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
     model = build_model(model_config, decoder_config, graph.num_nodes, embedding_dim)
     labels = torch.from_numpy(graph.labels)
     masks = {k: torch.from_numpy(v) for k, v in graph.masks.items()}
-    edge_index = torch.from_numpy(graph.edge_index)
-    result = fit(model, node_input, edge_index, labels, masks, train_config, progress)
+    adj_t = sparse_adjacency(torch.from_numpy(graph.edge_index), graph.num_nodes)
+    result = fit(model, node_input, adj_t, labels, masks, train_config, progress)
 
     metrics = {
         "dataset": graph.name,

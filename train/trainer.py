@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hashembed.errors import ConfigError
+from hashembed.train import metrics
 from hashembed.train.model import NodeClassifier
 
 
@@ -42,52 +44,92 @@ class TrainConfig:
         return asdict(self)
 
 
-def accuracy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> float:
-    """Fraction of ``mask`` nodes whose arg-max class equals the label."""
-    if int(mask.sum()) == 0:
-        return float("nan")
-    return float((logits[mask].argmax(-1) == labels[mask]).float().mean())
+@dataclass(frozen=True)
+class Task:
+    """What is predicted and how it is scored.
+
+    Attributes:
+        metric: the metric's name, as reported.
+        loss: ``(logits [k, K], targets [k, …]) -> scalar`` on the training nodes.
+        score: ``(logits float [k, K], targets [k, …]) -> float`` (numpy; higher is better).
+    """
+
+    metric: str
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    score: Callable[[np.ndarray, np.ndarray], float]
+
+
+def _softmax_positive(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    return np.exp(z[:, 1]) / np.exp(z).sum(axis=1)
+
+
+ACCURACY = Task("accuracy", F.cross_entropy, lambda logits, y: metrics.accuracy(y, logits))
+# binary classes, ranked by P(class 1): Tolokers' published metric
+ROC_AUC = Task("roc_auc", F.cross_entropy,
+               lambda logits, y: metrics.roc_auc(y, _softmax_positive(logits)))
+# multi-hot targets float [n, L]: one sigmoid per label; scored by micro-F1 (top-k protocol)
+MULTILABEL_MICRO_F1 = Task("micro_f1", F.binary_cross_entropy_with_logits,
+                           lambda logits, y: metrics.multilabel_f1(y > 0.5, logits)[0])
 
 
 @dataclass
 class FitResult:
-    """Scores of the best-validation epoch: ``scores[split]`` accuracy; ``best_epoch``."""
+    """Scores of the best-validation epoch.
+
+    Attributes:
+        scores: ``{split: task metric}``.
+        best_epoch, epochs_run: early-stopping bookkeeping.
+        logits: ``float32 [n, K]`` outputs of the best model, for further metrics.
+    """
 
     scores: dict[str, float]
     best_epoch: int
     epochs_run: int
+    logits: np.ndarray
 
 
 def fit(model: NodeClassifier, node_input: torch.Tensor, edge_index: torch.Tensor,
         labels: torch.Tensor, masks: dict[str, torch.Tensor], config: TrainConfig,
-        progress: bool = True) -> FitResult:
+        progress: bool = True, task: Task = ACCURACY) -> FitResult:
     """Train ``model`` in place; on return it holds the best-validation weights.
 
     Args:
         node_input: packed codes ``uint8 [n, c/8]`` or ids ``int64 [n]`` (what the encoder takes).
-        edge_index: ``int64 [2, E]``.
-        labels: ``int64 [n]`` (``-1`` where unlabelled; never in a mask).
+        edge_index: ``int64 [2, E]``, or a sparse ``adj_t``
+            (:func:`~hashembed.train.model.sparse_adjacency`).
+        labels: targets for ``task``: ``int64 [n]`` classes (``-1`` where unlabelled; never in
+            a mask) or ``float32 [n, L]`` multi-hot.
         masks: ``bool [n]`` for ``"train"``, ``"val"``, ``"test"``.
+        task: loss and validation metric (:data:`ACCURACY`, :data:`ROC_AUC`,
+            :data:`MULTILABEL_MICRO_F1`).
     """
     if int(masks["train"].sum()) == 0 or int(masks["val"].sum()) == 0:
         raise ConfigError("the split leaves no training or no validation nodes")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
-    best_val, best_epoch, best_state = -1.0, 0, None
+    labels_np = labels.numpy()
+    masks_np = {name: mask.numpy() for name, mask in masks.items()}
+
+    def evaluate(split: str, logits: torch.Tensor) -> float:
+        mask = masks_np[split]
+        return task.score(logits.numpy()[mask], labels_np[mask]) if mask.any() else float("nan")
+
+    best_val, best_epoch, best_state = -float("inf"), 0, None
     bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not progress)
     epoch = 0
     for epoch in bar:
         model.train()
         optimizer.zero_grad()
         logits, _ = model(node_input, edge_index)
-        loss = F.cross_entropy(logits[masks["train"]], labels[masks["train"]])
+        loss = task.loss(logits[masks["train"]], labels[masks["train"]])
         loss.backward()
         optimizer.step()
 
         model.eval()
         with torch.no_grad():
             logits, _ = model(node_input, edge_index)
-        val = accuracy(logits, labels, masks["val"])
+        val = evaluate("val", logits)
         if val > best_val:
             best_val, best_epoch = val, epoch
             best_state = copy.deepcopy(model.state_dict())
@@ -99,8 +141,9 @@ def fit(model: NodeClassifier, node_input: torch.Tensor, edge_index: torch.Tenso
     model.eval()
     with torch.no_grad():
         logits, _ = model(node_input, edge_index)
-    scores = {name: accuracy(logits, labels, mask) for name, mask in masks.items()}
-    return FitResult(scores=scores, best_epoch=best_epoch, epochs_run=epoch)
+    scores = {name: evaluate(name, logits) for name in masks}
+    return FitResult(scores=scores, best_epoch=best_epoch, epochs_run=epoch,
+                     logits=logits.numpy())
 
 
 def majority_accuracy(labels: np.ndarray, masks: dict[str, np.ndarray]) -> float:
