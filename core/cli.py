@@ -144,6 +144,14 @@ def _cmd_bench_decode(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_accuracy(a: argparse.Namespace) -> int:
+    from hashembed.bench.accuracy import run_accuracy_bench
+
+    run_accuracy_bench(a.suite, a.data_root, a.out, progress=not a.quiet)
+    print(f"results written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hashembed", description="Hash-code node embeddings: train, export, serve.")
@@ -207,6 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch and ONNX Runtime threads (default: all)")
     p.add_argument("--out", type=Path, default=Path("runs/bench/decode.json"))
     p.set_defaults(func=_cmd_bench_decode)
+
+    p = bench.add_parser("accuracy", help="hash codes vs table, random codes, hashing trick, "
+                         "QR trick, degree, on real graphs")
+    p.add_argument("--suite", choices=("quick", "full"), default="quick")
+    p.add_argument("--data-root", type=Path,
+                   default=Path(os.environ.get("HASHEMBED_DATA", "../shared/data")))
+    p.add_argument("--out", type=Path, default=Path("runs/bench/accuracy"))
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_bench_accuracy)
 
     p = sub.add_parser("demo", help="codes -> train -> export -> predict on bundled Cora")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))

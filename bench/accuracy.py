@@ -1,0 +1,276 @@
+"""``hashembed bench accuracy``: hash codes against the other ways to embed featureless nodes.
+
+For each dataset of a suite, each method and code length, and each seed, train a GraphSAGE on
+top of the method's node embeddings and report the dataset's metric, plus the embedding
+memory per node. Writes ``results.json``, ``results.md`` and ``accuracy_vs_bytes.png``.
+
+Methods (memory per node in parentheses; ``n`` nodes, width ``d``):
+
+- ``table``: a full fp32 ``nn.Embedding`` (``4d`` bytes);
+- ``hash``: hash codes + decoder, the method (``c/8`` bytes + decoder / n);
+- ``random``: random codes + the same decoder (ALONE-style);
+- ``hashing_trick``: ``K`` shared rows, ``K`` chosen for the same bytes per node as ``c`` bits;
+- ``qr``: quotient-remainder tables sized for the same budget (at least ``2·sqrt(n)`` rows);
+- ``degree``: one row per log2 degree bucket (1 byte per node + the buckets' rows).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hashembed.atomic import atomic_write
+from hashembed.bench.harness import environment, format_table, write_json
+from hashembed.codeformat import CodeSpec
+from hashembed.train.coding import make_codes
+from hashembed.train.datasets import apply_split, load_dataset
+from hashembed.train.decoder import CodeDecoder, DecoderConfig
+from hashembed.train.encoders import DegreeEmbedding, HashingTrickEmbedding, QREmbedding
+from hashembed.train.graph import Graph
+from hashembed.train.linkpred import LinkScorer, LinkTrainConfig, fit_links, load_ogbl_ddi_split
+from hashembed.train.metrics import multilabel_f1
+from hashembed.train.model import ModelConfig, NodeClassifier, sparse_adjacency
+from hashembed.train.splits import parse_split, random_split
+from hashembed.train.trainer import ACCURACY, MULTILABEL_MICRO_F1, ROC_AUC, TrainConfig, fit
+
+CODED = ("hash", "random")
+BUDGETED = ("hashing_trick", "qr")
+METHODS = ("table", *CODED, *BUDGETED, "degree")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset in a suite: name, task (``node``/``multilabel``/``link``), split, metric."""
+
+    name: str
+    task: str = "node"
+    split: str = "random:0.6,0.2,0.2"
+    metric: str = "accuracy"
+
+
+@dataclass(frozen=True)
+class Suite:
+    datasets: tuple[DatasetSpec, ...]
+    bits: tuple[int, ...]
+    seeds: tuple[int, ...]
+    methods: tuple[str, ...] = METHODS
+    epochs: int = 200
+    link_epochs: int = 10
+    dim: int = 64
+    hidden: int = 128
+    notes: dict = field(default_factory=dict)
+
+
+SUITES = {
+    "quick": Suite(
+        datasets=(DatasetSpec("cora"), DatasetSpec("email-eu-core"),
+                  DatasetSpec("twitch-PTBR"),
+                  DatasetSpec("tolokers", split="official:0", metric="roc_auc"),
+                  DatasetSpec("ogbl-ddi", task="link", split="official", metric="hits@20")),
+        bits=(128,), seeds=(0, 1), epochs=150, link_epochs=4, dim=32, hidden=64),
+    "full": Suite(
+        datasets=(DatasetSpec("planetoid-cora"), DatasetSpec("planetoid-citeseer"),
+                  DatasetSpec("planetoid-pubmed"), DatasetSpec("email-eu-core"),
+                  DatasetSpec("twitch-DE"), DatasetSpec("twitch-PTBR"),
+                  DatasetSpec("tolokers", split="official:0", metric="roc_auc"),
+                  DatasetSpec("blogcatalog", task="multilabel", metric="micro_f1"),
+                  DatasetSpec("ogbl-ddi", task="link", split="official", metric="hits@20")),
+        bits=(32, 64, 128, 256), seeds=(0, 1, 2), epochs=300, link_epochs=30),
+}
+
+
+def _budget_rows(num_nodes: int, bits: int, dim: int) -> int:
+    """Rows of width ``d`` (fp32) costing as much as ``c``-bit codes: ``n·c/8 / (4d)``."""
+    return max(1, round(num_nodes * bits / 8 / (4 * dim)))
+
+
+def _qr_rows(num_nodes: int, bits: int, dim: int) -> int:
+    """Remainder size ``K`` with ``ceil(n/K) + K`` about the budget (``K >= sqrt(n)``)."""
+    budget = _budget_rows(num_nodes, bits, dim)
+    root = math.isqrt(num_nodes - 1) + 1
+    if budget <= 2 * root:
+        return root
+    return int((budget + math.sqrt(budget * budget - 4 * num_nodes)) / 2)
+
+
+def build_encoder(method: str, graph: Graph, bits: int | None, dim: int, seed: int):
+    """``(encoder, node_input, bytes_per_node)`` for a method (see the module docstring)."""
+    n = graph.num_nodes
+    ids = torch.arange(n)
+    if method == "table":
+        encoder = torch.nn.Embedding(n, dim)
+        torch.nn.init.normal_(encoder.weight)
+        return encoder, ids, 4.0 * dim
+    if method in CODED:
+        spec = CodeSpec(method, bits=bits, bits_per_index=8, seed=seed)
+        codes = make_codes(graph, spec, progress=False).packed
+        encoder = CodeDecoder(DecoderConfig(bits, 8, codebook_dim=64, hidden_dim=128,
+                                            embedding_dim=dim))
+        decoder_bytes = 4 * sum(p.numel() for p in encoder.parameters())
+        return encoder, torch.from_numpy(codes), bits / 8 + decoder_bytes / n
+    if method == "hashing_trick":
+        rows = _budget_rows(n, bits, dim)
+        return HashingTrickEmbedding(rows, dim, seed), ids, rows * dim * 4 / n
+    if method == "qr":
+        rows = _qr_rows(n, bits, dim)
+        return QREmbedding(n, rows, dim), ids, (math.ceil(n / rows) + rows) * dim * 4 / n
+    if method == "degree":
+        encoder = DegreeEmbedding(graph.degrees(), dim)
+        return encoder, ids, 1 + encoder.table.weight.numel() * 4 / n
+    raise ValueError(f"unknown method {method!r}")
+
+
+def _node_run(graph, dataset: DatasetSpec, encoder, node_input, suite: Suite, seed: int):
+    task = {"accuracy": ACCURACY, "roc_auc": ROC_AUC, "micro_f1": MULTILABEL_MICRO_F1}[
+        dataset.metric]
+    if dataset.task == "multilabel":
+        labels = torch.from_numpy(graph.multilabels.astype(np.float32))
+        masks = random_split(np.zeros(graph.num_nodes, np.int64), (0.6, 0.2, 0.2), seed)
+    else:
+        labels = torch.from_numpy(graph.labels)
+        masks = graph.masks
+    classes = labels.shape[1] if labels.dim() == 2 else graph.num_classes
+    model = NodeClassifier(encoder, suite.dim, ModelConfig("sage", 2, suite.hidden, classes))
+    adj_t = sparse_adjacency(torch.from_numpy(graph.edge_index), graph.num_nodes)
+    result = fit(model, node_input, adj_t, labels, {k: torch.from_numpy(v) for k, v in
+                                                     masks.items()},
+                 TrainConfig(epochs=suite.epochs, patience=50, seed=seed), progress=False,
+                 task=task)
+    scores = {"val": result.scores["val"], "test": result.scores["test"]}
+    if dataset.task == "multilabel":
+        test = masks["test"]
+        scores["test_macro_f1"] = multilabel_f1(labels.numpy()[test] > 0.5,
+                                                result.logits[test])[1]
+    return scores
+
+
+def _link_run(graph, split, encoder, node_input, suite: Suite, seed: int):
+    gnn = NodeClassifier(encoder, suite.dim, ModelConfig("sage", 2, suite.hidden, suite.hidden))
+    scorer = LinkScorer(suite.hidden, suite.hidden)
+    result = fit_links(gnn, scorer, node_input, graph.num_nodes, split,
+                       LinkTrainConfig(epochs=suite.link_epochs, seed=seed,
+                                       eval_every=max(1, suite.link_epochs // 5)),
+                       progress=False)
+    return {"val": result["val"], "test": result["test"]}
+
+
+def _grid(suite: Suite):
+    for dataset in suite.datasets:
+        for method in suite.methods:
+            for bits in (suite.bits if method in CODED + BUDGETED else (None,)):
+                for seed in suite.seeds:
+                    yield dataset, method, bits, seed
+
+
+def aggregate(runs: list[dict]) -> list[dict]:
+    """Mean and std over seeds of each (dataset, method, bits)."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["dataset"], run["method"], run["bits"]), []).append(run)
+    rows = []
+    for (dataset, method, bits), group in groups.items():
+        test = np.array([r["test"] for r in group])
+        row = {"dataset": dataset, "metric": group[0]["metric"], "method": method,
+               "bits": bits, "bytes_per_node": group[0]["bytes_per_node"],
+               "test_mean": float(test.mean()), "test_std": float(test.std()),
+               "seeds": len(group)}
+        if "test_macro_f1" in group[0]:
+            row["test_macro_f1_mean"] = float(np.mean([r["test_macro_f1"] for r in group]))
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    shown = [{**r, "bits": r["bits"] or "—",
+              "score": f"{r['test_mean']:.4f} ± {r['test_std']:.4f}"} for r in rows]
+    return format_table(shown, [("dataset", "dataset", "s"), ("metric", "metric", "s"),
+                                ("method", "method", "s"), ("bits", "bits", ""),
+                                ("bytes_per_node", "bytes/node", ".1f"),
+                                ("score", "test (mean ± std)", "s"), ("seeds", "seeds", "d")])
+
+
+def plot(rows: list[dict], path: Path) -> Path:
+    """One panel per dataset: test metric against bytes per node (log), a line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    cols = min(3, len(datasets))
+    fig, axes = plt.subplots(math.ceil(len(datasets) / cols), cols,
+                             figsize=(5 * cols, 3.6 * math.ceil(len(datasets) / cols)),
+                             squeeze=False)
+    for ax, dataset in zip(axes.flat, datasets):
+        for method in METHODS:
+            pts = sorted((r["bytes_per_node"], r["test_mean"], r["test_std"]) for r in rows
+                         if r["dataset"] == dataset and r["method"] == method)
+            if pts:
+                x, y, e = zip(*pts)
+                ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=method)
+        metric = next(r["metric"] for r in rows if r["dataset"] == dataset)
+        ax.set(xscale="log", title=dataset, xlabel="bytes per node", ylabel=metric)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(datasets):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str | Path,
+                       progress: bool = True) -> dict:
+    """Run a suite (a name in :data:`SUITES` or a :class:`Suite`); write ``results.json``,
+    ``results.md`` and ``accuracy_vs_bytes.png`` into ``out_dir``."""
+    suite_name = suite if isinstance(suite, str) else "custom"
+    suite = SUITES[suite] if isinstance(suite, str) else suite
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    graphs: dict[str, tuple] = {}
+    runs = []
+    grid = list(_grid(suite))
+    started = time.perf_counter()
+    for dataset, method, bits, seed in tqdm(grid, desc=f"accuracy {suite_name}", unit="run",
+                                            disable=not progress):
+        if dataset.name not in graphs:
+            graph = load_dataset(dataset.name, data_root)
+            split = None
+            if dataset.task == "node":
+                graph = apply_split(graph, parse_split(dataset.split), seed=0)
+            elif dataset.task == "link":
+                split = load_ogbl_ddi_split(data_root)
+            graphs[dataset.name] = (graph, split)
+        graph, split = graphs[dataset.name]
+        torch.manual_seed(seed)
+        t0 = time.perf_counter()
+        encoder, node_input, bytes_per_node = build_encoder(method, graph, bits, suite.dim,
+                                                            seed)
+        if dataset.task == "link":
+            scores = _link_run(graph, split, encoder, node_input, suite, seed)
+        else:
+            scores = _node_run(graph, dataset, encoder, node_input, suite, seed)
+        runs.append({"dataset": dataset.name, "metric": dataset.metric, "method": method,
+                     "bits": bits, "seed": seed, "bytes_per_node": bytes_per_node, **scores,
+                     "seconds": time.perf_counter() - t0})
+    rows = aggregate(runs)
+    table = markdown(rows)
+    payload = {"benchmark": "accuracy", "suite": suite_name,
+               "config": {"bits": suite.bits, "seeds": suite.seeds, "epochs": suite.epochs,
+                          "link_epochs": suite.link_epochs, "dim": suite.dim,
+                          "hidden": suite.hidden, "gnn": "sage, 2 layers",
+                          "datasets": [d.__dict__ for d in suite.datasets]},
+               "env": environment(), "seconds": time.perf_counter() - started,
+               "summary": rows, "runs": runs}
+    write_json(out_dir / "results.json", payload)
+    atomic_write(out_dir / "results.md", (table + "\n").encode())
+    plot(rows, out_dir / "accuracy_vs_bytes.png")
+    print(table, flush=True)
+    return payload

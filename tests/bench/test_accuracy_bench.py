@@ -1,0 +1,54 @@
+"""The accuracy study runs end to end on a tiny suite and reports every method (no timing asserts)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hashembed.bench.accuracy import (METHODS, DatasetSpec, Suite, _budget_rows, _qr_rows,
+                                      build_encoder, run_accuracy_bench)
+from hashembed.train.datasets import load_dataset
+from hashembed.train.linkpred import LinkScorer, LinkSplit, LinkTrainConfig, fit_links
+from hashembed.train.model import ModelConfig, NodeClassifier
+
+
+def test_tiny_suite_writes_json_markdown_and_plot(data_root, tmp_path):
+    suite = Suite(datasets=(DatasetSpec("email-eu-core"),), bits=(32,), seeds=(0, 1), epochs=3,
+                  dim=8, hidden=8)
+    payload = run_accuracy_bench(suite, data_root, tmp_path, progress=False)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert {r["method"] for r in saved["summary"]} == set(METHODS)
+    assert len(saved["runs"]) == 2 * len(METHODS)
+    assert all(0 <= r["test"] <= 1 for r in saved["runs"])
+    assert "| email-eu-core | accuracy | hash | 32 |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "accuracy_vs_bytes.png").read_bytes()[:4] == b"\x89PNG"
+    assert payload["summary"][0]["seeds"] == 2
+
+
+def test_budgets_match_the_code_bytes(cora):
+    n, d = cora.num_nodes, 16
+    for method in ("hashing_trick", "qr"):
+        _, _, per_node = build_encoder(method, cora, 256, d, seed=0)
+        assert per_node == pytest.approx(256 / 8, rel=0.05), method
+    assert _budget_rows(10_000, 128, 64) == 625
+    assert _qr_rows(10_000, 8, 64) == 100  # the budget is below 2·sqrt(n): K = sqrt(n)
+    _, _, table = build_encoder("table", cora, None, d, seed=0)
+    assert table == 4 * d
+
+
+def test_link_training_learns_a_planted_structure():
+    """Two cliques; held-out intra-clique pairs must outscore cross-clique pairs."""
+    rng = np.random.default_rng(0)
+    n = 40
+    pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n) if (u < 20) == (v < 20)])
+    rng.shuffle(pairs)
+    cross = np.array([(u, v) for u in range(20) for v in range(20, n)])
+    split = LinkSplit(train=pairs[:300], valid_pos=pairs[300:340], valid_neg=cross[:200],
+                      test_pos=pairs[340:], test_neg=cross[200:])
+    torch.manual_seed(0)
+    gnn = NodeClassifier(torch.nn.Embedding(n, 8), 8, ModelConfig("sage", 2, 16, 16, 0.0))
+    result = fit_links(gnn, LinkScorer(16, 16, dropout=0.0), torch.arange(n), n, split,
+                       LinkTrainConfig(epochs=60, batch_size=128, lr=0.01, eval_every=10),
+                       progress=False)
+    assert result["test"] > 0.5 and result["best_epoch"] > 0
