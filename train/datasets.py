@@ -137,11 +137,15 @@ def load_blogcatalog(root: Path) -> Graph:
                  multilabels=np.asarray(mat["group"].todense(), dtype=bool))
 
 
+def read_ogbl_ddi_train_edges(root: Path) -> np.ndarray:
+    """``int64 [1067911, 2]``: ogbl-ddi's training edges, each pair once (= ``raw/edge.csv.gz``)."""
+    with gzip.open(_require(Path(root) / "ogbl-ddi" / "raw" / "edge.csv.gz"), "rt") as f:
+        return np.loadtxt(f, delimiter=",", dtype=np.int64)
+
+
 def load_ogbl_ddi(root: Path) -> Graph:
     """ogbl-ddi's training graph (official split; link prediction, no node labels)."""
-    with gzip.open(_require(root / "ogbl-ddi" / "raw" / "edge.csv.gz"), "rt") as f:
-        edges = np.loadtxt(f, delimiter=",", dtype=np.int64)
-    return Graph("ogbl-ddi", 4267, symmetrize(edges, 4267))
+    return Graph("ogbl-ddi", 4267, symmetrize(read_ogbl_ddi_train_edges(root), 4267))
 
 
 def load_dataset(name: str, root: str | Path | None = None) -> Graph:

@@ -9,7 +9,6 @@ validation and test edges (:func:`hashembed.train.metrics.hits_at_k`).
 from __future__ import annotations
 
 import copy
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from hashembed.train.datasets import read_ogbl_ddi_train_edges
 from hashembed.train.metrics import hits_at_k
 from hashembed.train.model import sparse_adjacency
 
@@ -37,8 +37,7 @@ class LinkSplit:
 def load_ogbl_ddi_split(root: str | Path) -> LinkSplit:
     """The official ogbl-ddi split (train = ``raw/edge.csv.gz``, see its SOURCE.md)."""
     folder = Path(root) / "ogbl-ddi"
-    with gzip.open(folder / "raw" / "edge.csv.gz", "rt") as f:
-        train = np.loadtxt(f, delimiter=",", dtype=np.int64)
+    train = read_ogbl_ddi_train_edges(root)
     valid = np.load(folder / "split" / "target" / "valid.npz")
     test = np.load(folder / "split" / "target" / "test.npz")
     return LinkSplit(train, valid["edge"], valid["edge_neg"], test["edge"], test["edge_neg"])
