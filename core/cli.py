@@ -43,7 +43,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from hashembed.train.model import ModelConfig
     from hashembed.train.run import train_run
     from hashembed.train.splits import parse_split
-    from hashembed.train.trainer import TrainConfig
+    from hashembed.train.trainer import ACCURACY, ROC_AUC, TrainConfig
 
     if a.dataset:
         graph = load_dataset(a.dataset, a.data_root)
@@ -60,7 +60,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     model = ModelConfig(a.gnn, a.layers, a.hidden, graph.num_classes, a.dropout)
     train = TrainConfig(a.epochs, a.patience, a.lr, a.weight_decay, a.seed)
     metrics = train_run(graph, spec, decoder, model, train, a.out, embedding_dim=a.dim,
-                        progress=not a.quiet)
+                        progress=not a.quiet,
+                        task={"accuracy": ACCURACY, "roc_auc": ROC_AUC}[a.metric])
     keys = ("dataset", "coding", "bits_per_node", "metric", "train", "val", "test",
             "majority_class_test", "bytes")
     print(json.dumps({k: metrics[k] for k in keys}, indent=2))
@@ -174,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=50)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--metric", choices=("accuracy", "roc_auc"), default="accuracy",
+                   help="early-stopping and reported metric (roc_auc: binary labels, e.g. "
+                   "tolokers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="run directory to write")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

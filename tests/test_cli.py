@@ -29,6 +29,11 @@ def test_train_export_predict_from_user_files(tmp_path):
                  "--out", str(tmp_path / "run")]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["bits_per_node"] == 32 and metrics["test"] > 0.8
+    assert main(["train", "--edges", str(tmp_path / "edges.csv"), "--labels",
+                 str(tmp_path / "labels.txt"), "--bits", "32", "--epochs", "40", "--quiet",
+                 "--metric", "roc_auc", "--out", str(tmp_path / "run_auc")]) == 0
+    auc = json.loads((tmp_path / "run_auc" / "metrics.json").read_text())
+    assert auc["metric"] == "roc_auc" and auc["test"] > 0.8
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")]) == 0
     assert main(["predict", str(tmp_path / "bundle"), "--nodes", "0,59", "--output",
                  str(tmp_path / "p.npy"), "--what", "labels"]) == 0
@@ -67,6 +72,8 @@ def test_missing_bundle_and_bad_edges_are_named(tmp_path):
     assert result.returncode == 2
     assert "line 3: node id 'oops' is not an integer" in result.stderr
     assert not (tmp_path / "run").exists()
+    result = run_cli("train", "--dataset", "cora", "--metric", "roc_auc", "--out", tmp_path / "r")
+    assert result.returncode == 2 and "roc_auc needs two classes, the graph has 7" in result.stderr
 
 
 def test_demo_runs_the_main_job(tmp_path):

@@ -16,7 +16,7 @@ from hashembed.train.coding import code_stats, make_codes
 from hashembed.train.decoder import DecoderConfig
 from hashembed.train.graph import Graph
 from hashembed.train.model import ModelConfig, build_model, sparse_adjacency
-from hashembed.train.trainer import TrainConfig, fit, majority_accuracy
+from hashembed.train.trainer import ACCURACY, Task, TrainConfig, fit, majority_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def memory_report(model, num_nodes: int, code_spec: CodeSpec | None, embedding_d
 
 def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderConfig | None,
               model_config: ModelConfig, train_config: TrainConfig, out_dir: str | Path,
-              embedding_dim: int = 64, progress: bool = True) -> dict:
+              embedding_dim: int = 64, progress: bool = True, task: Task = ACCURACY) -> dict:
     """Make codes, train, and write ``out_dir`` (see :mod:`hashembed.train.checkpoint`).
 
     Args:
@@ -55,6 +55,8 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
         code_spec: how to code nodes; ``None`` trains a plain ``nn.Embedding`` table.
         decoder_config: the decoder's shape (``None`` with ``code_spec=None``).
         embedding_dim: ``d`` of the table when ``code_spec`` is ``None``.
+        task: the loss and the metric used for early stopping and reported
+            (:data:`~hashembed.train.trainer.ACCURACY` or ``ROC_AUC`` for binary labels).
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -63,6 +65,9 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
         raise ConfigError("give a decoder config exactly when nodes are coded")
     if graph.labels is None or not graph.masks or "train" not in graph.masks:
         raise ConfigError(f"{graph.name}: training needs labels and a train/val/test split")
+    if task.metric == "roc_auc" and graph.num_classes != 2:
+        raise ConfigError(f"{graph.name}: metric roc_auc needs two classes, the graph has "
+                          f"{graph.num_classes}")
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
@@ -83,14 +88,14 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
     labels = torch.from_numpy(graph.labels)
     masks = {k: torch.from_numpy(v) for k, v in graph.masks.items()}
     adj_t = sparse_adjacency(torch.from_numpy(graph.edge_index), graph.num_nodes)
-    result = fit(model, node_input, adj_t, labels, masks, train_config, progress)
+    result = fit(model, node_input, adj_t, labels, masks, train_config, progress, task)
 
     metrics = {
         "dataset": graph.name,
         "num_nodes": graph.num_nodes,
         "num_edges": graph.num_edges // 2,
         "coding": "none" if code_spec is None else code_spec.scheme,
-        "metric": "accuracy",
+        "metric": task.metric,
         **{split: result.scores[split] for split in ("train", "val", "test")},
         "majority_class_test": majority_accuracy(graph.labels, graph.masks),
         "best_epoch": result.best_epoch,
