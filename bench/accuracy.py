@@ -35,7 +35,8 @@ from hashembed.train.encoders import DegreeEmbedding, HashingTrickEmbedding, QRE
 from hashembed.train.graph import Graph
 from hashembed.train.linkpred import LinkScorer, LinkTrainConfig, fit_links, load_ogbl_ddi_split
 from hashembed.train.metrics import multilabel_f1
-from hashembed.train.model import ModelConfig, NodeClassifier, sparse_adjacency
+from hashembed.train.model import (ModelConfig, NodeClassifier, embedding_table,
+                                   sparse_adjacency)
 from hashembed.train.splits import parse_split, random_split
 from hashembed.train.trainer import ACCURACY, MULTILABEL_MICRO_F1, ROC_AUC, TrainConfig, fit
 
@@ -108,9 +109,7 @@ def build_encoder(method: str, graph: Graph, bits: int | None, dim: int, seed: i
     n = graph.num_nodes
     ids = torch.arange(n)
     if method == "table":
-        encoder = torch.nn.Embedding(n, dim)
-        torch.nn.init.normal_(encoder.weight)
-        return encoder, ids, 4.0 * dim
+        return embedding_table(n, dim), ids, 4.0 * dim
     if method in CODED:
         spec = CodeSpec(method, bits=bits, bits_per_index=8, seed=seed)
         codes = make_codes(graph, spec, progress=False).packed

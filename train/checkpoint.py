@@ -82,8 +82,7 @@ def save_run(run_dir: str | Path, model: NodeClassifier, graph: Graph, code_spec
         f, name=np.array(graph.name), num_nodes=np.int64(graph.num_nodes),
         edge_index=graph.edge_index, labels=graph.labels,
         **{f"mask_{k}": masks[k] for k in SPLIT_NAMES if k in masks}))
-    atomic_write(run_dir / METRICS_FILE,
-            lambda f: f.write((json.dumps(metrics, indent=2) + "\n").encode()))
+    atomic_write(run_dir / METRICS_FILE, (json.dumps(metrics, indent=2) + "\n").encode())
     return run_dir
 
 

@@ -109,13 +109,19 @@ def sparse_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
         return coo.coalesce().to_sparse_csr()
 
 
+def embedding_table(num_nodes: int, dim: int) -> nn.Embedding:
+    """The uncompressed baseline: a learnable fp32 ``[n, d]`` table, N(0, 1) initialised."""
+    table = nn.Embedding(num_nodes, dim)
+    nn.init.normal_(table.weight, std=1.0)
+    return table
+
+
 def build_model(model_config: ModelConfig, decoder_config: DecoderConfig | None,
                 num_nodes: int, embedding_dim: int) -> NodeClassifier:
     """A :class:`NodeClassifier` with a code decoder, or a full ``nn.Embedding`` table when
     ``decoder_config`` is ``None`` (the uncompressed baseline)."""
     if decoder_config is None:
-        encoder: nn.Module = nn.Embedding(num_nodes, embedding_dim)
-        nn.init.normal_(encoder.weight, std=1.0)
+        encoder: nn.Module = embedding_table(num_nodes, embedding_dim)
     else:
         encoder = CodeDecoder(decoder_config)
         embedding_dim = decoder_config.embedding_dim
