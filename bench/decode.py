@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from hashembed.bench.harness import environment, format_table, time_call, write_json
-from hashembed.codeformat import CodeSpec
+from hashembed.codeformat import CodeSpec, take_codes
 from hashembed.kernels.reference import ONNX_FORMULATIONS, code_decode_reference, codes_to_indices
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def run_decode_bench(num_nodes: int = 10_000_000, batch: int = 1_000_000, bits: 
                 # Outputs are bound straight into one reused buffer (as torch's allocator
                 # reuses its blocks), so no per-chunk allocation or copy is timed.
                 out_name = session.get_outputs()[0].name
-                batch_codes = codes_np[ids_np]
+                batch_codes = take_codes(codes_np, ids_np)
                 for s in range(0, batch, onnx_chunk):
                     e = min(s + onnx_chunk, batch)
                     binding = session.io_binding()

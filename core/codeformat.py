@@ -113,6 +113,17 @@ def unpack_codes(packed: np.ndarray, bits: int | None = None) -> np.ndarray:
     return np.unpackbits(packed, axis=1, bitorder="little").astype(bool)
 
 
+def take_codes(packed: np.ndarray, node_ids: np.ndarray) -> np.ndarray:
+    """The codes of ``node_ids``: ``uint8 [n, c/8]`` (may be a memmap), ``int [B]`` ->
+    contiguous ``uint8 [B, c/8]`` in memory.
+
+    ``np.take`` along axis 0 copies whole rows; fancy indexing ``packed[ids]`` on a 2-D uint8
+    array was 3-7x slower (1 M ids out of 10 M codes: 57 ms vs 9 ms in RAM, 29 ms vs 8 ms
+    from a memmap, 2-core CPU).
+    """
+    return np.asarray(np.take(packed, node_ids, axis=0))
+
+
 def check_packed(packed: np.ndarray, bits: int | None = None) -> None:
     """Raise :class:`CodeFormatError` unless ``packed`` is ``uint8 [n, c/8]``."""
     if packed.dtype != np.uint8:

@@ -12,6 +12,7 @@ import numpy as np
 
 from hashembed.bundle import (INPUT_CODES, INPUT_EDGES, OUTPUT_EMBEDDINGS, OUTPUT_LOGITS,
                               open_bundle)
+from hashembed.codeformat import take_codes
 from hashembed.errors import BundleCorruptError, NodeIdTypeError, UnknownNodeError
 from hashembed.serve.providers import create_session
 from hashembed.serve.subgraph import k_hop_subgraph
@@ -110,7 +111,7 @@ class Predictor:
 
     def _run(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sub = k_hop_subgraph(self.bundle.indptr, self.bundle.indices, seeds, self.edge_hops)
-        codes = np.ascontiguousarray(self.bundle.codes[sub.nodes])
+        codes = take_codes(self.bundle.codes, sub.nodes)
         logits, embeddings = self.session.run(
             [OUTPUT_LOGITS, OUTPUT_EMBEDDINGS],
             {INPUT_CODES: codes, INPUT_EDGES: sub.edge_index})

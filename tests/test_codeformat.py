@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hashembed.codeformat import CodeSpec, codes_to_indices, pack_codes, unpack_codes
+from hashembed.codeformat import CodeSpec, codes_to_indices, pack_codes, take_codes, unpack_codes
 from hashembed.errors import CodeFormatError, ConfigError
 
 
@@ -44,3 +44,14 @@ def test_wrong_byte_count_is_named():
         unpack_codes(np.zeros((2, 15), np.uint8), 128)
     with pytest.raises(CodeFormatError, match="uint8"):
         unpack_codes(np.zeros((2, 16), np.int32), 128)
+
+
+def test_take_codes_matches_fancy_indexing_on_a_memmap(tmp_path):
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, (50, 16), dtype=np.uint8)
+    np.save(tmp_path / "codes.npy", codes)
+    mapped = np.load(tmp_path / "codes.npy", mmap_mode="r")
+    ids = np.array([49, 0, 7, 7, 31])
+    got = take_codes(mapped, ids)
+    np.testing.assert_array_equal(got, codes[ids])
+    assert type(got) is np.ndarray and got.flags["C_CONTIGUOUS"] and got.dtype == np.uint8
