@@ -50,8 +50,8 @@ def codes_to_indices(packed: torch.Tensor, bits_per_index: int) -> torch.Tensor:
 
 
 # Measured with `hashembed bench decode` (n = 10M, B = 1M, c = 128, b = 8, d_c = 64, 2 CPU
-# cores, ONNX Runtime 1.31, 4096-node calls): gather_reduce 3.44 M nodes/s, add_chain
-# 3.07 M nodes/s (1024-node calls: 3.19 vs 1.95). The first is the default.
+# cores, ONNX Runtime 1.31, 4096-node calls): gather_reduce 3.93 M nodes/s, add_chain
+# 3.87 M nodes/s (an earlier run with 1024-node calls: 3.19 vs 1.95). The first is the default.
 ONNX_FORMULATIONS = ("gather_reduce", "add_chain")
 
 
