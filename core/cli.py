@@ -148,7 +148,8 @@ def _cmd_bench_decode(a: argparse.Namespace) -> int:
 def _cmd_bench_accuracy(a: argparse.Namespace) -> int:
     from hashembed.bench.accuracy import run_accuracy_bench
 
-    run_accuracy_bench(a.suite, a.data_root, a.out, progress=not a.quiet)
+    run_accuracy_bench(a.suite, a.data_root, a.out, progress=not a.quiet,
+                       datasets=a.datasets)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -225,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", choices=("quick", "full"), default="quick")
     p.add_argument("--data-root", type=Path,
                    default=Path(os.environ.get("HASHEMBED_DATA", "../shared/data")))
+    p.add_argument("--datasets", nargs="+", metavar="NAME",
+                   help="run only these datasets of the suite (e.g. tolokers ogbl-ddi)")
     p.add_argument("--out", type=Path, default=Path("runs/bench/accuracy"))
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench_accuracy)

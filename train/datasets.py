@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import pickle
 from importlib import resources
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +171,8 @@ def load_dataset(name: str, root: str | Path | None = None) -> Graph:
 
 
 def apply_split(graph: Graph, split: SplitSpec | None, seed: int) -> Graph:
-    """Set ``graph.masks`` to train/val/test masks according to ``split``.
+    """A shallow copy of ``graph`` whose ``masks`` are train/val/test per ``split``; ``graph``
+    itself is unchanged, so one loaded graph can be split several ways (Tolokers' 10 splits).
 
     ``None`` means the default: random 60/20/20 for every graph (featureless learning from
     Planetoid's 20 labels per class is too weak to compare methods); pass ``official`` for a
@@ -184,8 +186,7 @@ def apply_split(graph: Graph, split: SplitSpec | None, seed: int) -> Graph:
                           "node classification needs labels")
     split = split or DEFAULT_SPLIT
     if split.kind == "random":
-        graph.masks = random_split(graph.labels, split.fractions, seed)
-        return graph
+        return replace(graph, masks=random_split(graph.labels, split.fractions, seed))
     shipped = graph.masks or {}
     key = "official" if "official" in shipped else str(split.index)
     if key not in shipped:
@@ -193,5 +194,4 @@ def apply_split(graph: Graph, split: SplitSpec | None, seed: int) -> Graph:
             raise ConfigError(f"{graph.name} has no official split; use --split random:…")
         raise ConfigError(f"{graph.name} has {len(shipped)} official splits; "
                           f"--split official:{split.index} is out of range")
-    graph.masks = shipped[key]
-    return graph
+    return replace(graph, masks=shipped[key])

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from hashembed.bench.accuracy import (METHODS, DatasetSpec, Suite, _budget_rows, _qr_rows,
-                                      build_encoder, run_accuracy_bench)
+from hashembed.bench.accuracy import (METHODS, SUITES, DatasetSpec, Suite, _budget_rows,
+                                      _qr_rows, build_encoder, run_accuracy_bench,
+                                      select_datasets)
+from hashembed.errors import ConfigError
 from hashembed.train.datasets import load_dataset
 from hashembed.train.linkpred import LinkScorer, LinkSplit, LinkTrainConfig, fit_links
 from hashembed.train.model import ModelConfig, NodeClassifier
@@ -24,6 +26,23 @@ def test_tiny_suite_writes_json_markdown_and_plot(data_root, tmp_path):
     assert "| email-eu-core | accuracy | hash | 32 |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "accuracy_vs_bytes.png").read_bytes()[:4] == b"\x89PNG"
     assert payload["summary"][0]["seeds"] == 2
+
+
+def test_dataset_overrides_split_per_seed_and_selection(data_root, tmp_path):
+    """Seed k trains on Tolokers' official split k, with the dataset's own methods and epochs."""
+    suite = Suite(datasets=(DatasetSpec("tolokers", split="official:{seed}", metric="roc_auc",
+                                        seeds=(2, 7), methods=("degree",), epochs=2),
+                            DatasetSpec("email-eu-core")),
+                  bits=(32,), seeds=(0,), epochs=3, dim=8, hidden=8)
+    payload = run_accuracy_bench(suite, data_root, tmp_path, progress=False,
+                                 datasets=["tolokers"])
+    runs = payload["runs"]
+    assert [(r["dataset"], r["method"], r["split"]) for r in runs] == [
+        ("tolokers", "degree", "official:2"), ("tolokers", "degree", "official:7")]
+    with pytest.raises(ConfigError, match=r"\['cora'\] are not in this suite"):
+        select_datasets(SUITES["full"], ["cora"])
+    assert [d.name for d in select_datasets(SUITES["full"], ["ogbl-ddi"]).datasets] == [
+        "ogbl-ddi"]
 
 
 def test_budgets_match_the_code_bytes(cora):

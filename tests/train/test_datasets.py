@@ -36,6 +36,16 @@ def test_official_splits(data_root):
         apply_split(load_dataset("email-eu-core", data_root), parse_split("official"), 0)
 
 
+def test_one_loaded_graph_takes_several_splits(data_root):
+    """apply_split returns a copy: splitting the same graph twice gives both splits."""
+    tolokers = load_dataset("tolokers", data_root)
+    first = apply_split(tolokers, parse_split("official:0"), 0)
+    second = apply_split(tolokers, parse_split("official:1"), 0)
+    assert set(tolokers.masks) == {str(k) for k in range(10)}  # the loaded graph is untouched
+    assert not (first.masks["train"] == second.masks["train"]).all()
+    assert first.edge_index is tolokers.edge_index  # shallow: arrays are shared, not copied
+
+
 def test_random_split_is_disjoint_and_seeded(cora):
     a = apply_split(load_dataset("cora"), parse_split("random:0.6,0.2,0.2"), 5).masks
     b = apply_split(load_dataset("cora"), parse_split("random:0.6,0.2,0.2"), 5).masks
