@@ -9,6 +9,17 @@ Memory per node is the code, ``c/8`` bytes; the decoder's parameters
 
 The codebook sum runs in the fused Triton kernel (:mod:`hashembed.kernels.decode`) for CUDA
 tensors and in the PyTorch reference elsewhere and under ONNX export; ``backend`` forces one.
+
+Folding the first Linear into the codebooks (``W1: [h, d_c]``, ``b1: [h]``)::
+
+    W1 z + b1 = W1 (sum_i C_i[k_i]) + b1 = sum_i (C_i W1^T)[k_i] + b1
+
+so the decode can gather rows of the folded codebooks ``C_i W1^T: [2^b, h]`` and skip the
+``d_c x h`` product per node. It saves work when ``h <= d_c`` (narrower rows to gather and
+sum); with ``h > d_c`` it would widen them, so by default it folds only then. The folded
+codebooks are recomputed from ``C`` and ``W1`` on each call (``m 2^b d_c h`` flops, shared by
+the batch), so training updates ``C`` and ``W1`` as before; ONNX Runtime folds that product
+into a constant when it loads an exported graph.
 """
 
 from __future__ import annotations
@@ -64,6 +75,8 @@ class CodeDecoder(nn.Module):
         backend: ``"auto"`` (Triton for CUDA tensors, else the reference), ``"triton"`` or
             ``"reference"``. A runtime choice, not part of the saved config.
         deterministic: use the deterministic Triton backward (sorted segment sums).
+        fold_first_linear: decode through the folded codebooks (see the module docstring);
+            ``None`` (default) folds when ``hidden_dim <= codebook_dim``.
 
     Shapes:
         input: ``uint8 [B, c/8]`` packed codes.
@@ -77,13 +90,16 @@ class CodeDecoder(nn.Module):
 
     BACKENDS = ("auto", "triton", "reference")
 
-    def __init__(self, config: DecoderConfig, backend: str = "auto", deterministic: bool = False):
+    def __init__(self, config: DecoderConfig, backend: str = "auto", deterministic: bool = False,
+                 fold_first_linear: bool | None = None):
         super().__init__()
         if backend not in self.BACKENDS:
             raise ConfigError(f"decoder backend {backend!r} is not one of {self.BACKENDS}")
         self.config = config
         self.backend = backend
         self.deterministic = deterministic
+        self.fold_first_linear = (config.hidden_dim <= config.codebook_dim
+                                  if fold_first_linear is None else bool(fold_first_linear))
         m, rows = config.num_codebooks, 1 << config.bits_per_index
         # std 1/sqrt(m): the sum of m rows starts with unit variance per coordinate.
         self.codebooks = nn.Parameter(torch.randn(m, rows, config.codebook_dim) / m ** 0.5)
@@ -97,21 +113,32 @@ class CodeDecoder(nn.Module):
         if packed.dim() != 2 or packed.shape[1] * 8 != self.config.bits:
             raise ConfigError(f"{self!r}: codes have shape {list(packed.shape)}, expected "
                               f"[B, {self.config.bits // 8}]")
-        return self.mlp(self._codebook_sum(packed))
+        first, activation, last = self.mlp
+        if self.fold_first_linear:
+            hidden = self._codebook_sum(packed, self.folded_codebooks()) + first.bias
+        else:
+            hidden = first(self._codebook_sum(packed, self.codebooks))
+        return last(activation(hidden))
 
-    def _codebook_sum(self, packed: torch.Tensor) -> torch.Tensor:
+    def folded_codebooks(self) -> torch.Tensor:
+        """``C_i W1^T`` for every codebook: ``float [m, 2^b, h]``, differentiable in both."""
+        return self.codebooks @ self.mlp[0].weight.T
+
+    def _codebook_sum(self, packed: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
+        """``sum_i codebooks[i, k_i]``: ``uint8 [B, c/8]`` -> ``float [B, codebooks.shape[2]]``."""
         b = self.config.bits_per_index
         use_triton = self.backend == "triton" or (self.backend == "auto" and packed.is_cuda)
         if not use_triton or torch.onnx.is_in_onnx_export():
-            return code_decode_reference(packed, self.codebooks, b)
+            return code_decode_reference(packed, codebooks, b)
         if not packed.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
             raise ConfigError(f"{self!r}: backend='triton' needs CUDA tensors (or Triton's CPU "
                               "interpreter, TRITON_INTERPRET=1 set before Triton is imported)")
         from hashembed.kernels.decode import code_decode_triton  # Triton exists on Linux only
 
-        return code_decode_triton(packed, self.codebooks, b, self.deterministic)
+        return code_decode_triton(packed, codebooks, b, self.deterministic)
 
     def extra_repr(self) -> str:
         c = self.config
         return (f"c={c.bits}, b={c.bits_per_index}, m={c.num_codebooks}, d_c={c.codebook_dim}, "
-                f"d={c.embedding_dim}, backend={self.backend}")
+                f"h={c.hidden_dim}, d={c.embedding_dim}, backend={self.backend}, "
+                f"fold_first_linear={self.fold_first_linear}")

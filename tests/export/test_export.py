@@ -98,3 +98,21 @@ def test_exported_decode_has_no_per_node_loop(sage_bundle):
     ops = {node.op_type for node in onnx.load(sage_bundle / "model.onnx").graph.node}
     assert {"Gather", "ReduceSum"} <= ops
     assert not ops & {"Loop", "GatherND"}
+
+
+def test_folded_decoder_exports_with_parity_and_gathers_folded_rows(cora, tmp_path):
+    """With h = 8 <= d_c = 16 the decoder folds W1 into the codebooks: the exported graph
+    gathers 8-wide rows of C_i W1^T (a MatMul ONNX Runtime folds at load) and still matches
+    PyTorch."""
+    import onnx
+
+    train_small(cora, tmp_path / "run", epochs=5, decoder_hidden=8)
+    assert load_run(tmp_path / "run").model.encoder.fold_first_linear
+    manifest = export_run(tmp_path / "run", tmp_path / "bundle", probe_nodes=300)
+    assert max(manifest["parity"].values()) <= 1e-4
+    graph = onnx.load(tmp_path / "bundle" / "model.onnx").graph
+    producer = {out: node for node in graph.node for out in node.output}
+    gather = next(node for node in graph.node if node.op_type == "Gather"
+                  and producer.get(node.input[0]) is not None
+                  and producer[node.input[0]].op_type == "Reshape")
+    assert producer[producer[gather.input[0]].input[0]].op_type == "MatMul"

@@ -45,3 +45,31 @@ def test_triton_backend_matches_reference_backend():
 def test_unknown_backend_is_named():
     with pytest.raises(ConfigError, match="backend 'cuda'"):
         CodeDecoder(DecoderConfig(bits=32), backend="cuda")
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_folded_first_linear_equals_the_unfolded_decoder(backend):
+    """sum_i (C_i W1^T)[k_i] + b1 == W1 sum_i C_i[k_i] + b1, in values and in every gradient."""
+    torch.manual_seed(1)
+    config = DecoderConfig(bits=48, bits_per_index=4, codebook_dim=24, hidden_dim=10,
+                           embedding_dim=7)
+    plain = CodeDecoder(config, backend=backend, fold_first_linear=False)
+    folded = CodeDecoder(config, backend=backend)
+    assert folded.fold_first_linear and "fold_first_linear=True" in repr(folded)
+    folded.load_state_dict(plain.state_dict())
+    packed = torch.randint(0, 256, (13, 6), dtype=torch.uint8)
+    out_plain, out_folded = plain(packed), folded(packed)
+    torch.testing.assert_close(out_folded, out_plain, atol=1e-5, rtol=1e-5)
+    weights = torch.randn_like(out_plain)
+    (out_plain * weights).sum().backward()
+    (out_folded * weights).sum().backward()
+    for (name, p_plain), p_folded in zip(plain.named_parameters(), folded.parameters()):
+        torch.testing.assert_close(p_folded.grad, p_plain.grad, atol=1e-5, rtol=1e-4,
+                                   msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_folding_is_chosen_only_where_it_narrows_the_rows():
+    assert not CodeDecoder(DecoderConfig(codebook_dim=64, hidden_dim=128)).fold_first_linear
+    assert CodeDecoder(DecoderConfig(codebook_dim=64, hidden_dim=64)).fold_first_linear
+    assert CodeDecoder(DecoderConfig(codebook_dim=64, hidden_dim=128),
+                       fold_first_linear=True).fold_first_linear
