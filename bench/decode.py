@@ -10,7 +10,10 @@ For ``B`` random node ids out of ``n`` it times, in one process:
 - ``onnx <formulation>``: gather codes in numpy, decode in ONNX Runtime in chunks written
   into one reused output buffer (IOBinding), for each formulation the exporter can trace
   (:data:`ONNX_FORMULATIONS`);
-- ``triton``: the fused kernel (CUDA only).
+- ``triton``: the fused kernel (CUDA only);
+- with ``hidden`` set, ``onnx decoder`` rows: the whole :class:`CodeDecoder` (codebook sum +
+  MLP ``d_c -> h -> d``) exported unfolded and, where ``h <= d_c``, with its first Linear
+  folded into the codebooks, so the gain of folding is measured, not assumed.
 
 Decode here is the codebook sum ``[B, d_c]`` with ``d_c = d`` (no MLP), so each row matches a
 table row. Bytes per node: DRAM = ids + codes (or table row) + output; on-chip = the ``m``
@@ -33,11 +36,12 @@ import torch.nn.functional as F
 from hashembed.bench.harness import environment, format_table, time_call, write_json
 from hashembed.codeformat import CodeSpec, take_codes
 from hashembed.kernels.reference import ONNX_FORMULATIONS, code_decode_reference, codes_to_indices
+from hashembed.train.decoder import CodeDecoder, DecoderConfig
 
 log = logging.getLogger(__name__)
 
 
-class _DecodeOnly(torch.nn.Module):
+class _CodebookSum(torch.nn.Module):
     def __init__(self, codebooks: torch.Tensor, bits_per_index: int, formulation: str):
         super().__init__()
         self.codebooks = torch.nn.Parameter(codebooks, requires_grad=False)
@@ -49,17 +53,16 @@ class _DecodeOnly(torch.nn.Module):
                                      self.formulation)
 
 
-def _onnx_session(codebooks: torch.Tensor, b: int, bytes_per_node: int, formulation: str,
-                  threads: int, workdir: Path):
+def _onnx_session(module: torch.nn.Module, bytes_per_node: int, threads: int, path: Path):
+    """Export ``module`` (packed codes ``uint8 [N, c/8]`` -> ``float [N, ·]``) and open it."""
     import onnxruntime as ort
 
-    path = workdir / f"decode_{formulation}.onnx"
     example = torch.zeros(7, bytes_per_node, dtype=torch.uint8)
     for name in ("torch.onnx", "onnx_ir", "onnxscript"):
         logging.getLogger(name).setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(_DecodeOnly(codebooks, b, formulation), (example,),
+        program = torch.onnx.export(module.eval(), (example,),
                                     dynamo=True, input_names=["codes"],
                                     dynamic_shapes=({0: torch.export.Dim("num_nodes")},))
         program.save(str(path))
@@ -71,8 +74,10 @@ def _onnx_session(codebooks: torch.Tensor, b: int, bytes_per_node: int, formulat
 def run_decode_bench(num_nodes: int = 10_000_000, batch: int = 1_000_000, bits: int = 128,
                      bits_per_index: int = 8, dim: int = 64, onnx_chunk: int = 4096,
                      repeats: int = 5, threads: int | None = None, seed: int = 0,
-                     out: str | Path | None = None, print_table: bool = True) -> dict:
-    """Run the benchmark; returns (and writes to ``out``) ``{"config", "env", "results"}``."""
+                     hidden: int | None = None, out: str | Path | None = None,
+                     print_table: bool = True) -> dict:
+    """Run the benchmark; returns (and writes to ``out``) ``{"config", "env", "results"}``.
+    ``hidden`` (``h``) adds the full-decoder rows, folded and not."""
     threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     spec = CodeSpec("random", bits=bits, bits_per_index=bits_per_index, seed=seed)
@@ -115,29 +120,49 @@ def run_decode_bench(num_nodes: int = 10_000_000, batch: int = 1_000_000, bits: 
     record("torch embedding_bag", lambda: F.embedding_bag(prepared, flat, mode="sum"),
            code_bytes + book_bytes, dram_decode, onchip_decode)
 
+    def time_onnx(name, session, expected_out, out_dim, memory, onchip=onchip_decode):
+        out_name = session.get_outputs()[0].name
+
+        def onnx_decode(output=np.empty((batch, out_dim), np.float32)):
+            # Outputs are bound straight into one reused buffer (as torch's allocator
+            # reuses its blocks), so no per-chunk allocation or copy is timed.
+            batch_codes = take_codes(codes_np, ids_np)
+            for s in range(0, batch, onnx_chunk):
+                e = min(s + onnx_chunk, batch)
+                binding = session.io_binding()
+                binding.bind_cpu_input("codes", batch_codes[s:e])
+                binding.bind_output(out_name, "cpu", 0, np.float32, [e - s, out_dim],
+                                    output[s:e].ctypes.data)
+                session.run_with_iobinding(binding)
+            return output
+
+        got = session.run(None, {"codes": codes_np[ids_np[:4096]]})[0]
+        err = float(np.abs(got - expected_out.numpy()).max())
+        record(name, onnx_decode, memory, dram_decode, onchip, check=err)
+
     with tempfile.TemporaryDirectory() as tmp:
         for formulation in ONNX_FORMULATIONS:
-            session = _onnx_session(codebooks, bits_per_index, spec.bytes_per_node, formulation,
-                                    threads, Path(tmp))
-
-            def onnx_decode(session=session, output=np.empty((batch, dim), np.float32)):
-                # Outputs are bound straight into one reused buffer (as torch's allocator
-                # reuses its blocks), so no per-chunk allocation or copy is timed.
-                out_name = session.get_outputs()[0].name
-                batch_codes = take_codes(codes_np, ids_np)
-                for s in range(0, batch, onnx_chunk):
-                    e = min(s + onnx_chunk, batch)
-                    binding = session.io_binding()
-                    binding.bind_cpu_input("codes", batch_codes[s:e])
-                    binding.bind_output(out_name, "cpu", 0, np.float32, [e - s, dim],
-                                        output[s:e].ctypes.data)
-                    session.run_with_iobinding(binding)
-                return output
-
-            got = session.run(None, {"codes": codes_np[ids_np[:4096]]})[0]
-            err = float(np.abs(got - expected.numpy()).max())
-            record(f"onnx {formulation}", onnx_decode, code_bytes + book_bytes, dram_decode,
-                   onchip_decode, check=err)
+            session = _onnx_session(_CodebookSum(codebooks, bits_per_index, formulation),
+                                    spec.bytes_per_node, threads,
+                                    Path(tmp) / f"decode_{formulation}.onnx")
+            time_onnx(f"onnx {formulation}", session, expected, dim, code_bytes + book_bytes)
+        if hidden is not None:
+            folds = (False, True) if hidden <= dim else (False,)
+            decoder_config = DecoderConfig(bits, bits_per_index, codebook_dim=dim,
+                                           hidden_dim=hidden, embedding_dim=dim)
+            torch.manual_seed(seed)
+            decoder = CodeDecoder(decoder_config, backend="reference").eval()
+            with torch.no_grad():
+                decoder_expected = decoder(codes[ids[:4096]])
+            decoder_bytes = code_bytes + 4 * sum(p.numel() for p in decoder.parameters())
+            for fold in folds:
+                decoder.fold_first_linear = fold
+                label = "folded" if fold else "unfolded"
+                session = _onnx_session(decoder, spec.bytes_per_node, threads,
+                                        Path(tmp) / f"decoder_{label}.onnx")
+                # folded rows are h wide, not d_c
+                time_onnx(f"onnx decoder h={hidden} {label}", session, decoder_expected, dim,
+                          decoder_bytes, onchip=m * (hidden if fold else dim) * 4)
 
     if torch.cuda.is_available():
         from hashembed.kernels.decode import code_decode_forward
@@ -158,7 +183,8 @@ def run_decode_bench(num_nodes: int = 10_000_000, batch: int = 1_000_000, bits: 
 
     config = {"num_nodes": num_nodes, "batch": batch, "bits": bits,
               "bits_per_index": bits_per_index, "num_codebooks": m, "dim": dim,
-              "onnx_chunk": onnx_chunk, "repeats": repeats, "threads": threads, "seed": seed}
+              "onnx_chunk": onnx_chunk, "repeats": repeats, "threads": threads, "seed": seed,
+              "hidden": hidden}
     payload = {"benchmark": "decode", "config": config, "env": environment(), "results": results}
     if print_table:
         print(format_table(results, [

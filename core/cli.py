@@ -140,7 +140,7 @@ def _cmd_bench_decode(a: argparse.Namespace) -> int:
 
     run_decode_bench(num_nodes=a.num_nodes, batch=a.batch, bits=a.bits,
                      bits_per_index=a.bits_per_index, dim=a.dim, onnx_chunk=a.onnx_chunk,
-                     repeats=a.repeats, threads=a.threads, out=a.out)
+                     repeats=a.repeats, threads=a.threads, hidden=a.hidden, out=a.out)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -216,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits-per-index", type=int, default=8)
     p.add_argument("--dim", type=int, default=64, help="d = d_c")
     p.add_argument("--onnx-chunk", type=int, default=4096, help="nodes per ONNX Runtime call")
+    p.add_argument("--hidden", type=int, help="also time the whole decoder (sum + MLP "
+                   "d -> HIDDEN -> d) in ONNX Runtime, unfolded and, if HIDDEN <= d, folded")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, help="torch and ONNX Runtime threads (default: all)")
     p.add_argument("--out", type=Path, default=Path("runs/bench/decode.json"))

@@ -20,3 +20,17 @@ def test_decode_bench_writes_every_method(tmp_path):
             assert row["max_abs_err"] < 1e-5
     assert saved["results"][0]["memory_bytes"] == 500 * 8 * 4
     assert payload["config"]["num_codebooks"] == 4 and saved["env"]["onnxruntime"]
+
+
+def test_decode_bench_times_the_folded_decoder_against_the_unfolded(tmp_path):
+    payload = run_decode_bench(num_nodes=400, batch=200, bits=32, dim=8, onnx_chunk=64,
+                               repeats=1, hidden=4, print_table=False)
+    rows = {r["method"]: r for r in payload["results"]}
+    for label in ("unfolded", "folded"):
+        row = rows[f"onnx decoder h=4 {label}"]
+        assert row["max_abs_err"] < 1e-5 and row["nodes_per_s"] > 0
+    # h > d: folding would widen the rows, so only the unfolded decoder is timed
+    wide = run_decode_bench(num_nodes=400, batch=200, bits=32, dim=8, onnx_chunk=64,
+                            repeats=1, hidden=16, print_table=False)
+    assert [r["method"] for r in wide["results"] if "decoder" in r["method"]] == [
+        "onnx decoder h=16 unfolded"]
