@@ -16,6 +16,7 @@ Methods (memory per node in parentheses; ``n`` nodes, width ``d``):
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, replace
@@ -260,14 +261,41 @@ def select_datasets(suite: Suite, names: list[str] | None) -> Suite:
     return replace(suite, datasets=tuple(d for d in suite.datasets if d.name in names))
 
 
+def _previous_runs(out_dir: Path, suite_name: str, replaced: set[str]) -> tuple[list, list]:
+    """Runs and parts of an earlier ``results.json`` of the same suite in ``out_dir``, less
+    the datasets in ``replaced``; raises :class:`ConfigError` if there is none to merge into."""
+    path = out_dir / "results.json"
+    if not path.exists():
+        raise ConfigError(f"--merge: {path} does not exist; run the suite into {out_dir} first")
+    previous = json.loads(path.read_text())
+    if previous.get("suite") != suite_name:
+        raise ConfigError(f"--merge: {path} holds suite {previous.get('suite')!r}, "
+                          f"not {suite_name!r}")
+    parts = previous.get("parts") or [{  # results written before parts were recorded
+        "datasets": sorted({r["dataset"] for r in previous["runs"]}),
+        "date": previous["env"]["date"], "seconds": previous["seconds"]}]
+    kept = [r for r in previous["runs"] if r["dataset"] not in replaced]
+    return kept, [{**part, "datasets": [d for d in part["datasets"] if d not in replaced]}
+                  for part in parts]
+
+
 def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str | Path,
-                       progress: bool = True, datasets: list[str] | None = None) -> dict:
+                       progress: bool = True, datasets: list[str] | None = None,
+                       merge: bool = False) -> dict:
     """Run a suite (a name in :data:`SUITES` or a :class:`Suite`), optionally only its
     ``datasets``; write ``results.json``, ``results.md`` and ``accuracy_vs_bytes.png`` into
-    ``out_dir``."""
+    ``out_dir``.
+
+    With ``merge``, the runs of the other datasets in ``out_dir``'s earlier results of the
+    same suite are kept, so part of a long suite can be re-run; ``parts`` in the JSON says
+    which datasets each run produced, and when.
+    """
     suite_name = suite if isinstance(suite, str) else "custom"
-    suite = select_datasets(SUITES[suite] if isinstance(suite, str) else suite, datasets)
+    whole = SUITES[suite] if isinstance(suite, str) else suite
+    suite = select_datasets(whole, datasets)
     out_dir = Path(out_dir)
+    names = [d.name for d in suite.datasets]
+    kept, parts = _previous_runs(out_dir, suite_name, set(names)) if merge else ([], [])
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded: dict[str, tuple] = {}  # name -> (graph as loaded, link split, adj_t)
     split_graphs: dict[tuple, Graph] = {}  # (name, split) -> graph with that split applied
@@ -299,15 +327,22 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
                      "bits": bits, "seed": seed, "split": key[1],
                      "bytes_per_node": bytes_per_node, **scores,
                      "seconds": time.perf_counter() - t0})
+    env, seconds = environment(), time.perf_counter() - started
+    order = [d.name for d in whole.datasets]
+    runs = sorted(kept + runs, key=lambda r: order.index(r["dataset"]) if r["dataset"] in order
+                  else len(order))  # stable: keeps method/bits/seed order within a dataset
+    parts = [part for part in parts if part["datasets"]] + [
+        {"datasets": names, "date": env["date"], "seconds": seconds}]
     rows = aggregate(runs)
     table = markdown(rows)
+    shown = whole if merge else suite
     payload = {"benchmark": "accuracy", "suite": suite_name,
-               "config": {"bits": suite.bits, "seeds": suite.seeds, "epochs": suite.epochs,
-                          "link_epochs": suite.link_epochs, "dim": suite.dim,
-                          "hidden": suite.hidden, "gnn": "sage, 2 layers",
-                          "datasets": [d.__dict__ for d in suite.datasets]},
-               "env": environment(), "seconds": time.perf_counter() - started,
-               "summary": rows, "runs": runs}
+               "config": {"bits": shown.bits, "seeds": shown.seeds, "epochs": shown.epochs,
+                          "link_epochs": shown.link_epochs, "dim": shown.dim,
+                          "hidden": shown.hidden, "gnn": "sage, 2 layers",
+                          "datasets": [d.__dict__ for d in shown.datasets]},
+               "env": env, "seconds": sum(part["seconds"] for part in parts),
+               "parts": parts, "summary": rows, "runs": runs}
     write_json(out_dir / "results.json", payload)
     atomic_write(out_dir / "results.md", (table + "\n").encode())
     plot(rows, out_dir / "accuracy_vs_bytes.png")

@@ -149,7 +149,7 @@ def _cmd_bench_accuracy(a: argparse.Namespace) -> int:
     from hashembed.bench.accuracy import run_accuracy_bench
 
     run_accuracy_bench(a.suite, a.data_root, a.out, progress=not a.quiet,
-                       datasets=a.datasets)
+                       datasets=a.datasets, merge=a.merge)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default=Path(os.environ.get("HASHEMBED_DATA", "../shared/data")))
     p.add_argument("--datasets", nargs="+", metavar="NAME",
                    help="run only these datasets of the suite (e.g. tolokers ogbl-ddi)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other datasets' runs from the results already in --out "
+                        "(re-run part of a suite)")
     p.add_argument("--out", type=Path, default=Path("runs/bench/accuracy"))
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench_accuracy)

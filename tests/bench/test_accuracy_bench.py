@@ -71,3 +71,22 @@ def test_link_training_learns_a_planted_structure():
                        LinkTrainConfig(epochs=60, batch_size=128, lr=0.01, eval_every=10),
                        progress=False)
     assert result["test"] > 0.5 and result["best_epoch"] > 0
+
+
+def test_merge_reruns_one_dataset_and_keeps_the_others(data_root, tmp_path):
+    suite = Suite(datasets=(DatasetSpec("email-eu-core"), DatasetSpec("twitch-PTBR")),
+                  bits=(32,), seeds=(0,), methods=("degree",), epochs=2, dim=8, hidden=8)
+    first = run_accuracy_bench(suite, data_root, tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="does not exist"):
+        run_accuracy_bench(suite, data_root, tmp_path / "empty", progress=False,
+                           datasets=["email-eu-core"], merge=True)
+    longer = Suite(datasets=(DatasetSpec("email-eu-core", epochs=4), DatasetSpec("twitch-PTBR")),
+                   bits=(32,), seeds=(0,), methods=("degree",), epochs=2, dim=8, hidden=8)
+    merged = run_accuracy_bench(longer, data_root, tmp_path, progress=False,
+                                datasets=["email-eu-core"], merge=True)
+    assert [r["dataset"] for r in merged["runs"]] == ["email-eu-core", "twitch-PTBR"]
+    assert merged["runs"][1] == first["runs"][1]  # twitch kept as it was
+    assert [p["datasets"] for p in merged["parts"]] == [["twitch-PTBR"], ["email-eu-core"]]
+    assert merged["config"]["datasets"][0]["epochs"] == 4
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert {r["dataset"] for r in saved["summary"]} == {"email-eu-core", "twitch-PTBR"}
