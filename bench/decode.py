@@ -22,11 +22,8 @@ codebook rows read (``m · d_c · 4`` for fp32), the term that bounds the decode
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +32,7 @@ import torch.nn.functional as F
 
 from hashembed.bench.harness import environment, format_table, time_call, write_json
 from hashembed.codeformat import CodeSpec, take_codes
+from hashembed.export.onnx_model import quiet_onnx_export
 from hashembed.kernels.reference import ONNX_FORMULATIONS, code_decode_reference, codes_to_indices
 from hashembed.train.decoder import CodeDecoder, DecoderConfig
 
@@ -58,14 +56,11 @@ def _onnx_session(module: torch.nn.Module, bytes_per_node: int, threads: int, pa
     import onnxruntime as ort
 
     example = torch.zeros(7, bytes_per_node, dtype=torch.uint8)
-    for name in ("torch.onnx", "onnx_ir", "onnxscript"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with torch.no_grad(), quiet_onnx_export():
         program = torch.onnx.export(module.eval(), (example,),
                                     dynamo=True, input_names=["codes"],
                                     dynamic_shapes=({0: torch.export.Dim("num_nodes")},))
-        program.save(str(path))
+    program.save(str(path))
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -136,7 +131,7 @@ def run_decode_bench(num_nodes: int = 10_000_000, batch: int = 1_000_000, bits: 
                 session.run_with_iobinding(binding)
             return output
 
-        got = session.run(None, {"codes": codes_np[ids_np[:4096]]})[0]
+        got = session.run(None, {"codes": take_codes(codes_np, ids_np[:4096])})[0]
         err = float(np.abs(got - expected_out.numpy()).max())
         record(name, onnx_decode, memory, dram_decode, onchip, check=err)
 

@@ -24,6 +24,24 @@ from hashembed.train.model import NodeClassifier
 DEFAULT_OPSET = 20
 
 
+@contextlib.contextmanager
+def quiet_onnx_export():
+    """Silence the exporter's chatter for the block: onnx_ir and onnxscript log every pass at
+    WARNING/INFO and print to stdout, and torch's pytree raises FutureWarnings. Restores the
+    loggers' levels afterwards."""
+    quiet = [logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
+
+
 def export_onnx(model: NodeClassifier, bytes_per_node: int, path: str | Path,
                 opset: int = DEFAULT_OPSET) -> None:
     """Write ``model`` (with a code decoder) as an ONNX file at ``path``.
@@ -37,20 +55,9 @@ def export_onnx(model: NodeClassifier, bytes_per_node: int, path: str | Path,
     edge_index = torch.randint(0, example_nodes, (2, example_edges), generator=generator)
     dynamic_shapes = ({0: torch.export.Dim("num_nodes")}, {1: torch.export.Dim("num_edges")})
     model = model.eval()
-    # The exporter and onnx_ir log every pass at WARNING/INFO; keep the user's log readable.
-    quiet = [logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
-    levels = [logger.level for logger in quiet]
-    for logger in quiet:
-        logger.setLevel(logging.ERROR)
-    try:
-        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), \
-                warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # pytree deprecations inside torch
-            program = torch.onnx.export(
-                model, (codes, edge_index), dynamo=True, opset_version=opset,
-                dynamic_shapes=dynamic_shapes, input_names=[INPUT_CODES, INPUT_EDGES],
-                output_names=[OUTPUT_LOGITS, OUTPUT_EMBEDDINGS], verbose=False)
-        program.save(str(path))
-    finally:
-        for logger, level in zip(quiet, levels):
-            logger.setLevel(level)
+    with torch.no_grad(), quiet_onnx_export():
+        program = torch.onnx.export(
+            model, (codes, edge_index), dynamo=True, opset_version=opset,
+            dynamic_shapes=dynamic_shapes, input_names=[INPUT_CODES, INPUT_EDGES],
+            output_names=[OUTPUT_LOGITS, OUTPUT_EMBEDDINGS], verbose=False)
+    program.save(str(path))
