@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from hashembed.atomic import atomic_write
 from hashembed.bench.harness import environment, format_table, write_json
-from hashembed.codeformat import CodeSpec
+from hashembed.codeformat import CodeSpec, check_bits_per_index
 from hashembed.errors import ConfigError
 from hashembed.train.coding import make_codes
 from hashembed.train.datasets import apply_split, load_dataset
@@ -80,6 +80,7 @@ class Suite:
     link_epochs: int = 10
     dim: int = 64
     hidden: int = 128
+    bits_per_index: int = 8
 
 
 SUITES = {
@@ -120,16 +121,18 @@ def _qr_rows(num_nodes: int, bits: int, dim: int) -> int:
     return int((budget + math.sqrt(budget * budget - 4 * num_nodes)) / 2)
 
 
-def build_encoder(method: str, graph: Graph, bits: int | None, dim: int, seed: int):
-    """``(encoder, node_input, bytes_per_node)`` for a method (see the module docstring)."""
+def build_encoder(method: str, graph: Graph, bits: int | None, dim: int, seed: int,
+                  bits_per_index: int = 8):
+    """``(encoder, node_input, bytes_per_node)`` for a method (see the module docstring);
+    ``bits_per_index`` is the coded methods' ``b``."""
     n = graph.num_nodes
     ids = torch.arange(n)
     if method == "table":
         return embedding_table(n, dim), ids, 4.0 * dim
     if method in CODED:
-        spec = CodeSpec(method, bits=bits, bits_per_index=8, seed=seed)
+        spec = CodeSpec(method, bits=bits, bits_per_index=bits_per_index, seed=seed)
         codes = make_codes(graph, spec, progress=False).packed
-        encoder = CodeDecoder(DecoderConfig(bits, 8, codebook_dim=64, hidden_dim=128,
+        encoder = CodeDecoder(DecoderConfig(bits, bits_per_index, codebook_dim=64, hidden_dim=128,
                                             embedding_dim=dim))
         decoder_bytes = 4 * sum(p.numel() for p in encoder.parameters())
         return encoder, torch.from_numpy(codes), bits / 8 + decoder_bytes / n
@@ -249,16 +252,26 @@ def plot(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def select_datasets(suite: Suite, names: list[str] | None) -> Suite:
-    """The suite restricted to ``names`` (all of it when ``None``); unknown names raise
-    :class:`ConfigError` listing the suite's datasets."""
-    if not names:
-        return suite
+def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] | None = None,
+           bits_per_index: int | None = None) -> Suite:
+    """The suite restricted to ``datasets`` and ``methods`` (all when ``None``), with the coded
+    methods' ``b`` set to ``bits_per_index`` if given; unknown names raise
+    :class:`ConfigError` listing what the suite has."""
     known = [d.name for d in suite.datasets]
-    unknown = [name for name in names if name not in known]
+    unknown = [name for name in datasets or () if name not in known]
     if unknown:
         raise ConfigError(f"datasets {unknown} are not in this suite; it has {known}")
-    return replace(suite, datasets=tuple(d for d in suite.datasets if d.name in names))
+    unknown = [name for name in methods or () if name not in METHODS]
+    if unknown:
+        raise ConfigError(f"methods {unknown} are unknown; choose from {list(METHODS)}")
+    if bits_per_index is not None:
+        check_bits_per_index(bits_per_index)
+    picked = tuple(d if not methods or d.methods is None else
+                   replace(d, methods=tuple(m for m in d.methods if m in methods))
+                   for d in suite.datasets if not datasets or d.name in datasets)
+    return replace(suite, datasets=picked,
+                   methods=tuple(m for m in suite.methods if not methods or m in methods),
+                   bits_per_index=bits_per_index or suite.bits_per_index)
 
 
 def _previous_runs(out_dir: Path, suite_name: str, replaced: set[str]) -> tuple[list, list]:
@@ -281,10 +294,11 @@ def _previous_runs(out_dir: Path, suite_name: str, replaced: set[str]) -> tuple[
 
 def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str | Path,
                        progress: bool = True, datasets: list[str] | None = None,
+                       methods: list[str] | None = None, bits_per_index: int | None = None,
                        merge: bool = False) -> dict:
-    """Run a suite (a name in :data:`SUITES` or a :class:`Suite`), optionally only its
-    ``datasets``; write ``results.json``, ``results.md`` and ``accuracy_vs_bytes.png`` into
-    ``out_dir``.
+    """Run a suite (a name in :data:`SUITES` or a :class:`Suite`), optionally only some
+    ``datasets`` and ``methods`` and with another ``b`` for the codes (see :func:`select`);
+    write ``results.json``, ``results.md`` and ``accuracy_vs_bytes.png`` into ``out_dir``.
 
     With ``merge``, the runs of the other datasets in ``out_dir``'s earlier results of the
     same suite are kept, so part of a long suite can be re-run; ``parts`` in the JSON says
@@ -292,7 +306,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     """
     suite_name = suite if isinstance(suite, str) else "custom"
     whole = SUITES[suite] if isinstance(suite, str) else suite
-    suite = select_datasets(whole, datasets)
+    suite = select(whole, datasets, methods, bits_per_index)
     out_dir = Path(out_dir)
     names = [d.name for d in suite.datasets]
     kept, parts = _previous_runs(out_dir, suite_name, set(names)) if merge else ([], [])
@@ -318,7 +332,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
         torch.manual_seed(seed)
         t0 = time.perf_counter()
         encoder, node_input, bytes_per_node = build_encoder(method, graph, bits, suite.dim,
-                                                            seed)
+                                                            seed, suite.bits_per_index)
         if dataset.task == "link":
             scores = _link_run(graph, split, dataset, encoder, node_input, suite, seed)
         else:
@@ -340,6 +354,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
                "config": {"bits": shown.bits, "seeds": shown.seeds, "epochs": shown.epochs,
                           "link_epochs": shown.link_epochs, "dim": shown.dim,
                           "hidden": shown.hidden, "gnn": "sage, 2 layers",
+                          "bits_per_index": suite.bits_per_index, "methods": suite.methods,
                           "datasets": [d.__dict__ for d in shown.datasets]},
                "env": env, "seconds": sum(part["seconds"] for part in parts),
                "parts": parts, "summary": rows, "runs": runs}

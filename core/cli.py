@@ -149,7 +149,8 @@ def _cmd_bench_accuracy(a: argparse.Namespace) -> int:
     from hashembed.bench.accuracy import run_accuracy_bench
 
     run_accuracy_bench(a.suite, a.data_root, a.out, progress=not a.quiet,
-                       datasets=a.datasets, merge=a.merge)
+                       datasets=a.datasets, methods=a.methods,
+                       bits_per_index=a.bits_per_index, merge=a.merge)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -230,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
                    default=Path(os.environ.get("HASHEMBED_DATA", "../shared/data")))
     p.add_argument("--datasets", nargs="+", metavar="NAME",
                    help="run only these datasets of the suite (e.g. tolokers ogbl-ddi)")
+    p.add_argument("--methods", nargs="+", metavar="NAME",
+                   help="run only these methods (table hash random hashing_trick qr degree)")
+    p.add_argument("--bits-per-index", type=int,
+                   help="b of the coded methods' decoder (default 8: m = c/8 codebooks of 256)")
     p.add_argument("--merge", action="store_true",
                    help="keep the other datasets' runs from the results already in --out "
                         "(re-run part of a suite)")

@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from hashembed.bench.accuracy import (METHODS, SUITES, DatasetSpec, Suite, _budget_rows,
-                                      _qr_rows, build_encoder, run_accuracy_bench,
-                                      select_datasets)
-from hashembed.errors import ConfigError
+                                      _qr_rows, build_encoder, run_accuracy_bench, select)
+from hashembed.errors import CodeFormatError, ConfigError
 from hashembed.train.datasets import load_dataset
 from hashembed.train.linkpred import LinkScorer, LinkSplit, LinkTrainConfig, fit_links
 from hashembed.train.model import ModelConfig, NodeClassifier
@@ -26,6 +25,13 @@ def test_tiny_suite_writes_json_markdown_and_plot(data_root, tmp_path):
     assert "| email-eu-core | accuracy | hash | 32 |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "accuracy_vs_bytes.png").read_bytes()[:4] == b"\x89PNG"
     assert payload["summary"][0]["seeds"] == 2
+    assert payload["config"]["bits_per_index"] == 8
+
+
+def test_bits_per_index_reaches_the_coded_methods(cora):
+    encoder, codes, per_node = build_encoder("hash", cora, 64, 16, seed=0, bits_per_index=4)
+    assert encoder.config.bits_per_index == 4 and encoder.codebooks.shape[:2] == (16, 16)
+    assert codes.shape == (cora.num_nodes, 8)
 
 
 def test_dataset_overrides_split_per_seed_and_selection(data_root, tmp_path):
@@ -40,9 +46,14 @@ def test_dataset_overrides_split_per_seed_and_selection(data_root, tmp_path):
     assert [(r["dataset"], r["method"], r["split"]) for r in runs] == [
         ("tolokers", "degree", "official:2"), ("tolokers", "degree", "official:7")]
     with pytest.raises(ConfigError, match=r"\['cora'\] are not in this suite"):
-        select_datasets(SUITES["full"], ["cora"])
-    assert [d.name for d in select_datasets(SUITES["full"], ["ogbl-ddi"]).datasets] == [
-        "ogbl-ddi"]
+        select(SUITES["full"], ["cora"])
+    with pytest.raises(ConfigError, match=r"methods \['hashed'\] are unknown"):
+        select(SUITES["full"], methods=["hashed"])
+    with pytest.raises(CodeFormatError, match="b=3"):
+        select(SUITES["full"], bits_per_index=3)
+    ddi = select(SUITES["full"], ["ogbl-ddi"], methods=["hash", "qr"], bits_per_index=4)
+    assert [(d.name, d.methods) for d in ddi.datasets] == [("ogbl-ddi", ("hash",))]
+    assert ddi.methods == ("hash", "qr") and ddi.bits_per_index == 4
 
 
 def test_budgets_match_the_code_bytes(cora):
