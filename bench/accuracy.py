@@ -165,7 +165,9 @@ def _node_run(graph, adj_t, dataset: DatasetSpec, encoder, node_input, suite: Su
                                                      masks.items()},
                  TrainConfig(epochs=epochs, patience=50, seed=seed), progress=False,
                  task=task)
-    scores = {"val": result.scores["val"], "test": result.scores["test"]}
+    # train score and best epoch show over-fitting: how fast the training nodes are learnt
+    scores = {"train": result.scores["train"], "val": result.scores["val"],
+              "test": result.scores["test"], "best_epoch": result.best_epoch}
     if dataset.task == "multilabel":
         test = masks["test"]
         scores["test_macro_f1"] = multilabel_f1(labels.numpy()[test] > 0.5,

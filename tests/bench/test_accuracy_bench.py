@@ -21,7 +21,8 @@ def test_tiny_suite_writes_json_markdown_and_plot(data_root, tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert {r["method"] for r in saved["summary"]} == set(METHODS)
     assert len(saved["runs"]) == 2 * len(METHODS)
-    assert all(0 <= r["test"] <= 1 for r in saved["runs"])
+    assert all(0 <= r["test"] <= 1 and 0 <= r["train"] <= 1 for r in saved["runs"])
+    assert all(1 <= r["best_epoch"] <= 3 for r in saved["runs"])
     assert "| email-eu-core | accuracy | hash | 32 |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "accuracy_vs_bytes.png").read_bytes()[:4] == b"\x89PNG"
     assert payload["summary"][0]["seeds"] == 2
