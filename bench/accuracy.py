@@ -87,7 +87,7 @@ SUITES = {
     "quick": Suite(
         datasets=(DatasetSpec("cora"), DatasetSpec("email-eu-core"),
                   DatasetSpec("twitch-PTBR"),
-                  DatasetSpec("tolokers", split="official:0", metric="roc_auc"),
+                  DatasetSpec("tolokers", split="official:{seed}", metric="roc_auc"),
                   DatasetSpec("ogbl-ddi", task="link", split="official", metric="hits@20")),
         bits=(128,), seeds=(0, 1), epochs=150, link_epochs=4, dim=32, hidden=64),
     "full": Suite(
