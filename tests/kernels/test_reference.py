@@ -4,7 +4,7 @@ import torch
 
 from hashembed.codeformat import codes_to_indices as codes_to_indices_np
 from hashembed.errors import CodeFormatError
-from hashembed.kernels.reference import code_decode_reference, codes_to_indices
+from hashembed.kernels.reference import byte_codebooks, code_decode_reference, codes_to_indices
 
 
 @pytest.mark.parametrize("b", [1, 2, 4, 8, 16])
@@ -14,7 +14,7 @@ def test_torch_index_read_matches_the_numpy_spec(b):
                                   codes_to_indices_np(packed.numpy(), b))
 
 
-@pytest.mark.parametrize("b", [2, 8, 16])
+@pytest.mark.parametrize("b", [1, 2, 4, 8, 16])
 def test_decode_is_the_sum_of_selected_rows(b):
     gen = torch.Generator().manual_seed(0)
     m, d_c = 32 // b, 5
@@ -23,6 +23,31 @@ def test_decode_is_the_sum_of_selected_rows(b):
     idx = codes_to_indices(packed, b)
     expected = sum(books[i, idx[:, i]] for i in range(m))
     torch.testing.assert_close(code_decode_reference(packed, books, b), expected)
+
+
+@pytest.mark.parametrize("b", [1, 2, 4])
+def test_byte_codebooks_merge_gives_the_same_sum_and_gradient(b):
+    """T_j[v] = sum_s C_{j(8/b)+s}[(v >> sb) & mask]: row v of a byte table is the sum of the
+    rows byte value v selects, so decoding bytes through T equals the per-index sum."""
+    gen = torch.Generator().manual_seed(b)
+    m = 32 // b
+    books = torch.randn(m, 1 << b, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    merged = byte_codebooks(books, b)
+    assert merged.shape == (4, 256, 3)
+    byte_values = torch.arange(256, dtype=torch.uint8).unsqueeze(1)  # one byte per "node"
+    for j in range(4):
+        idx = codes_to_indices(byte_values, b)  # [256, 8/b]
+        expected = sum(books[j * (8 // b) + s, idx[:, s]] for s in range(8 // b))
+        torch.testing.assert_close(merged[j], expected)
+    packed = torch.randint(0, 256, (11, 4), dtype=torch.uint8, generator=gen)
+    grad_out = torch.randn(11, 3, generator=gen, dtype=torch.float64)
+    code_decode_reference(packed, books, b).backward(grad_out)
+    idx = codes_to_indices(packed, b)
+    expected = torch.zeros_like(books)
+    for v in range(11):
+        for i in range(m):
+            expected[i, idx[v, i]] += grad_out[v]
+    torch.testing.assert_close(books.grad, expected)
 
 
 def test_gradient_is_scatter_add_of_output_grad():
