@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hashembed import __version__
 from hashembed.atomic import atomic_write
+from hashembed.codeformat import DEFAULT_BITS_PER_INDEX
 from hashembed.errors import HashembedError, NodeIdTypeError
 
 log = logging.getLogger("hashembed")
@@ -165,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_graph_args(p)
     p.add_argument("--coding", choices=("hash", "random", "none"), default="hash")
     p.add_argument("--bits", type=int, default=128, help="c, bits per node (default 128)")
-    p.add_argument("--bits-per-index", type=int, default=8, help="b (1, 2, 4, 8, 16)")
+    p.add_argument("--bits-per-index", type=int, default=DEFAULT_BITS_PER_INDEX,
+                   help=f"b (1, 2, 4, 8, 16; default {DEFAULT_BITS_PER_INDEX})")
     p.add_argument("--projection", choices=("gaussian", "rademacher"), default="gaussian")
     p.add_argument("--codebook-dim", type=int, default=64, help="d_c")
     p.add_argument("--dim", type=int, default=64, help="d, embedding width")
@@ -214,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-nodes", type=int, default=10_000_000, help="n (default 10M)")
     p.add_argument("--batch", type=int, default=1_000_000, help="B random ids (default 1M)")
     p.add_argument("--bits", type=int, default=128)
-    p.add_argument("--bits-per-index", type=int, default=8)
+    p.add_argument("--bits-per-index", type=int, default=8,
+                   help="b (default 8: the shape the decode targets are stated at)")
     p.add_argument("--dim", type=int, default=64, help="d = d_c")
     p.add_argument("--onnx-chunk", type=int, default=4096, help="nodes per ONNX Runtime call")
     p.add_argument("--hidden", type=int, help="also time the whole decoder (sum + MLP "

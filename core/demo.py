@@ -27,8 +27,8 @@ def run_demo(out_dir: str | Path = "runs/demo", bits: int = 128, seed: int = 0,
 
     out_dir = Path(out_dir)
     graph = apply_split(load_dataset("cora"), None, seed)
-    spec = CodeSpec("hash", bits=bits, bits_per_index=8, seed=seed)
-    metrics = train_run(graph, spec, DecoderConfig(bits=bits, bits_per_index=8),
+    spec = CodeSpec("hash", bits=bits, seed=seed)
+    metrics = train_run(graph, spec, DecoderConfig(bits=bits, bits_per_index=spec.bits_per_index),
                         ModelConfig(num_classes=graph.num_classes), TrainConfig(seed=seed),
                         out_dir / "run", progress=progress)
     manifest = export_run(out_dir / "run", out_dir / "bundle", overwrite=True)

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from hashembed.codeformat import CodeSpec
+from hashembed.codeformat import DEFAULT_BITS_PER_INDEX, CodeSpec
 from hashembed.errors import ConfigError
 from hashembed.kernels.reference import code_decode_reference
 
@@ -48,7 +48,7 @@ class DecoderConfig:
     """
 
     bits: int = 128
-    bits_per_index: int = 8
+    bits_per_index: int = DEFAULT_BITS_PER_INDEX
     codebook_dim: int = 64
     hidden_dim: int = 128
     embedding_dim: int = 64
