@@ -16,21 +16,30 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hashembed import codeformat
 from hashembed.codeformat import check_bits_per_index
 from hashembed.errors import CodeFormatError
 
 
 @functools.lru_cache(maxsize=None)
+def _byte_to_indices_np(bits_per_index: int) -> np.ndarray:
+    """``int64 [256, 8/b]``: row ``v`` holds the ``8/b`` indices packed in byte value ``v``
+    (the numpy spec applied to every byte value). Read-only; cached per ``b``."""
+    table = codeformat.codes_to_indices(np.arange(256, dtype=np.uint8)[:, None],
+                                        bits_per_index).astype(np.int64)
+    table.setflags(write=False)
+    return table
+
+
 def _byte_to_indices(bits_per_index: int, device: torch.device) -> torch.Tensor:
-    """``int64 [256, 8/b]``: row ``v`` holds the ``8/b`` indices packed in byte value ``v``,
-    index ``s`` at bits ``[s*b, (s+1)*b)``: ``(v >> s*b) & (2^b - 1)``. Built once per
-    ``(b, device)``; a constant (an initializer) in an exported graph."""
-    b, per_byte = bits_per_index, 8 // bits_per_index
-    table = [[(v >> (s * b)) & ((1 << b) - 1) for s in range(per_byte)] for v in range(256)]
-    return torch.tensor(table, dtype=torch.int64, device=device)
+    """:func:`_byte_to_indices_np` as a tensor on ``device``; a constant (an initializer) in
+    an exported graph. Made on each call, never cached as a tensor: one created while
+    ``torch.export`` traces is a FakeTensor, and a cache would hand it to later eager calls."""
+    return torch.tensor(_byte_to_indices_np(bits_per_index), device=device)
 
 
 def codes_to_indices(packed: torch.Tensor, bits_per_index: int) -> torch.Tensor:

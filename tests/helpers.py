@@ -19,7 +19,8 @@ def heavy_tailed_graph(n: int = 4000, edges: int = 24000, seed: int = 0):
 
 
 def train_small(graph, out_dir: Path, gnn: str = "sage", scheme: str = "hash", epochs: int = 30,
-                bits: int = 64, layers: int = 2, decoder_hidden: int = 32):
+                bits: int = 64, layers: int = 2, decoder_hidden: int = 32,
+                bits_per_index: int = 8):
     """A quick run: enough epochs for non-trivial weights, not for accuracy."""
     from hashembed.codeformat import CodeSpec
     from hashembed.train.decoder import DecoderConfig
@@ -29,8 +30,8 @@ def train_small(graph, out_dir: Path, gnn: str = "sage", scheme: str = "hash", e
 
     spec = decoder = None
     if scheme != "none":
-        spec = CodeSpec(scheme, bits=bits, bits_per_index=8, seed=1)
-        decoder = DecoderConfig(bits, 8, codebook_dim=16, hidden_dim=decoder_hidden,
+        spec = CodeSpec(scheme, bits=bits, bits_per_index=bits_per_index, seed=1)
+        decoder = DecoderConfig(bits, bits_per_index, codebook_dim=16, hidden_dim=decoder_hidden,
                                embedding_dim=16)
     return train_run(graph, spec, decoder,
                      ModelConfig(gnn, layers, hidden_dim=32, num_classes=graph.num_classes),

@@ -116,3 +116,22 @@ def test_folded_decoder_exports_with_parity_and_gathers_folded_rows(cora, tmp_pa
                   and producer.get(node.input[0]) is not None
                   and producer[node.input[0]].op_type == "Reshape")
     assert producer[producer[gather.input[0]].input[0]].op_type == "MatMul"
+
+
+def test_a_fresh_process_exports_a_4_bit_run(cora, tmp_path):
+    """`hashembed export` of a b = 4 run, in a process that has decoded nothing before: the
+    byte tables are made while torch.export traces, and must not leak into the eager
+    parity check afterwards (they once did, through a cache, as FakeTensors)."""
+    import subprocess
+    import sys
+
+    train_small(cora, tmp_path / "run", epochs=3, bits_per_index=4)
+    done = subprocess.run([sys.executable, "-m", "hashembed.cli", "export", str(tmp_path / "run"),
+                           "--out", str(tmp_path / "bundle")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads((tmp_path / "bundle" / MANIFEST_NAME).read_text())
+    assert manifest["code_spec"]["bits_per_index"] == 4
+    run = load_run(tmp_path / "run")
+    diffs = check_bundle(tmp_path / "bundle", run, np.arange(0, run.graph.num_nodes, 7),
+                         atol=1e-4)
+    assert max(diffs.values()) <= 1e-4
