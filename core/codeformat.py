@@ -28,7 +28,7 @@ from hashembed.errors import CodeFormatError, ConfigError
 SUPPORTED_BITS_PER_INDEX = (1, 2, 4, 8, 16)
 # b = 4 by default: a codebook row is then shared by every node whose 4 bits at that place
 # agree, so codes close in Hamming distance share more rows than with b = 8, and hash codes
-# came 0.5-6 points closer to a full table on 6 of 7 graphs (docs/accuracy.md). The decode
+# came 0.5-6 points closer to a full table on 7 of 8 graphs (docs/accuracy.md). The decode
 # gathers c/8 rows either way (kernels.reference.byte_codebooks).
 DEFAULT_BITS_PER_INDEX = 4
 CODE_SCHEMES = ("hash", "random")
