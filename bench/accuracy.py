@@ -3,6 +3,8 @@
 For each dataset of a suite, each method and code length, and each seed, train a GraphSAGE on
 top of the method's node embeddings and report the dataset's metric, plus the embedding
 memory per node. Writes ``results.json``, ``results.md`` and ``accuracy_vs_bytes.png``.
+Each finished run is also appended to ``progress.jsonl`` at once, so a suite stopped part way
+(hours of ogbl-ddi training) goes on from there with ``resume``.
 
 Methods (memory per node in parentheses; ``n`` nodes, width ``d``):
 
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -294,17 +297,73 @@ def _previous_runs(out_dir: Path, suite_name: str, replaced: set[str]) -> tuple[
                   for part in parts]
 
 
+PROGRESS_FILE = "progress.jsonl"
+
+
+def _run_key(dataset: str, method: str, bits: int | None, seed: int, split: str) -> tuple:
+    return (dataset, method, bits, seed, split)
+
+
+class ProgressLog:
+    """``out_dir/progress.jsonl``: a header naming the suite as selected, then one finished run
+    per line, each flushed and fsynced, so a crash loses at most the run under way.
+
+    ``resume`` reads the runs back if the header matches this selection (a different selection
+    raises :class:`ConfigError`: its runs would not belong); otherwise the log starts afresh.
+    A last line cut off by a crash is dropped. The log is deleted once ``results.json`` is
+    written.
+    """
+
+    def __init__(self, out_dir: Path, header: dict, resume: bool):
+        self.path = out_dir / PROGRESS_FILE
+        self.done: dict[tuple, dict] = {}
+        if resume and self.path.exists():
+            lines = self.path.read_text().splitlines()
+            found = json.loads(lines[0]) if lines else None
+            if found != header:
+                raise ConfigError(
+                    f"--resume: {self.path} was written by another selection ({found}); "
+                    f"run the same command as before, or drop --resume to start again")
+            for number, line in enumerate(lines[1:], start=2):
+                try:
+                    run = json.loads(line)
+                except json.JSONDecodeError:
+                    if number < len(lines):  # only the last line can be cut off by a crash
+                        raise ConfigError(f"{self.path} line {number} is not JSON") from None
+                    continue
+                self.done[_run_key(run["dataset"], run["method"], run["bits"], run["seed"],
+                                   run["split"])] = run
+            self._file = open(self.path, "a")
+        else:
+            self._file = open(self.path, "w")
+            self._append(header)
+
+    def _append(self, record: dict) -> None:
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def add(self, run: dict) -> None:
+        self._append(run)
+
+    def finish(self) -> None:
+        self._file.close()
+        self.path.unlink()
+
+
 def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str | Path,
                        progress: bool = True, datasets: list[str] | None = None,
                        methods: list[str] | None = None, bits_per_index: int | None = None,
-                       merge: bool = False) -> dict:
+                       merge: bool = False, resume: bool = False) -> dict:
     """Run a suite (a name in :data:`SUITES` or a :class:`Suite`), optionally only some
     ``datasets`` and ``methods`` and with another ``b`` for the codes (see :func:`select`);
     write ``results.json``, ``results.md`` and ``accuracy_vs_bytes.png`` into ``out_dir``.
 
     With ``merge``, the runs of the other datasets in ``out_dir``'s earlier results of the
     same suite are kept, so part of a long suite can be re-run; ``parts`` in the JSON says
-    which datasets each run produced, and when.
+    which datasets each run produced, and when. With ``resume``, the runs an interrupted
+    call with the same selection logged in ``out_dir/progress.jsonl`` are not run again (see
+    :class:`ProgressLog`).
     """
     suite_name = suite if isinstance(suite, str) else "custom"
     whole = SUITES[suite] if isinstance(suite, str) else suite
@@ -313,13 +372,23 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     names = [d.name for d in suite.datasets]
     kept, parts = _previous_runs(out_dir, suite_name, set(names)) if merge else ([], [])
     out_dir.mkdir(parents=True, exist_ok=True)
+    log = ProgressLog(out_dir, {"suite": suite_name, "selection": json.loads(
+        json.dumps(asdict(suite)))}, resume)
     loaded: dict[str, tuple] = {}  # name -> (graph as loaded, link split, adj_t)
     split_graphs: dict[tuple, Graph] = {}  # (name, split) -> graph with that split applied
     runs = []
     grid = list(_grid(suite))
+    if log.done:
+        print(f"resuming: {len(log.done)} of {len(grid)} runs already done ({log.path})",
+              flush=True)
     started = time.perf_counter()
     for dataset, method, bits, seed in tqdm(grid, desc=f"accuracy {suite_name}", unit="run",
                                             disable=not progress):
+        earlier = log.done.get(_run_key(dataset.name, method, bits, seed,
+                                        dataset.split_for(seed)))
+        if earlier is not None:
+            runs.append(earlier)
+            continue
         if dataset.name not in loaded:
             graph = load_dataset(dataset.name, data_root)
             split = load_ogbl_ddi_split(data_root) if dataset.task == "link" else None
@@ -343,7 +412,10 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
                      "bits": bits, "seed": seed, "split": key[1],
                      "bytes_per_node": bytes_per_node, **scores,
                      "seconds": time.perf_counter() - t0})
-    env, seconds = environment(), time.perf_counter() - started
+        log.add(runs[-1])
+    # resumed runs count with the time they took before
+    env = environment()
+    seconds = time.perf_counter() - started + sum(r["seconds"] for r in log.done.values())
     order = [d.name for d in whole.datasets]
     runs = sorted(kept + runs, key=lambda r: order.index(r["dataset"]) if r["dataset"] in order
                   else len(order))  # stable: keeps method/bits/seed order within a dataset
@@ -363,5 +435,6 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     write_json(out_dir / "results.json", payload)
     atomic_write(out_dir / "results.md", (table + "\n").encode())
     plot(rows, out_dir / "accuracy_vs_bytes.png")
+    log.finish()
     print(table, flush=True)
     return payload

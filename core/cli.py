@@ -151,7 +151,8 @@ def _cmd_bench_accuracy(a: argparse.Namespace) -> int:
 
     run_accuracy_bench(a.suite, a.data_root, a.out, progress=not a.quiet,
                        datasets=a.datasets, methods=a.methods,
-                       bits_per_index=a.bits_per_index, merge=a.merge)
+                       bits_per_index=a.bits_per_index, merge=a.merge,
+                       resume=a.resume)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -241,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--merge", action="store_true",
                    help="keep the other datasets' runs from the results already in --out "
                         "(re-run part of a suite)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the runs an interrupted call with the same options logged in "
+                        "--out/progress.jsonl")
     p.add_argument("--out", type=Path, default=Path("runs/bench/accuracy"))
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench_accuracy)

@@ -1,6 +1,7 @@
 """The accuracy study runs end to end on a tiny suite and reports every method (no timing asserts)."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -102,3 +103,42 @@ def test_merge_reruns_one_dataset_and_keeps_the_others(data_root, tmp_path):
     assert merged["config"]["datasets"][0]["epochs"] == 4
     saved = json.loads((tmp_path / "results.json").read_text())
     assert {r["dataset"] for r in saved["summary"]} == {"email-eu-core", "twitch-PTBR"}
+
+
+def test_resume_skips_the_runs_logged_before_a_crash(data_root, tmp_path, monkeypatch):
+    import hashembed.bench.accuracy as accuracy
+
+    suite = Suite(datasets=(DatasetSpec("email-eu-core"),), bits=(32,), seeds=(0, 1, 2),
+                  methods=("degree",), epochs=2, dim=8, hidden=8)
+    real_run, seeds_run = accuracy._node_run, []
+
+    def crash_on_seed_2(graph, adj_t, dataset, encoder, node_input, suite, seed):
+        seeds_run.append(seed)
+        if seed == 2:
+            raise KeyboardInterrupt  # the session ends part way
+        return real_run(graph, adj_t, dataset, encoder, node_input, suite, seed)
+
+    monkeypatch.setattr(accuracy, "_node_run", crash_on_seed_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_accuracy_bench(suite, data_root, tmp_path, progress=False)
+    assert not (tmp_path / "results.json").exists()
+    logged = (tmp_path / "progress.jsonl").read_text().splitlines()
+    assert len(logged) == 3  # header + seeds 0 and 1
+    with open(tmp_path / "progress.jsonl", "a") as f:
+        f.write('{"dataset": "email-eu')  # a line cut off by the crash is dropped
+
+    other = replace(suite, epochs=3)
+    with pytest.raises(ConfigError, match="another selection"):
+        run_accuracy_bench(other, data_root, tmp_path, progress=False, resume=True)
+
+    monkeypatch.setattr(accuracy, "_node_run", real_run)
+    seeds_run.clear()
+    monkeypatch.setattr(accuracy, "_node_run",
+                        lambda *args: seeds_run.append(args[-1]) or real_run(*args))
+    payload = run_accuracy_bench(suite, data_root, tmp_path, progress=False, resume=True)
+    assert seeds_run == [2]
+    assert [r["seed"] for r in payload["runs"]] == [0, 1, 2]
+    assert [r["test"] for r in payload["runs"][:2]] == [json.loads(line)["test"]
+                                                      for line in logged[1:]]
+    assert payload["seconds"] >= sum(r["seconds"] for r in payload["runs"])
+    assert not (tmp_path / "progress.jsonl").exists()
