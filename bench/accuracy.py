@@ -279,9 +279,17 @@ def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] |
                    bits_per_index=bits_per_index or suite.bits_per_index)
 
 
-def _previous_runs(out_dir: Path, suite_name: str, replaced: set[str]) -> tuple[list, list]:
-    """Runs and parts of an earlier ``results.json`` of the same suite in ``out_dir``, less
-    the datasets in ``replaced``; raises :class:`ConfigError` if there is none to merge into."""
+def _previous_runs(out_dir: Path, suite_name: str, suite: Suite,
+                   whole: Suite) -> tuple[list, list]:
+    """Runs and parts of an earlier ``results.json`` of the same suite in ``out_dir`` that this
+    call does not replace; raises :class:`ConfigError` if there is none to merge into, or if
+    its codes were decoded with another ``b``.
+
+    A run is replaced if this call runs its (dataset, method); runs of a selected dataset with
+    a method that dataset no longer lists are dropped too (the suite changed under them). A
+    part (one earlier call: datasets, methods, date, seconds) is kept, narrowed to the
+    datasets and methods of the runs it still contributes.
+    """
     path = out_dir / "results.json"
     if not path.exists():
         raise ConfigError(f"--merge: {path} does not exist; run the suite into {out_dir} first")
@@ -289,12 +297,33 @@ def _previous_runs(out_dir: Path, suite_name: str, replaced: set[str]) -> tuple[
     if previous.get("suite") != suite_name:
         raise ConfigError(f"--merge: {path} holds suite {previous.get('suite')!r}, "
                           f"not {suite_name!r}")
-    parts = previous.get("parts") or [{  # results written before parts were recorded
-        "datasets": sorted({r["dataset"] for r in previous["runs"]}),
-        "date": previous["env"]["date"], "seconds": previous["seconds"]}]
-    kept = [r for r in previous["runs"] if r["dataset"] not in replaced]
-    return kept, [{**part, "datasets": [d for d in part["datasets"] if d not in replaced]}
-                  for part in parts]
+    b = previous["config"].get("bits_per_index", 8)  # results before b was recorded used 8
+    if b != suite.bits_per_index:
+        raise ConfigError(f"--merge: {path} decodes codes with b={b}, this call with "
+                          f"b={suite.bits_per_index}; pass --bits-per-index {b} or another --out")
+    running = {d.name: d.methods or suite.methods for d in suite.datasets}
+    listed = {d.name: d.methods or whole.methods for d in whole.datasets}
+
+    def kept(run: dict) -> bool:
+        name, method = run["dataset"], run["method"]
+        if name not in running:
+            return True
+        return method not in running[name] and method in listed.get(name, ())
+
+    runs = [r for r in previous["runs"] if kept(r)]
+    parts = []
+    for part in previous.get("parts") or [{  # results written before parts were recorded
+            "datasets": sorted({r["dataset"] for r in previous["runs"]}),
+            "date": previous["env"]["date"], "seconds": previous["seconds"]}]:
+        methods = part.get("methods", list(METHODS))
+        left = [r for r in runs if r["dataset"] in part["datasets"] and r["method"] in methods]
+        if left:
+            parts.append({**part,
+                          "datasets": [d for d in part["datasets"] if any(
+                              r["dataset"] == d for r in left)],
+                          "methods": [m for m in methods if any(
+                              r["method"] == m for r in left)]})
+    return runs, parts
 
 
 PROGRESS_FILE = "progress.jsonl"
@@ -359,9 +388,10 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     ``datasets`` and ``methods`` and with another ``b`` for the codes (see :func:`select`);
     write ``results.json``, ``results.md`` and ``accuracy_vs_bytes.png`` into ``out_dir``.
 
-    With ``merge``, the runs of the other datasets in ``out_dir``'s earlier results of the
-    same suite are kept, so part of a long suite can be re-run; ``parts`` in the JSON says
-    which datasets each run produced, and when. With ``resume``, the runs an interrupted
+    With ``merge``, the earlier runs in ``out_dir``'s results of the same suite are kept,
+    except those of the (dataset, method) pairs this call runs (see :func:`_previous_runs`),
+    so part of a long suite can be re-run; ``parts`` in the JSON says which datasets and
+    methods each call produced, and when. With ``resume``, the runs an interrupted
     call with the same selection logged in ``out_dir/progress.jsonl`` are not run again (see
     :class:`ProgressLog`).
     """
@@ -370,7 +400,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     suite = select(whole, datasets, methods, bits_per_index)
     out_dir = Path(out_dir)
     names = [d.name for d in suite.datasets]
-    kept, parts = _previous_runs(out_dir, suite_name, set(names)) if merge else ([], [])
+    kept, parts = _previous_runs(out_dir, suite_name, suite, whole) if merge else ([], [])
     out_dir.mkdir(parents=True, exist_ok=True)
     log = ProgressLog(out_dir, {"suite": suite_name, "selection": json.loads(
         json.dumps(asdict(suite)))}, resume)
@@ -417,10 +447,12 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     env = environment()
     seconds = time.perf_counter() - started + sum(r["seconds"] for r in log.done.values())
     order = [d.name for d in whole.datasets]
-    runs = sorted(kept + runs, key=lambda r: order.index(r["dataset"]) if r["dataset"] in order
-                  else len(order))  # stable: keeps method/bits/seed order within a dataset
+    runs = sorted(kept + runs, key=lambda r: (
+        order.index(r["dataset"]) if r["dataset"] in order else len(order),
+        METHODS.index(r["method"]), r["bits"] or 0))  # stable: keeps the seeds' order
     parts = [part for part in parts if part["datasets"]] + [
-        {"datasets": names, "date": env["date"], "seconds": seconds}]
+        {"datasets": names, "methods": list(suite.methods), "date": env["date"],
+         "seconds": seconds}]
     rows = aggregate(runs)
     table = markdown(rows)
     shown = whole if merge else suite
@@ -428,7 +460,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
                "config": {"bits": shown.bits, "seeds": shown.seeds, "epochs": shown.epochs,
                           "link_epochs": shown.link_epochs, "dim": shown.dim,
                           "hidden": shown.hidden, "gnn": "sage, 2 layers",
-                          "bits_per_index": suite.bits_per_index, "methods": suite.methods,
+                          "bits_per_index": suite.bits_per_index, "methods": shown.methods,
                           "datasets": [d.__dict__ for d in shown.datasets]},
                "env": env, "seconds": sum(part["seconds"] for part in parts),
                "parts": parts, "summary": rows, "runs": runs}

@@ -99,7 +99,8 @@ def test_merge_reruns_one_dataset_and_keeps_the_others(data_root, tmp_path):
                                 datasets=["email-eu-core"], merge=True)
     assert [r["dataset"] for r in merged["runs"]] == ["email-eu-core", "twitch-PTBR"]
     assert merged["runs"][1] == first["runs"][1]  # twitch kept as it was
-    assert [p["datasets"] for p in merged["parts"]] == [["twitch-PTBR"], ["email-eu-core"]]
+    assert [(p["datasets"], p["methods"]) for p in merged["parts"]] == [
+        (["twitch-PTBR"], ["degree"]), (["email-eu-core"], ["degree"])]
     assert merged["config"]["datasets"][0]["epochs"] == 4
     saved = json.loads((tmp_path / "results.json").read_text())
     assert {r["dataset"] for r in saved["summary"]} == {"email-eu-core", "twitch-PTBR"}
@@ -142,3 +143,26 @@ def test_resume_skips_the_runs_logged_before_a_crash(data_root, tmp_path, monkey
                                                       for line in logged[1:]]
     assert payload["seconds"] >= sum(r["seconds"] for r in payload["runs"])
     assert not (tmp_path / "progress.jsonl").exists()
+
+
+def test_merge_replaces_only_the_methods_it_runs(data_root, tmp_path):
+    suite = Suite(datasets=(DatasetSpec("email-eu-core"),), bits=(32,), seeds=(0,),
+                  methods=("table", "hash", "degree"), epochs=2, dim=8, hidden=8)
+    first = run_accuracy_bench(suite, data_root, tmp_path, progress=False)
+    merged = run_accuracy_bench(suite, data_root, tmp_path, progress=False,
+                                methods=["hash"], merge=True)
+    assert [r["method"] for r in merged["runs"]] == ["table", "hash", "degree"]
+    assert merged["runs"][0] == first["runs"][0] and merged["runs"][2] == first["runs"][2]
+    assert [(p["datasets"], p["methods"]) for p in merged["parts"]] == [
+        (["email-eu-core"], ["table", "degree"]), (["email-eu-core"], ["hash"])]
+    assert list(merged["config"]["methods"]) == ["table", "hash", "degree"]
+    # the dataset now lists fewer methods: the dropped one's old runs go with the re-run
+    fewer = Suite(datasets=(DatasetSpec("email-eu-core", methods=("table", "hash")),),
+                  bits=(32,), seeds=(0,), methods=("table", "hash", "degree"), epochs=2, dim=8,
+                  hidden=8)
+    again = run_accuracy_bench(fewer, data_root, tmp_path, progress=False, methods=["table"],
+                               merge=True)
+    assert [r["method"] for r in again["runs"]] == ["table", "hash"]
+    with pytest.raises(ConfigError, match="b=8, this call with b=4"):
+        run_accuracy_bench(suite, data_root, tmp_path, progress=False, methods=["hash"],
+                           bits_per_index=4, merge=True)
