@@ -157,6 +157,13 @@ def _cmd_bench_accuracy(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_summary(a: argparse.Namespace) -> int:
+    from hashembed.bench.summary import markdown
+
+    print(markdown(a.results, a.bits))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hashembed", description="Hash-code node embeddings: train, export, serve.")
@@ -248,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/bench/accuracy"))
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench_accuracy)
+
+    p = bench.add_parser("summary", help="one Markdown table at one code length from "
+                         "several `bench accuracy` results (later ones override)")
+    p.add_argument("results", nargs="+", type=Path, metavar="DIR",
+                   help="`bench accuracy` --out directories (or their results.json)")
+    p.add_argument("--bits", type=int, default=128, help="code length to show (default 128)")
+    p.set_defaults(func=_cmd_bench_summary)
 
     p = sub.add_parser("demo", help="codes -> train -> export -> predict on bundled Cora")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))

@@ -1,0 +1,60 @@
+"""`bench summary` builds the README's table from several accuracy results, later ones winning."""
+
+import json
+
+import pytest
+
+from hashembed.bench.summary import collect, markdown
+from hashembed.errors import ConfigError
+
+
+def _results(path, b, rows):
+    path.mkdir()
+    summary = [{"dataset": d, "metric": "accuracy", "method": m, "bits": bits,
+                "test_mean": score, "test_std": 0.0, "seeds": seeds, "bytes_per_node": 1.0}
+               for d, m, bits, score, seeds in rows]
+    (path / "results.json").write_text(json.dumps(
+        {"benchmark": "accuracy", "config": {"bits_per_index": b}, "summary": summary}))
+    return path
+
+
+def test_later_results_override_and_b_gets_its_own_column(tmp_path):
+    full = _results(tmp_path / "full", 8, [
+        ("cora", "table", None, 0.84, 3), ("cora", "hash", 128, 0.80, 3),
+        ("cora", "hash", 64, 0.70, 3), ("ddi", "table", None, 0.07, 2),
+        ("ddi", "degree", None, 0.10, 2)])
+    b4 = _results(tmp_path / "b4", 4, [("cora", "hash", 128, 0.82, 3)])
+    rerun = _results(tmp_path / "rerun", 8, [("ddi", "table", None, 0.50, 1)])
+    datasets, columns, cells, _ = collect([full, b4, rerun], 128)
+    assert datasets == ["cora", "ddi"]
+    assert columns == ["table", "hash b=8", "hash b=4", "degree"]
+    assert cells[("ddi", "table")]["test_mean"] == 0.50
+    assert cells[("cora", "hash b=8")]["test_mean"] == 0.80  # not the 64-bit run
+    text = markdown([full, b4, rerun])
+    assert "| cora (accuracy) | 0.840 | 0.800 | 0.820 | — |" in text
+    assert "| ddi (accuracy) | 0.500 | — | — | 0.100 |" in text
+    assert f"- `{rerun}`: ddi: table (1 seeds)" in text
+    assert "| cora (accuracy) | 0.840 | 0.700 | — |" in markdown([full, b4], bits=64)
+
+
+def test_bad_inputs_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="missing does not exist"):
+        collect([tmp_path / "missing"], 128)
+    (tmp_path / "decode.json").write_text(json.dumps({"benchmark": "decode"}))
+    with pytest.raises(ConfigError, match="not the output of `hashembed bench accuracy`"):
+        collect([tmp_path / "decode.json"], 128)
+    full = _results(tmp_path / "full", 8, [("cora", "table", None, 0.84, 3),
+                                           ("cora", "hash", 128, 0.80, 3)])
+    with pytest.raises(ConfigError, match=r"no results at 7 bits .* they have \[128\]"):
+        collect([full], 7)
+
+
+def test_summary_command_prints_the_table_and_fails_in_one_line(tmp_path, capsys):
+    from hashembed.cli import main
+
+    full = _results(tmp_path / "full", 8, [("cora", "table", None, 0.84, 3),
+                                           ("cora", "hash", 128, 0.80, 3)])
+    assert main(["bench", "summary", str(full)]) == 0
+    assert "| cora (accuracy) | 0.840 | 0.800 |" in capsys.readouterr().out
+    assert main(["bench", "summary", str(full), "--bits", "64"]) == 2
+    assert "hashembed: error: no results at 64 bits" in capsys.readouterr().err
