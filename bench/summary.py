@@ -74,7 +74,8 @@ def markdown(paths: list[Path], bits: int = 128) -> str:
             if mine:
                 seeds = sorted({cells[(dataset, c)]["seeds"] for c in mine})
                 groups.setdefault((tuple(mine), tuple(seeds)), []).append(dataset)
-        given = [f"{', '.join(names)}: {', '.join(cols)} ({'/'.join(map(str, seeds))} seeds)"
+        given = [f"{', '.join(names)}: {', '.join(cols)} ({'/'.join(map(str, seeds))} "
+                 f"seed{'s' if seeds != (1,) else ''})"
                  for (cols, seeds), names in groups.items()]
         lines.append(f"- `{path}`: {'; '.join(given)}")
     return "\n".join(lines)

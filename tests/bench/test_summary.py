@@ -33,7 +33,7 @@ def test_later_results_override_and_b_gets_its_own_column(tmp_path):
     text = markdown([full, b4, rerun])
     assert "| cora (accuracy) | 0.840 | 0.800 | 0.820 | — |" in text
     assert "| ddi (accuracy) | 0.500 | — | — | 0.100 |" in text
-    assert f"- `{rerun}`: ddi: table (1 seeds)" in text
+    assert f"- `{rerun}`: ddi: table (1 seed)" in text
     assert "| cora (accuracy) | 0.840 | 0.700 | — |" in markdown([full, b4], bits=64)
 
 
