@@ -187,7 +187,7 @@ def _link_run(graph, split, dataset: DatasetSpec, encoder, node_input, suite: Su
                        LinkTrainConfig(epochs=epochs, seed=seed,
                                        eval_every=max(1, epochs // 20)),
                        progress=False)
-    return {"val": result["val"], "test": result["test"]}
+    return {"val": result["val"], "test": result["test"], "best_epoch": result["best_epoch"]}
 
 
 def _grid(suite: Suite):
