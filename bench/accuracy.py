@@ -232,6 +232,7 @@ def plot(rows: list[dict], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     cols = min(3, len(datasets))
@@ -247,6 +248,12 @@ def plot(rows: list[dict], path: Path) -> Path:
                 ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=method)
         metric = next(r["metric"] for r in rows if r["dataset"] == dataset)
         ax.set(xscale="log", title=dataset, xlabel="bytes per node", ylabel=metric)
+        # a panel inside one decade would get no major tick, and minor labels on top of each other
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        xs = [r["bytes_per_node"] for r in rows if r["dataset"] == dataset]
+        decade = math.floor(math.log10(min(xs)))
+        if decade == math.floor(math.log10(max(xs))):
+            ax.set_xlim(10 ** decade, 10 ** (decade + 1))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(datasets):]:
         ax.axis("off")
