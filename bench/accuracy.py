@@ -372,15 +372,13 @@ class ProgressLog:
             self._file = open(self.path, "a")
         else:
             self._file = open(self.path, "w")
-            self._append(header)
+            self.add(header)
 
-    def _append(self, record: dict) -> None:
+    def add(self, record: dict) -> None:
+        """Append one line (the header, or a finished run) and put it on disk."""
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
-
-    def add(self, run: dict) -> None:
-        self._append(run)
 
     def finish(self) -> None:
         self._file.close()
@@ -457,7 +455,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     runs = sorted(kept + runs, key=lambda r: (
         order.index(r["dataset"]) if r["dataset"] in order else len(order),
         METHODS.index(r["method"]), r["bits"] or 0))  # stable: keeps the seeds' order
-    parts = [part for part in parts if part["datasets"]] + [
+    parts = parts + [
         {"datasets": names, "methods": list(suite.methods), "date": env["date"],
          "seconds": seconds}]
     rows = aggregate(runs)

@@ -247,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits-per-index", type=int,
                    help="b of the coded methods' decoder (default 8: m = c/8 codebooks of 256)")
     p.add_argument("--merge", action="store_true",
-                   help="keep the other datasets' runs from the results already in --out "
-                        "(re-run part of a suite)")
+                   help="keep the runs already in --out except the (dataset, method) pairs "
+                        "this call runs (re-run part of a suite)")
     p.add_argument("--resume", action="store_true",
                    help="skip the runs an interrupted call with the same options logged in "
                         "--out/progress.jsonl")
