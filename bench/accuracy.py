@@ -286,6 +286,12 @@ def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] |
                    bits_per_index=bits_per_index or suite.bits_per_index)
 
 
+def results_bits_per_index(results: dict) -> int:
+    """The ``b`` a ``results.json`` read its codes with (results from before ``b`` was recorded
+    used the suite's 8)."""
+    return results["config"].get("bits_per_index", 8)
+
+
 def _previous_runs(out_dir: Path, suite_name: str, suite: Suite,
                    whole: Suite) -> tuple[list, list]:
     """Runs and parts of an earlier ``results.json`` of the same suite in ``out_dir`` that this
@@ -304,7 +310,7 @@ def _previous_runs(out_dir: Path, suite_name: str, suite: Suite,
     if previous.get("suite") != suite_name:
         raise ConfigError(f"--merge: {path} holds suite {previous.get('suite')!r}, "
                           f"not {suite_name!r}")
-    b = previous["config"].get("bits_per_index", 8)  # results before b was recorded used 8
+    b = results_bits_per_index(previous)
     if b != suite.bits_per_index:
         raise ConfigError(f"--merge: {path} decodes codes with b={b}, this call with "
                           f"b={suite.bits_per_index}; pass --bits-per-index {b} or another --out")

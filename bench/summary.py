@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hashembed.bench.accuracy import CODED, METHODS
+from hashembed.bench.accuracy import CODED, METHODS, results_bits_per_index
+from hashembed.codeformat import SUPPORTED_BITS_PER_INDEX
 from hashembed.errors import ConfigError
 
 
@@ -38,7 +39,7 @@ def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, d
         results = json.loads(file.read_text())
         if results.get("benchmark") != "accuracy":
             raise ConfigError(f"{file} is not the output of `hashembed bench accuracy`")
-        b = results["config"].get("bits_per_index", 8)  # recorded since b became an option
+        b = results_bits_per_index(results)
         lengths.update(row["bits"] for row in results["summary"] if row["bits"])
         for row in results["summary"]:
             if row["bits"] not in (bits, None):
@@ -49,7 +50,8 @@ def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, d
     if not any(cell["bits"] == bits for cell in cells.values()):
         raise ConfigError(f"no results at {bits} bits in {[str(p) for p in paths]}; they have "
                           f"{sorted(lengths)}")
-    order = list(dict.fromkeys(_column(m, b) for m in METHODS for b in (8, 4, 2, 1, 16)))
+    suite_first = sorted(SUPPORTED_BITS_PER_INDEX, key=lambda b: (b != 8, -b))  # 8, 16, 4, …
+    order = list(dict.fromkeys(_column(m, b) for m in METHODS for b in suite_first))
     present = {column for _, column in cells}
     columns = [c for c in order if c in present]
     return datasets, columns, cells, metrics
