@@ -1,53 +1,62 @@
 """The bundle format: one directory that serving needs, written atomically, read with checks.
 
-Layout (format version 1)::
+Layout (format version 2)::
 
     BUNDLE/
-      manifest.json   what is in the bundle, how to read it, sha256 and size of every file
+      manifest.json   the typed :class:`Manifest`: code spec, thresholds, model summary, class
+                      names, graph sizes, opset written, sha256 + size (+ per-4 MiB sha256 for
+                      the arrays) of every file, and a ``digest`` of the manifest itself
       model.onnx      packed codes uint8 [N, c/8] + edge_index int64 [2, E] -> logits, embeddings
       codes.npy       uint8 [n, c/8], the packed code table (memory-mapped at serving time)
       indptr.npy      int64 [n + 1], CSR row pointers of the graph (row v = v's neighbours)
       indices.npy     int64 [nnz], CSR column indices
 
-Writing goes through :class:`BundleWriter`: everything lands in a hidden staging directory
-beside the target, the manifest is written last, the caller may validate the staged bundle,
-and only :meth:`BundleWriter.commit` renames it into place. A crash at any point leaves no
-directory under the target name, so a half-written bundle can never be loaded.
+Writing goes through :class:`BundleWriter` (a :class:`~hashembed.atomic.StagedDirectory`):
+everything lands in a hidden staging directory beside the target, the manifest is written
+last, the caller validates the staged bundle, and only :meth:`BundleWriter.commit` renames it
+into place. ``overwrite`` replaces only a directory that already holds a bundle.
 
-Reading goes through :func:`open_bundle`, which checks the format name and version, that
-every listed file exists with the listed size and sha256, and that arrays have the dtype and
-shape the manifest promises. Torch-free: serving imports this module only.
+Reading goes through :func:`open_bundle`, which checks the format name and version, the
+manifest's digest and its internal consistency, every file's size, and either every file's
+sha256 (``verify="full"``) or, for very large tables, each 4 MiB piece of an array the first
+time a request touches it (``verify="lazy"``). Torch-free: serving imports this module only.
 """
 
 from __future__ import annotations
 
-import hashlib
+import datetime
 import json
 import os
-import shutil
-import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hashembed import __version__
+from hashembed.atomic import StagedDirectory, recover
+from hashembed.codeformat import CodeSpec
 from hashembed.errors import (
     BundleChecksumError,
     BundleCorruptError,
     BundleExistsError,
     BundleMissingFileError,
     BundleVersionError,
+    ConfigError,
 )
+from hashembed.integrity import (LazyVerifiedArray, digest_matches, file_record, seal,
+                                 sha256_file)
 
 FORMAT_NAME = "hashembed-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 MODEL_FILE = "model.onnx"
 CODES_FILE = "codes.npy"
 INDPTR_FILE = "indptr.npy"
 INDICES_FILE = "indices.npy"
-REQUIRED_FILES = (MODEL_FILE, CODES_FILE, INDPTR_FILE, INDICES_FILE)
+ARRAY_FILES = (CODES_FILE, INDPTR_FILE, INDICES_FILE)
+REQUIRED_FILES = (MODEL_FILE, *ARRAY_FILES)
+VERIFY_MODES = ("full", "lazy")
 
 # The ONNX model's signature (N nodes of a subgraph, E edges, both dynamic).
 INPUT_CODES = "codes"              # uint8 [N, c/8]
@@ -55,107 +64,221 @@ INPUT_EDGES = "edge_index"         # int64 [2, E], local ids, row 0 = source
 OUTPUT_LOGITS = "logits"           # float32 [N, K]
 OUTPUT_EMBEDDINGS = "embeddings"   # float32 [N, d], decoded node embeddings
 
-_CHUNK = 1 << 22
+
+@dataclass(frozen=True)
+class GraphInfo:
+    """The graph a bundle serves: ``n`` nodes, undirected edges, CSR entries (``2 × edges``)."""
+
+    name: str
+    num_nodes: int
+    num_edges: int
+    num_csr_entries: int
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class ModelInfo:
+    """What serving needs to know of the model; ``config`` is the training configuration.
+
+    Attributes:
+        num_classes: ``K``, width of ``logits``.
+        embedding_dim: ``d``, width of ``embeddings``.
+        num_layers: message-passing layers ``L``.
+        edge_hops: hops of in-edges the model needs for an exact output (``>= L``).
+        config: the GNN's configuration as trained (``ModelConfig.to_dict()``).
+        decoder: the decoder's configuration (``DecoderConfig.to_dict()``).
+    """
+
+    num_classes: int
+    embedding_dim: int
+    num_layers: int
+    edge_hops: int
+    config: dict = field(default_factory=dict)
+    decoder: dict = field(default_factory=dict)
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
+@dataclass(frozen=True)
+class Manifest:
+    """Everything ``manifest.json`` says, typed and checked for consistency.
+
+    Attributes:
+        code_spec: how codes were made and are read.
+        thresholds: per-bit medians ``float [c]`` of the hash projection (``None`` for random
+            codes); what codes an unseen node.
+        graph, model: see :class:`GraphInfo`, :class:`ModelInfo`.
+        opset: the ONNX opset the model file actually declares.
+        tolerance: max abs ONNX Runtime vs PyTorch difference the export accepted.
+        class_names: ``K`` label names when the labels had names, else ``None``.
+        run_id: the training run the bundle was exported from.
+        package_version, created: provenance.
+        files: file name -> ``{"bytes", "sha256", ["chunk_bytes", "chunk_sha256"]}``.
+    """
+
+    code_spec: CodeSpec
+    thresholds: tuple[float, ...] | None
+    graph: GraphInfo
+    model: ModelInfo
+    opset: int
+    tolerance: float
+    class_names: tuple[str, ...] | None = None
+    run_id: str = ""
+    package_version: str = __version__
+    created: str = ""
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.thresholds is not None and len(self.thresholds) != self.code_spec.bits:
+            problems.append(f"{len(self.thresholds)} thresholds for c = {self.code_spec.bits} "
+                            "bits")
+        if self.model.num_classes < 2 or self.model.embedding_dim < 1:
+            problems.append(f"num_classes {self.model.num_classes}, embedding_dim "
+                            f"{self.model.embedding_dim}")
+        if not 1 <= self.model.num_layers <= self.model.edge_hops:
+            problems.append(f"edge_hops {self.model.edge_hops} is less than the model's "
+                            f"{self.model.num_layers} layers")
+        if self.class_names is not None and len(self.class_names) != self.model.num_classes:
+            problems.append(f"{len(self.class_names)} class names for "
+                            f"{self.model.num_classes} classes")
+        g = self.graph
+        if g.num_nodes < 1 or g.num_edges < 0 or g.num_csr_entries != 2 * g.num_edges:
+            problems.append(f"graph sizes n={g.num_nodes}, edges={g.num_edges}, "
+                            f"csr={g.num_csr_entries}")
+        if problems:
+            raise BundleCorruptError("inconsistent manifest: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (without format header and digest)."""
+        return {
+            "package_version": self.package_version,
+            "created": self.created,
+            "run_id": self.run_id,
+            "code_spec": {**self.code_spec.to_dict(),
+                          "num_codebooks": self.code_spec.num_codebooks},
+            "thresholds": None if self.thresholds is None else list(self.thresholds),
+            "graph": asdict(self.graph),
+            "model": asdict(self.model),
+            "onnx": {"opset": self.opset, "file": MODEL_FILE},
+            "tolerance": self.tolerance,
+            "class_names": None if self.class_names is None else list(self.class_names),
+            "files": self.files,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "manifest") -> "Manifest":
+        """Parse the JSON form; any missing or mistyped field is a :class:`BundleCorruptError`."""
+        try:
+            spec = dict(data["code_spec"])
+            spec.pop("num_codebooks", None)
+            thresholds = data["thresholds"]
+            names = data["class_names"]
+            return cls(
+                code_spec=CodeSpec.from_dict(spec),
+                thresholds=None if thresholds is None else tuple(float(t) for t in thresholds),
+                graph=GraphInfo(**{f.name: _typed(data["graph"], f.name, f.type)
+                                   for f in fields(GraphInfo)}),
+                model=ModelInfo(**{f.name: _typed(data["model"], f.name, f.type)
+                                   for f in fields(ModelInfo)}),
+                opset=_typed(data["onnx"], "opset", "int"),
+                tolerance=_typed(data, "tolerance", "float"),
+                class_names=None if names is None else tuple(str(n) for n in names),
+                run_id=str(data["run_id"]),
+                package_version=str(data["package_version"]),
+                created=str(data["created"]),
+                files=dict(data["files"]),
+            )
+        except BundleCorruptError as e:
+            raise BundleCorruptError(f"{where}: {e}") from None
+        except (KeyError, TypeError, ValueError, ConfigError) as e:
+            raise BundleCorruptError(f"{where} lacks or mistypes a field: {e}") from None
 
 
-class BundleWriter:
+def _typed(section: dict, name: str, kind: str):
+    value = section[name]
+    expected = {"int": int, "float": (int, float), "str": str, "dict": dict}[kind]
+    if not isinstance(value, expected) or isinstance(value, bool):
+        raise BundleCorruptError(f"field {name!r} is {value!r}, expected {kind}")
+    return float(value) if kind == "float" else value
+
+
+class BundleWriter(StagedDirectory):
     """Stage a bundle next to ``out_dir`` and move it into place only on :meth:`commit`.
 
+    Args:
+        out_dir: the bundle directory to create.
+        overwrite: replace ``out_dir`` if it holds a bundle (anything else is refused).
+        inputs: paths the bundle is made from (the run directory); ``out_dir`` may not be one
+            of them or contain one.
+
     Example:
-        >>> with BundleWriter(out_dir) as writer:          # doctest: +SKIP
+        >>> with BundleWriter(out_dir, inputs=[run_dir]) as writer:   # doctest: +SKIP
         ...     writer.save_array(CODES_FILE, codes)
         ...     writer.save_bytes(MODEL_FILE, onnx_bytes)
-        ...     writer.write_manifest({"graph": {...}})
+        ...     writer.write_manifest(manifest)
         ...     check(writer.staging_dir)                   # raise here -> nothing written
         ...     writer.commit()
     """
 
-    def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False):
-        self.out_dir = Path(out_dir).resolve()
-        self.overwrite = overwrite
-        if self.out_dir.exists() and not overwrite:
-            raise BundleExistsError(
-                f"{self.out_dir} already exists; choose another path or pass overwrite"
-            )
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex[:8]
-        self.staging_dir = self.out_dir.parent / f".{self.out_dir.name}.staging-{token}"
-        self.staging_dir.mkdir()
+    def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False, inputs=()):
+        super().__init__(out_dir, "bundle", is_bundle, overwrite=overwrite, inputs=inputs,
+                         exists_error=BundleExistsError)
         self._files: list[str] = []
-        self._committed = False
 
-    def __enter__(self) -> "BundleWriter":
-        return self
+    @property
+    def staging_dir(self) -> Path:
+        return self.path
 
-    def __exit__(self, *exc) -> None:
-        if not self._committed:
-            shutil.rmtree(self.staging_dir, ignore_errors=True)
+    @property
+    def out_dir(self) -> Path:
+        return self.target
 
-    def path(self, name: str) -> Path:
+    def file(self, name: str) -> Path:
         """Where file ``name`` is staged (for writers that need a path, e.g. ONNX export)."""
-        return self.staging_dir / name
+        return self.path / name
 
     def add_file(self, name: str) -> Path:
-        """Register a file the caller wrote at :meth:`path` (``name``)."""
-        if not self.path(name).is_file():
+        """Register a file the caller wrote at :meth:`file` (``name``)."""
+        if not self.file(name).is_file():
             raise BundleMissingFileError(f"staged file {name} was not written")
         self._files.append(name)
-        return self.path(name)
+        return self.file(name)
 
     def save_array(self, name: str, array: np.ndarray) -> Path:
         """Write ``array`` as ``.npy`` (memory-mappable) and register it."""
-        with open(self.path(name), "wb") as f:
+        with open(self.file(name), "wb") as f:
             np.save(f, np.ascontiguousarray(array), allow_pickle=False)
         return self.add_file(name)
 
     def save_bytes(self, name: str, data: bytes) -> Path:
-        self.path(name).write_bytes(data)
+        self.file(name).write_bytes(data)
         return self.add_file(name)
 
-    def write_manifest(self, content: dict[str, Any]) -> dict[str, Any]:
-        """Write ``manifest.json`` last: ``content`` plus format header and file checksums."""
-        files = {}
-        for name in self._files:
-            p = self.path(name)
-            _fsync_file(p)
-            files[name] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-        manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **content,
-                    "files": files}
-        tmp = self.path(MANIFEST_NAME + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _fsync_file(tmp)
-        os.replace(tmp, self.path(MANIFEST_NAME))
+    def write_manifest(self, manifest: Manifest) -> Manifest:
+        """Write ``manifest.json`` last: ``manifest`` plus file records, sealed by a digest."""
+        files = {name: file_record(self.file(name), chunks=name in ARRAY_FILES)
+                 for name in self._files}
+        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        manifest = replace(manifest, files=files, created=manifest.created or created)
+        content = seal({"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+                        **manifest.to_dict()})
+        tmp = self.file(MANIFEST_NAME + ".tmp")
+        tmp.write_text(json.dumps(content, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        file_record(tmp)  # fsync
+        os.replace(tmp, self.file(MANIFEST_NAME))
         return manifest
 
     def commit(self) -> Path:
-        """Atomically move the staged bundle to ``out_dir`` (replacing it if allowed)."""
-        if not self.path(MANIFEST_NAME).is_file():
+        if not self.file(MANIFEST_NAME).is_file():
             raise BundleMissingFileError("commit called before write_manifest")
-        old = None
-        if self.out_dir.exists():
-            if not self.overwrite:
-                raise BundleExistsError(f"{self.out_dir} appeared while the bundle was written")
-            old = self.out_dir.parent / f".{self.out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(self.out_dir, old)
-        os.rename(self.staging_dir, self.out_dir)
-        self._committed = True
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return self.out_dir
+        return super().commit()
+
+
+def is_bundle(path: Path) -> bool:
+    """True when ``path`` holds a hashembed bundle's manifest (any version)."""
+    try:
+        content = json.loads((Path(path) / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and content.get("format") == FORMAT_NAME
 
 
 @dataclass(frozen=True)
@@ -164,17 +287,20 @@ class Bundle:
 
     Attributes:
         path: the bundle directory.
-        manifest: the parsed ``manifest.json``.
+        manifest: the parsed :class:`Manifest`.
         codes: ``uint8 [n, c/8]`` memory-mapped code table.
         indptr: ``int64 [n + 1]`` CSR row pointers.
         indices: ``int64 [nnz]`` CSR neighbours.
+        verify: ``"full"`` (every file hashed on open) or ``"lazy"`` (the arrays are
+            :class:`~hashembed.integrity.LazyVerifiedArray`: each piece hashed on first use).
     """
 
     path: Path
-    manifest: dict[str, Any]
-    codes: np.ndarray
-    indptr: np.ndarray
-    indices: np.ndarray
+    manifest: Manifest
+    codes: np.ndarray | LazyVerifiedArray
+    indptr: np.ndarray | LazyVerifiedArray
+    indices: np.ndarray | LazyVerifiedArray
+    verify: str = "full"
 
     @property
     def model_path(self) -> Path:
@@ -182,44 +308,45 @@ class Bundle:
 
     @property
     def num_nodes(self) -> int:
-        return int(self.manifest["graph"]["num_nodes"])
+        return self.manifest.graph.num_nodes
 
 
-def read_manifest(bundle_dir: str | os.PathLike) -> dict[str, Any]:
-    """Parse and check the header of ``manifest.json`` (format name and version)."""
+def read_manifest(bundle_dir: str | os.PathLike) -> Manifest:
+    """Parse ``manifest.json``: format name and version, digest, fields, consistency."""
     path = Path(bundle_dir)
-    if not path.is_dir():
+    if not path.is_dir() and not recover(path):
         raise BundleMissingFileError(f"bundle directory {path} does not exist")
     manifest_path = path / MANIFEST_NAME
     if not manifest_path.is_file():
         raise BundleMissingFileError(f"{manifest_path} is missing: not a hashembed bundle")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        content = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BundleCorruptError(f"{manifest_path} is not valid JSON: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+    if not isinstance(content, dict) or content.get("format") != FORMAT_NAME:
         raise BundleCorruptError(f"{manifest_path} is not a {FORMAT_NAME} manifest")
-    version = manifest.get("format_version")
+    version = content.get("format_version")
     if version != FORMAT_VERSION:
         raise BundleVersionError(
-            f"bundle format version {version!r} in {manifest_path}; this hashembed reads "
-            f"version {FORMAT_VERSION}"
-        )
-    for key in ("files", "graph", "code_spec", "model"):
-        if not isinstance(manifest.get(key), dict):
-            raise BundleCorruptError(f"{manifest_path} has no '{key}' section")
-    return manifest
+            f"bundle format version {version!r} in {manifest_path}; this hashembed "
+            f"{__version__} reads version {FORMAT_VERSION} (export the run again)")
+    if not digest_matches(content):
+        raise BundleChecksumError(f"{manifest_path} does not match its digest: the manifest "
+                                  "was edited or is corrupt")
+    return Manifest.from_dict(content, str(manifest_path))
 
 
-def verify_files(bundle_dir: str | os.PathLike, manifest: dict[str, Any],
-                 checksums: bool = True) -> None:
-    """Check every listed file exists with its size and (if ``checksums``) sha256."""
+def verify_files(bundle_dir: str | os.PathLike, manifest: Manifest, verify: str = "full") -> None:
+    """Check every listed file exists with its size and sha256.
+
+    With ``verify="lazy"`` the arrays' sha256 is left to :class:`LazyVerifiedArray`; the
+    model file is always hashed (it is read whole anyway).
+    """
     path = Path(bundle_dir)
-    files = manifest["files"]
     for name in REQUIRED_FILES:
-        if name not in files:
+        if name not in manifest.files:
             raise BundleCorruptError(f"manifest of {path} does not list {name}")
-    for name, info in files.items():
+    for name, info in manifest.files.items():
         file = path / name
         if Path(name).name != name:
             raise BundleCorruptError(f"manifest lists a file outside the bundle: {name!r}")
@@ -231,11 +358,12 @@ def verify_files(bundle_dir: str | os.PathLike, manifest: dict[str, Any],
                 f"{file} has {size} bytes, the manifest says {info.get('bytes')} (truncated or "
                 "replaced)"
             )
-        if checksums and sha256_file(file) != info.get("sha256"):
+        lazy = verify == "lazy" and name in ARRAY_FILES
+        if not lazy and sha256_file(file) != info.get("sha256"):
             raise BundleChecksumError(f"{file} does not match its sha256 in the manifest (corrupt)")
 
 
-def _load_array(path: Path, dtype: np.dtype, shape: tuple) -> np.ndarray:
+def _load_array(path: Path, dtype: np.dtype, shape: tuple, record: dict, lazy: bool):
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as e:
@@ -247,32 +375,43 @@ def _load_array(path: Path, dtype: np.dtype, shape: tuple) -> np.ndarray:
         raise BundleCorruptError(
             f"{path} holds {array.dtype} {list(array.shape)}, the manifest implies {dtype} {want}"
         )
-    return array
+    if not lazy:
+        return array
+    digests = record.get("chunk_sha256")
+    if not isinstance(digests, list):
+        raise BundleCorruptError(f"manifest lists no chunk_sha256 for {path.name}")
+    lazy_array = LazyVerifiedArray(array, path, digests, BundleChecksumError)
+    lazy_array.verify(slice(0, 1))  # the first piece holds the .npy header just parsed
+    return lazy_array
 
 
-def open_bundle(bundle_dir: str | os.PathLike, checksums: bool = True) -> Bundle:
+def open_bundle(bundle_dir: str | os.PathLike, verify: str = "full") -> Bundle:
     """Verify a bundle and memory-map its arrays.
 
     Args:
         bundle_dir: the directory written by ``hashembed export``.
-        checksums: hash every file against the manifest (reads each file once). With
-            ``False`` only sizes are checked, for very large code tables.
+        verify: ``"full"`` hashes every file against the manifest now (reads each file once);
+            ``"lazy"`` checks sizes now and hashes each 4 MiB piece of an array the first time
+            it is read, so opening a huge bundle costs no full read and no byte is ever served
+            unverified.
 
     Raises:
         BundleMissingFileError, BundleVersionError, BundleChecksumError, BundleCorruptError.
     """
+    if verify not in VERIFY_MODES:
+        raise ConfigError(f"verify={verify!r} is not one of {VERIFY_MODES}")
     path = Path(bundle_dir)
     manifest = read_manifest(path)
-    verify_files(path, manifest, checksums=checksums)
-    try:
-        n = int(manifest["graph"]["num_nodes"])
-        nnz = int(manifest["graph"]["num_csr_entries"])
-        code_bytes = int(manifest["code_spec"]["bits"]) // 8
-    except (KeyError, TypeError, ValueError) as e:
-        raise BundleCorruptError(f"manifest of {path} lacks a field: {e}") from None
-    codes = _load_array(path / CODES_FILE, np.dtype(np.uint8), (n, code_bytes))
-    indptr = _load_array(path / INDPTR_FILE, np.dtype(np.int64), (n + 1,))
-    indices = _load_array(path / INDICES_FILE, np.dtype(np.int64), (nnz,))
-    if indptr[0] != 0 or indptr[-1] != nnz:
+    verify_files(path, manifest, verify)
+    lazy = verify == "lazy"
+    n, nnz = manifest.graph.num_nodes, manifest.graph.num_csr_entries
+    arrays = {
+        name: _load_array(path / name, np.dtype(dtype), shape, manifest.files[name], lazy)
+        for name, dtype, shape in ((CODES_FILE, np.uint8, (n, manifest.code_spec.bytes_per_node)),
+                                   (INDPTR_FILE, np.int64, (n + 1,)),
+                                   (INDICES_FILE, np.int64, (nnz,)))}
+    indptr = arrays[INDPTR_FILE]
+    if indptr[0] != 0 or indptr[n] != nnz:
         raise BundleCorruptError(f"{path / INDPTR_FILE} does not span the {nnz} CSR entries")
-    return Bundle(path=path, manifest=manifest, codes=codes, indptr=indptr, indices=indices)
+    return Bundle(path=path, manifest=manifest, codes=arrays[CODES_FILE], indptr=indptr,
+                  indices=arrays[INDICES_FILE], verify=verify)

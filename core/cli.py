@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from hashembed import __version__
-from hashembed.atomic import atomic_write
+from hashembed.atomic import atomic_write, check_output_file
 from hashembed.codeformat import DEFAULT_BITS_PER_INDEX
 from hashembed.errors import HashembedError, NodeIdTypeError
 
@@ -27,6 +27,10 @@ def _add_graph_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--edges", type=Path, help="edge list: text (comma/tab/space), .npy or "
                      ".parquet")
     p.add_argument("--labels", type=Path, help="with --edges: 'node label' rows")
+    p.add_argument("--src-col", help="with --edges (Parquet, or text with a header): source "
+                   "column name (default: the pair src/dst, source/target, id_1/id_2, u/v or "
+                   "from/to that the file has; a two-column file's two columns)")
+    p.add_argument("--dst-col", help="with --edges: target column name (see --src-col)")
     p.add_argument("--num-nodes", type=int, help="with --edges: n (default: largest id + 1)")
     p.add_argument("--data-root", type=Path,
                    default=Path(os.environ.get("HASHEMBED_DATA", "../shared/data")),
@@ -42,16 +46,21 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from hashembed.train.decoder import DecoderConfig
     from hashembed.train.edgelist import load_edge_list_graph
     from hashembed.train.model import ModelConfig
+    from hashembed.train.checkpoint import check_run_dir
     from hashembed.train.run import train_run
     from hashembed.train.splits import parse_split
     from hashembed.train.trainer import ACCURACY, ROC_AUC, TrainConfig
 
+    inputs = [p for p in (a.edges, a.labels) if p is not None]
+    check_run_dir(a.out, a.overwrite, inputs)  # before any work: a bad --out fails at once
+    train = TrainConfig(a.epochs, a.patience, a.lr, a.weight_decay, a.seed)
     if a.dataset:
         graph = load_dataset(a.dataset, a.data_root)
     else:
         if a.labels is None:
             raise ConfigError("--edges needs --labels for node classification")
-        graph = load_edge_list_graph(a.edges, a.labels, a.num_nodes)
+        graph = load_edge_list_graph(a.edges, a.labels, a.num_nodes,
+                                     src_col=a.src_col, dst_col=a.dst_col)
     graph = apply_split(graph, parse_split(a.split) if a.split else None, a.seed)
     spec = decoder = None
     if a.coding != "none":
@@ -59,10 +68,10 @@ def _cmd_train(a: argparse.Namespace) -> int:
                         projection=a.projection)
         decoder = DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim, a.hidden, a.dim)
     model = ModelConfig(a.gnn, a.layers, a.hidden, graph.num_classes, a.dropout)
-    train = TrainConfig(a.epochs, a.patience, a.lr, a.weight_decay, a.seed)
     metrics = train_run(graph, spec, decoder, model, train, a.out, embedding_dim=a.dim,
                         progress=not a.quiet,
-                        task={"accuracy": ACCURACY, "roc_auc": ROC_AUC}[a.metric])
+                        task={"accuracy": ACCURACY, "roc_auc": ROC_AUC}[a.metric],
+                        overwrite=a.overwrite, inputs=inputs)
     keys = ("dataset", "coding", "bits_per_node", "metric", "train", "val", "test",
             "majority_class_test", "bytes")
     print(json.dumps({k: metrics[k] for k in keys}, indent=2))
@@ -75,12 +84,18 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
     manifest = export_run(a.run_dir, a.out, overwrite=a.overwrite, probe_nodes=a.probe_nodes,
                           tolerance=a.tolerance, opset=a.opset)
-    diffs = ", ".join(f"{k} {v:.2e}" for k, v in manifest["parity"].items())
-    print(f"bundle written to {manifest['path']} (ONNX Runtime vs PyTorch max |diff|: {diffs})")
+    if manifest["parity"] is None:
+        check = "ONNX Runtime vs PyTorch check skipped (--probe-nodes 0)"
+    else:
+        diffs = ", ".join(f"{k} {v:.2e}" for k, v in manifest["parity"].items())
+        check = f"ONNX Runtime vs PyTorch max |diff|: {diffs}"
+    print(f"bundle written to {manifest['path']} ({check})")
     return 0
 
 
-def _parse_nodes(a: argparse.Namespace):
+def _parse_nodes(a: argparse.Namespace) -> list[int] | object:
+    """Node ids from ``--nodes`` or ``--nodes-file``: Python ints (any size; the predictor
+    names those outside the graph) or the ``.npy`` array as stored."""
     import numpy as np
 
     if a.nodes is not None:
@@ -90,16 +105,24 @@ def _parse_nodes(a: argparse.Namespace):
         if not path.is_file():
             raise NodeIdTypeError(f"--nodes-file {path} does not exist")
         if path.suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        text, where = path.read_text(), f"--nodes-file {path}"
-    tokens = text.replace(",", " ").split()
+            try:
+                return np.load(path, allow_pickle=False)
+            except (ValueError, OSError) as e:
+                raise NodeIdTypeError(f"--nodes-file {path} is not a readable .npy array: "
+                                      f"{e}") from None
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise NodeIdTypeError(f"--nodes-file {path} is not a text file of node ids (nor "
+                                  ".npy)") from None
+        where = f"--nodes-file {path}"
     ids = []
-    for t in tokens:
+    for t in text.replace(",", " ").split():
         try:
             ids.append(int(t))
         except ValueError:
-            raise NodeIdTypeError(f"{where}: {t!r} is not an integer node id") from None
-    return np.array(ids, dtype=np.int64)
+            raise NodeIdTypeError(f"{where}: {t[:40]!r} is not an integer node id") from None
+    return ids
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
@@ -108,7 +131,10 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     from hashembed.serve import Predictor
 
     node_ids = _parse_nodes(a)
-    predictor = Predictor(a.bundle, provider=a.provider, checksums=not a.skip_checksums)
+    if a.output is not None:
+        check_output_file(a.output)
+    predictor = Predictor(a.bundle, provider=a.provider,
+                          verify="lazy" if a.skip_checksums else a.verify)
     result = predictor.predict(node_ids)
     if a.output is None or a.output.suffix == ".json":
         rows = result.to_json()
@@ -192,16 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "tolokers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="run directory to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it holds a run (any other folder is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("export", help="write an ONNX serving bundle from a run")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="bundle directory to create")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
-    p.add_argument("--tolerance", type=float, default=1e-4)
-    p.add_argument("--probe-nodes", type=int, default=256)
-    p.add_argument("--opset", type=int, default=20)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it holds a bundle (any other folder is refused)")
+    p.add_argument("--tolerance", type=float, default=1e-4,
+                   help="max |ONNX Runtime - PyTorch| accepted by the check (default 1e-4)")
+    p.add_argument("--probe-nodes", type=int, default=256,
+                   help="nodes the check serves and compares (0 skips the check)")
+    p.add_argument("--opset", type=int, default=20, help="ONNX opset (18 or newer)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("predict", help="predict node classes with ONNX Runtime")
@@ -214,8 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="array written to a .npy --output")
     p.add_argument("--embeddings", action="store_true", help="include embeddings in JSON")
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
-    p.add_argument("--skip-checksums", action="store_true",
-                   help="check file sizes only (for very large code tables)")
+    p.add_argument("--verify", choices=("full", "lazy"), default="full",
+                   help="full: hash every bundle file on open (default); lazy: check sizes "
+                   "on open and hash each 4 MiB piece of the tables when a query first reads "
+                   "it (huge tables; nothing unverified is ever served)")
+    p.add_argument("--skip-checksums", action="store_true", help="the same as --verify lazy")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("bench", help="benchmarks (print a table, write JSON)")

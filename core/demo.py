@@ -14,8 +14,9 @@ def run_demo(out_dir: str | Path = "runs/demo", bits: int = 128, seed: int = 0,
              progress: bool = True) -> dict:
     """Train a hash-coded GraphSAGE on bundled Cora, export its bundle, serve test nodes.
 
-    Writes ``out_dir/run`` (checkpoint, metrics.json) and ``out_dir/bundle`` (replaced if it
-    exists). Returns a summary dict (also written to ``out_dir/summary.json``).
+    Writes ``out_dir/run`` (checkpoint, metrics.json) and ``out_dir/bundle`` (each replaced
+    if it holds a run or a bundle from an earlier demo). Returns a summary dict (also written
+    to ``out_dir/summary.json``).
     """
     from hashembed.export.exporter import export_run
     from hashembed.serve import Predictor
@@ -30,7 +31,7 @@ def run_demo(out_dir: str | Path = "runs/demo", bits: int = 128, seed: int = 0,
     spec = CodeSpec("hash", bits=bits, seed=seed)
     metrics = train_run(graph, spec, DecoderConfig(bits=bits, bits_per_index=spec.bits_per_index),
                         ModelConfig(num_classes=graph.num_classes), TrainConfig(seed=seed),
-                        out_dir / "run", progress=progress)
+                        out_dir / "run", progress=progress, overwrite=True)
     manifest = export_run(out_dir / "run", out_dir / "bundle", overwrite=True)
     test_nodes = np.nonzero(graph.masks["test"])[0]
     served = Predictor(out_dir / "bundle").predict(test_nodes)

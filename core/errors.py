@@ -9,6 +9,11 @@ class HashembedError(Exception):
     """Base class for problems with the user's input, data or artifacts."""
 
 
+class OutputPathError(HashembedError, ValueError):
+    """An output path cannot be written: a directory where a file is wanted, an unwritable or
+    missing parent, or a folder that is not an artifact of the kind being replaced."""
+
+
 class ConfigError(HashembedError, ValueError):
     """An option or configuration value is out of range or inconsistent."""
 
@@ -30,6 +35,18 @@ class UnknownNodeError(HashembedError, KeyError):
 
 class NodeIdTypeError(HashembedError, TypeError):
     """Node ids are not a 1-D array of integers."""
+
+
+class RunError(HashembedError):
+    """Base class for training-run directory problems."""
+
+
+class RunExistsError(RunError):
+    """The run directory already holds a run and overwrite was not requested."""
+
+
+class RunCorruptError(RunError):
+    """A run directory is incomplete, corrupt, from another version, or mixes two runs."""
 
 
 class BundleError(HashembedError):

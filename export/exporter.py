@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import datetime
+import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,17 @@ import torch
 
 from hashembed import __version__
 from hashembed.bundle import (CODES_FILE, INDICES_FILE, INDPTR_FILE, MODEL_FILE,
-                              OUTPUT_EMBEDDINGS, OUTPUT_LOGITS, BundleWriter)
+                              OUTPUT_EMBEDDINGS, OUTPUT_LOGITS, BundleWriter, GraphInfo, Manifest,
+                              ModelInfo)
 from hashembed.errors import ConfigError
-from hashembed.export.onnx_model import DEFAULT_OPSET, export_onnx
+from hashembed.export.onnx_model import (DEFAULT_OPSET, MIN_OPSET, declared_opset, export_onnx,
+                                         max_opset)
 from hashembed.export.validate import compare_outputs
 from hashembed.serve.predictor import Predictor
 from hashembed.train.checkpoint import Run, load_run
 from hashembed.train.graph import to_csr
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE = 1e-4
 
@@ -42,6 +47,16 @@ def check_bundle(bundle_dir: str | Path, run: Run, nodes: np.ndarray, atol: floa
     return compare_outputs(expected, actual, atol)
 
 
+def _check_export_options(probe_nodes: int, tolerance: float, opset: int) -> None:
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise ConfigError(f"--tolerance {tolerance} must be a positive finite number")
+    if probe_nodes < 0:
+        raise ConfigError(f"--probe-nodes {probe_nodes} must be 0 (skip the check) or more")
+    if not MIN_OPSET <= opset <= max_opset():
+        raise ConfigError(f"--opset {opset} is not supported: the exporter writes opsets "
+                          f"{MIN_OPSET} to {max_opset()}")
+
+
 def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False,
                probe_nodes: int = 256, tolerance: float = DEFAULT_TOLERANCE,
                opset: int = DEFAULT_OPSET, seed: int = 0) -> dict:
@@ -49,39 +64,50 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
 
     The bundle is staged beside ``out_dir``, checked (ONNX Runtime through
     :class:`~hashembed.serve.Predictor` against PyTorch's full-graph outputs on
-    ``probe_nodes`` sampled nodes, max abs diff ``<= tolerance``) and only then renamed into
-    place; on any failure nothing appears at ``out_dir``.
+    ``probe_nodes`` sampled nodes, max abs diff ``<= tolerance``; ``0`` skips the check) and
+    only then renamed into place; on any failure nothing appears at ``out_dir``. ``overwrite``
+    replaces only an existing bundle, never the run itself or a folder holding it.
 
     Returns:
-        The manifest, with ``parity`` (max abs diff per output) added.
+        The manifest's JSON form, with ``parity`` (max abs diff per output, or ``None`` when
+        skipped) and ``path`` added.
     """
-    run = load_run(run_dir)
-    if run.code_spec is None or run.codes is None:
-        raise ConfigError(f"{run_dir} trained a plain embedding table (--coding none); only "
-                          "coded runs export to a bundle")
-    spec, graph = run.code_spec, run.graph
-    indptr, indices = to_csr(graph.edge_index, graph.num_nodes)
-    rng = np.random.default_rng(seed)
-    nodes = np.sort(rng.choice(graph.num_nodes, min(probe_nodes, graph.num_nodes), replace=False))
-
-    with BundleWriter(out_dir, overwrite=overwrite) as writer:
-        export_onnx(run.model, spec.bytes_per_node, writer.path(MODEL_FILE), opset)
+    _check_export_options(probe_nodes, tolerance, opset)
+    with BundleWriter(out_dir, overwrite=overwrite, inputs=[run_dir]) as writer:
+        run = load_run(run_dir)
+        if run.code_spec is None or run.codes is None:
+            raise ConfigError(f"{run_dir} trained a plain embedding table (--coding none); "
+                              "only coded runs export to a bundle")
+        spec, graph = run.code_spec, run.graph
+        indptr, indices = to_csr(graph.edge_index, graph.num_nodes)
+        export_onnx(run.model, spec.bytes_per_node, writer.file(MODEL_FILE), opset)
         writer.add_file(MODEL_FILE)
+        written_opset = declared_opset(writer.file(MODEL_FILE))
+        if written_opset != opset:
+            log.warning("asked for ONNX opset %d, the exporter wrote %d; the manifest records "
+                        "%d", opset, written_opset, written_opset)
         writer.save_array(CODES_FILE, np.asarray(run.codes))
         writer.save_array(INDPTR_FILE, indptr)
         writer.save_array(INDICES_FILE, indices)
-        manifest = writer.write_manifest({
-            "package_version": __version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "code_spec": {**spec.to_dict(), "num_codebooks": spec.num_codebooks},
-            "thresholds": None if run.thresholds is None else run.thresholds.tolist(),
-            "decoder": run.decoder_config.to_dict(),
-            "model": {**run.model_config.to_dict(), "edge_hops": run.model_config.edge_hops},
-            "graph": {"name": graph.name, "num_nodes": graph.num_nodes,
-                      "num_edges": graph.num_edges // 2, "num_csr_entries": int(indices.size)},
-            "onnx": {"opset": opset, "file": MODEL_FILE},
-            "tolerance": tolerance,
-        })
-        parity = check_bundle(writer.staging_dir, run, nodes, tolerance)
-        writer.commit()
-    return {**manifest, "parity": parity, "path": str(Path(out_dir).resolve())}
+        config = run.model_config
+        manifest = writer.write_manifest(Manifest(
+            code_spec=spec,
+            thresholds=None if run.thresholds is None else tuple(run.thresholds.tolist()),
+            graph=GraphInfo(graph.name, graph.num_nodes, graph.num_edges // 2, int(indices.size)),
+            model=ModelInfo(num_classes=config.num_classes,
+                            embedding_dim=run.decoder_config.embedding_dim,
+                            num_layers=config.num_layers, edge_hops=config.edge_hops,
+                            config=config.to_dict(), decoder=run.decoder_config.to_dict()),
+            opset=written_opset, tolerance=tolerance,
+            class_names=None if graph.class_names is None else tuple(graph.class_names),
+            run_id=run.run_id, package_version=__version__))
+        parity = None
+        if probe_nodes:
+            rng = np.random.default_rng(seed)
+            nodes = np.sort(rng.choice(graph.num_nodes, min(probe_nodes, graph.num_nodes),
+                                       replace=False))
+            parity = check_bundle(writer.staging_dir, run, nodes, tolerance)
+        else:
+            log.warning("--probe-nodes 0: the ONNX Runtime vs PyTorch check was skipped")
+        path = writer.commit()
+    return {**manifest.to_dict(), "parity": parity, "path": str(path)}

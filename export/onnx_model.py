@@ -22,6 +22,24 @@ from hashembed.bundle import INPUT_CODES, INPUT_EDGES, OUTPUT_EMBEDDINGS, OUTPUT
 from hashembed.train.model import NodeClassifier
 
 DEFAULT_OPSET = 20
+# torch's exporter builds opset 18 and converts to the opset asked for; below 18 (or above
+# what the installed onnx knows) it silently writes 18, so those are refused up front.
+MIN_OPSET = 18
+
+
+def max_opset() -> int:
+    """The newest default-domain opset the installed ``onnx`` package knows."""
+    import onnx
+
+    return int(onnx.defs.onnx_opset_version())
+
+
+def declared_opset(path: str | Path) -> int:
+    """The default-domain opset an ONNX file declares (what was actually written)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 @contextlib.contextmanager

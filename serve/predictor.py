@@ -13,7 +13,8 @@ import numpy as np
 from hashembed.bundle import (INPUT_CODES, INPUT_EDGES, OUTPUT_EMBEDDINGS, OUTPUT_LOGITS,
                               open_bundle)
 from hashembed.codeformat import take_codes
-from hashembed.errors import BundleCorruptError, NodeIdTypeError, UnknownNodeError
+from hashembed.errors import BundleCorruptError, ConfigError, NodeIdTypeError, UnknownNodeError
+from hashembed.integrity import LazyVerifiedArray
 from hashembed.serve.providers import create_session
 from hashembed.serve.subgraph import k_hop_subgraph
 
@@ -27,37 +28,65 @@ class Prediction:
         logits: ``float32 [Q, K]`` class scores.
         embeddings: ``float32 [Q, d]`` decoded node embeddings (what a table would hold).
         labels: ``int64 [Q]`` arg-max class.
+        class_names: the ``K`` label names when the training labels had names, else ``None``.
     """
 
     node_ids: np.ndarray
     logits: np.ndarray
     embeddings: np.ndarray
+    class_names: tuple[str, ...] | None = None
 
     @property
     def labels(self) -> np.ndarray:
         return self.logits.argmax(axis=1)
 
     def to_json(self) -> list[dict]:
-        return [{"node": int(n), "label": int(y), "logits": row.tolist()}
-                for n, y, row in zip(self.node_ids, self.labels, self.logits)]
+        """One dict per queried node: ``node``, ``label`` (class index), ``class`` (its name,
+        when the labels had names) and ``logits``."""
+        rows = []
+        for n, y, row in zip(self.node_ids, self.labels, self.logits):
+            entry = {"node": int(n), "label": int(y)}
+            if self.class_names is not None:
+                entry["class"] = self.class_names[int(y)]
+            entry["logits"] = row.tolist()
+            rows.append(entry)
+        return rows
+
+
+def _out_of_range(value: int, num_nodes: int) -> UnknownNodeError:
+    why = "is negative" if value < 0 else f"is not in the graph (n = {num_nodes})"
+    return UnknownNodeError(f"node id {value} {why}")
 
 
 def as_node_ids(node_ids, num_nodes: int) -> np.ndarray:
-    """Validate query ids: ``int64 [Q]`` within ``[0, n)``, else a named error."""
-    ids = np.asarray(node_ids)
-    if ids.ndim == 0:
-        ids = ids.reshape(1)
+    """Validate query ids: ``int64 [Q]`` within ``[0, n)``, else a named error.
+
+    Accepts any integer array (``uint64`` included) or a sequence of Python ints of any size;
+    booleans, floats and strings are :class:`NodeIdTypeError`, ids outside ``[0, n)``
+    :class:`UnknownNodeError` naming the first one.
+    """
+    if not isinstance(node_ids, np.ndarray):
+        values = [node_ids] if np.ndim(node_ids) == 0 else list(np.asarray(
+            node_ids, dtype=object).reshape(-1)) if np.ndim(node_ids) == 1 else None
+        if values is None:
+            raise NodeIdTypeError(f"node ids must be 1-D, got shape {list(np.shape(node_ids))}")
+        for value in values:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise NodeIdTypeError(f"node ids must be integers, got {value!r}")
+            if not 0 <= value < num_nodes:
+                raise _out_of_range(int(value), num_nodes)
+        return np.array(values, dtype=np.int64).reshape(-1)
+    ids = node_ids.reshape(1) if node_ids.ndim == 0 else node_ids
     if ids.ndim != 1:
         raise NodeIdTypeError(f"node ids must be 1-D, got shape {list(ids.shape)}")
-    if ids.size and not np.issubdtype(ids.dtype, np.integer):
+    if ids.size and (ids.dtype == np.bool_ or not np.issubdtype(ids.dtype, np.integer)):
         raise NodeIdTypeError(f"node ids must be integers, got dtype {ids.dtype}")
-    ids = ids.astype(np.int64)
-    bad = np.nonzero((ids < 0) | (ids >= num_nodes))[0]
+    # compare in the array's own dtype: a uint64 above 2^63 is large, not negative
+    bad = np.nonzero((ids < 0) | (ids >= num_nodes))[0] if ids.dtype.kind == "i" \
+        else np.nonzero(ids >= np.uint64(num_nodes))[0]
     if bad.size:
-        value = int(ids[bad[0]])
-        why = "is negative" if value < 0 else f"is not in the graph (n = {num_nodes})"
-        raise UnknownNodeError(f"node id {value} {why}")
-    return ids
+        raise _out_of_range(int(ids[bad[0]]), num_nodes)
+    return ids.astype(np.int64)
 
 
 class Predictor:
@@ -71,8 +100,12 @@ class Predictor:
     Args:
         bundle_dir: directory written by ``hashembed export``.
         provider: ``"auto"`` (CUDA where present, else CPU), ``"cuda"`` or ``"cpu"``.
-        checksums: verify sha256 of every file on open (``False``: sizes only).
-        batch_size: query nodes per ONNX Runtime call.
+        verify: ``"full"`` hashes every file on open; ``"lazy"`` checks sizes on open and
+            hashes each 4 MiB piece of the code table and the graph the first time a query
+            reads it (for tables too large to hash at start-up). Either way no answer is
+            computed from bytes that do not match the manifest.
+        checksums: ``False`` is the older spelling of ``verify="lazy"``.
+        batch_size: query nodes per ONNX Runtime call (at least 1).
 
     Example:
         >>> predictor = Predictor("runs/demo/bundle")          # doctest: +SKIP
@@ -80,21 +113,38 @@ class Predictor:
         array([2, 0, 4])
     """
 
-    def __init__(self, bundle_dir: str | Path, provider: str = "auto", checksums: bool = True,
-                 batch_size: int = 1024):
-        self.bundle = open_bundle(bundle_dir, checksums=checksums)
-        manifest = self.bundle.manifest
-        try:
-            self.edge_hops = int(manifest["model"]["edge_hops"])
-        except (KeyError, TypeError, ValueError):
-            raise BundleCorruptError(f"manifest of {bundle_dir} lacks model.edge_hops") from None
-        self.batch_size = batch_size
+    def __init__(self, bundle_dir: str | Path, provider: str = "auto", verify: str = "full",
+                 batch_size: int = 1024, checksums: bool = True):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ConfigError(f"batch_size={batch_size!r} must be a positive integer")
+        self.bundle = open_bundle(bundle_dir, verify="lazy" if not checksums else verify)
+        self.manifest = self.bundle.manifest
+        self.edge_hops = self.manifest.model.edge_hops
+        self.batch_size = int(batch_size)
         self.session = create_session(str(self.bundle.model_path), provider)
-        inputs = {i.name for i in self.session.get_inputs()}
-        outputs = [o.name for o in self.session.get_outputs()]
-        if inputs != {INPUT_CODES, INPUT_EDGES} or outputs != [OUTPUT_LOGITS, OUTPUT_EMBEDDINGS]:
-            raise BundleCorruptError(f"{self.bundle.model_path} has inputs {sorted(inputs)} and "
-                                     f"outputs {outputs}, not the bundle format's")
+        self._check_signature()
+
+    def _check_signature(self) -> None:
+        """The ONNX graph's inputs and outputs must be the bundle format's, with the widths
+        the manifest states (c/8 code bytes, K classes, d dims)."""
+        model = self.manifest.model
+        want = {INPUT_CODES: self.manifest.code_spec.bytes_per_node,
+                OUTPUT_LOGITS: model.num_classes, OUTPUT_EMBEDDINGS: model.embedding_dim}
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        path = self.bundle.model_path
+        if set(inputs) != {INPUT_CODES, INPUT_EDGES} or \
+                list(outputs) != [OUTPUT_LOGITS, OUTPUT_EMBEDDINGS]:
+            raise BundleCorruptError(f"{path} has inputs {sorted(inputs)} and outputs "
+                                     f"{list(outputs)}, not the bundle format's")
+        shapes = {**inputs, **outputs}
+        wrong = [f"{name} has width {shapes[name][1]}, the manifest says {width}"
+                 for name, width in want.items()
+                 if len(shapes[name]) != 2 or isinstance(shapes[name][1], int)
+                 and shapes[name][1] != width]
+        if wrong:
+            raise BundleCorruptError(f"{path} does not match its manifest: " + "; ".join(wrong))
 
     @property
     def num_nodes(self) -> int:
@@ -105,13 +155,14 @@ class Predictor:
         return self.session.get_providers()[0]
 
     def __repr__(self) -> str:
-        spec = self.bundle.manifest["code_spec"]
-        return (f"Predictor({str(self.bundle.path)!r}, n={self.num_nodes}, c={spec['bits']}, "
-                f"provider={self.provider})")
+        return (f"Predictor({str(self.bundle.path)!r}, n={self.num_nodes}, "
+                f"c={self.manifest.code_spec.bits}, provider={self.provider})")
 
     def _run(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sub = k_hop_subgraph(self.bundle.indptr, self.bundle.indices, seeds, self.edge_hops)
-        codes = take_codes(self.bundle.codes, sub.nodes)
+        table = self.bundle.codes
+        codes = table.take(sub.nodes) if isinstance(table, LazyVerifiedArray) \
+            else take_codes(table, sub.nodes)
         logits, embeddings = self.session.run(
             [OUTPUT_LOGITS, OUTPUT_EMBEDDINGS],
             {INPUT_CODES: codes, INPUT_EDGES: sub.edge_index})
@@ -126,9 +177,10 @@ class Predictor:
             lg, em = self._run(unique[start: start + self.batch_size])
             logits.append(lg)
             embeddings.append(em)
+        names = self.manifest.class_names
         if not logits:
-            k = self.bundle.manifest["model"]["num_classes"]
-            d = self.bundle.manifest["decoder"]["embedding_dim"]
-            return Prediction(ids, np.zeros((0, k), np.float32), np.zeros((0, d), np.float32))
+            k, d = self.manifest.model.num_classes, self.manifest.model.embedding_dim
+            return Prediction(ids, np.zeros((0, k), np.float32), np.zeros((0, d), np.float32),
+                              names)
         return Prediction(ids, np.concatenate(logits)[inverse],
-                          np.concatenate(embeddings)[inverse])
+                          np.concatenate(embeddings)[inverse], names)

@@ -37,3 +37,16 @@ def train_small(graph, out_dir: Path, gnn: str = "sage", scheme: str = "hash", e
                      ModelConfig(gnn, layers, hidden_dim=32, num_classes=graph.num_classes),
                      TrainConfig(epochs=epochs, patience=epochs), out_dir, embedding_dim=16,
                      progress=False)
+
+
+def toy_manifest(num_nodes: int = 3, bits: int = 32):
+    """A consistent :class:`~hashembed.bundle.Manifest` for a hand-built bundle (2 CSR entries)."""
+    from hashembed.bundle import GraphInfo, Manifest, ModelInfo
+    from hashembed.codeformat import CodeSpec
+
+    return Manifest(code_spec=CodeSpec("hash", bits=bits, bits_per_index=8),
+                    thresholds=tuple(float(i) for i in range(bits)),
+                    graph=GraphInfo("toy", num_nodes, 1, 2),
+                    model=ModelInfo(num_classes=2, embedding_dim=4, num_layers=2, edge_hops=2),
+                    opset=20, tolerance=1e-4, class_names=("a", "b"), run_id="toy",
+                    package_version="0", created="2026-01-01T00:00:00+00:00")

@@ -1,37 +1,49 @@
 """The run directory that ``hashembed train`` writes and ``hashembed export`` reads.
 
     RUN_DIR/
-      checkpoint.pt   configs (plain dicts) + model state_dict; rebuilds the model alone
+      checkpoint.pt   configs (plain dicts), class names, model state_dict, the run id and the
+                      sha256 of codes.npy and graph.npz; rebuilds the model alone
       codes.npy       uint8 [n, c/8] packed codes (absent for --coding none)
       graph.npz       num_nodes, edge_index int64 [2, E], labels int64 [n], split masks
       metrics.json    scores and memory accounting
+      run.json        written last: format + version, run id, size + sha256 of every file above,
+                      and a digest of itself
 
-Each file is written to a temporary name and renamed, so a crash never leaves a truncated one.
+The directory is written like a bundle (:class:`~hashembed.atomic.StagedDirectory`): staged
+beside the target and renamed into place, so a killed ``train`` leaves the previous run whole.
+:func:`load_run` refuses a run whose files do not all match ``run.json`` or whose checkpoint
+names another run id or other codes: parts of two runs never load together.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hashembed.atomic import atomic_write
+from hashembed import __version__
+from hashembed.atomic import StagedDirectory, check_output_dir, recover
 from hashembed.codeformat import CodeSpec, check_packed
-from hashembed.errors import ConfigError, GraphInputError
+from hashembed.errors import RunCorruptError, RunExistsError
+from hashembed.integrity import digest_matches, file_record, json_safe, seal, sha256_file
 from hashembed.train.decoder import DecoderConfig
 from hashembed.train.graph import SPLIT_NAMES, Graph
 from hashembed.train.model import ModelConfig, NodeClassifier, build_model
 from hashembed.train.trainer import TrainConfig
 
 RUN_FORMAT = "hashembed-run"
-RUN_FORMAT_VERSION = 1
+RUN_FORMAT_VERSION = 2
+RUN_MANIFEST = "run.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 CODES_FILE = "codes.npy"
 GRAPH_FILE = "graph.npz"
 METRICS_FILE = "metrics.json"
+RUN_KIND = "run directory"
 
 
 @dataclass
@@ -39,6 +51,7 @@ class Run:
     """Everything a finished training run left behind, rebuilt from its directory."""
 
     path: Path
+    run_id: str
     model: NodeClassifier
     graph: Graph
     code_spec: CodeSpec | None
@@ -56,49 +69,131 @@ class Run:
         return torch.arange(self.graph.num_nodes)
 
 
+def is_run(path: Path) -> bool:
+    """True when ``path`` holds a hashembed run's ``run.json`` (any version)."""
+    try:
+        content = json.loads((Path(path) / RUN_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and content.get("format") == RUN_FORMAT
+
+
+def check_run_dir(out_dir: str | Path, overwrite: bool = False, inputs=()) -> Path:
+    """Raise unless ``out_dir`` may receive a run (checked before any work starts)."""
+    return check_output_dir(out_dir, RUN_KIND, is_run, overwrite, inputs, RunExistsError)
+
+
+class RunWriter(StagedDirectory):
+    """Stage a run directory beside ``out_dir``; :meth:`save` writes it, :meth:`commit` moves it.
+
+    Create it before training so a bad ``--out`` fails at once, not after the last epoch.
+    ``overwrite`` replaces only a directory that already holds a run.
+    """
+
+    def __init__(self, out_dir: str | Path, overwrite: bool = False, inputs=()):
+        super().__init__(out_dir, RUN_KIND, is_run, overwrite=overwrite, inputs=inputs,
+                         exists_error=RunExistsError)
+
+    def save(self, model: NodeClassifier, graph: Graph, code_spec: CodeSpec | None,
+             thresholds: np.ndarray | None, codes: np.ndarray | None, train_config: TrainConfig,
+             metrics: dict) -> str:
+        """Write every file into the staging directory, ``run.json`` last; returns the run id."""
+        run_id = uuid.uuid4().hex
+        files = []
+        if codes is not None:
+            with open(self.path / CODES_FILE, "wb") as f:
+                np.save(f, np.ascontiguousarray(codes), allow_pickle=False)
+            files.append(CODES_FILE)
+        masks = graph.masks or {}
+        with open(self.path / GRAPH_FILE, "wb") as f:
+            np.savez(f, name=np.array(graph.name), num_nodes=np.int64(graph.num_nodes),
+                     edge_index=graph.edge_index, labels=graph.labels,
+                     **{f"mask_{k}": masks[k] for k in SPLIT_NAMES if k in masks})
+        files.append(GRAPH_FILE)
+        decoder_config = getattr(model.encoder, "config", None)
+        checkpoint = {
+            "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "run_id": run_id,
+            "parts": {name: sha256_file(self.path / name) for name in files},
+            "code_spec": None if code_spec is None else code_spec.to_dict(),
+            "thresholds": None if thresholds is None else thresholds.tolist(),
+            "decoder": None if decoder_config is None else decoder_config.to_dict(),
+            "model": model.config.to_dict(),
+            "train": train_config.to_dict(),
+            "num_nodes": graph.num_nodes,
+            "class_names": None if graph.class_names is None else list(graph.class_names),
+            "embedding_dim": int(model.convs[0].in_channels),
+            "state_dict": model.state_dict(),
+        }
+        torch.save(checkpoint, self.path / CHECKPOINT_FILE)
+        (self.path / METRICS_FILE).write_text(
+            json.dumps(json_safe({**metrics, "run_id": run_id}), indent=2, allow_nan=False) + "\n")
+        files += [CHECKPOINT_FILE, METRICS_FILE]
+        manifest = seal({
+            "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "run_id": run_id,
+            "package_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "files": {name: file_record(self.path / name) for name in files},
+        })
+        (self.path / RUN_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        file_record(self.path / RUN_MANIFEST)  # fsync
+        return run_id
+
+
 def save_run(run_dir: str | Path, model: NodeClassifier, graph: Graph, code_spec: CodeSpec | None,
              thresholds: np.ndarray | None, codes: np.ndarray | None, train_config: TrainConfig,
-             metrics: dict) -> Path:
-    """Write a run directory (see module docstring)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    decoder_config = getattr(model.encoder, "config", None)
-    checkpoint = {
-        "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION,
-        "code_spec": None if code_spec is None else code_spec.to_dict(),
-        "thresholds": None if thresholds is None else thresholds.tolist(),
-        "decoder": None if decoder_config is None else decoder_config.to_dict(),
-        "model": model.config.to_dict(),
-        "train": train_config.to_dict(),
-        "num_nodes": graph.num_nodes,
-        "embedding_dim": int(model.convs[0].in_channels),
-        "state_dict": model.state_dict(),
-    }
-    atomic_write(run_dir / CHECKPOINT_FILE, lambda f: torch.save(checkpoint, f))
-    if codes is not None:
-        atomic_write(run_dir / CODES_FILE, lambda f: np.save(f, codes, allow_pickle=False))
-    masks = graph.masks or {}
-    atomic_write(run_dir / GRAPH_FILE, lambda f: np.savez(
-        f, name=np.array(graph.name), num_nodes=np.int64(graph.num_nodes),
-        edge_index=graph.edge_index, labels=graph.labels,
-        **{f"mask_{k}": masks[k] for k in SPLIT_NAMES if k in masks}))
-    atomic_write(run_dir / METRICS_FILE, (json.dumps(metrics, indent=2) + "\n").encode())
-    return run_dir
+             metrics: dict, overwrite: bool = False) -> str:
+    """Write a whole run directory atomically (see module docstring); returns the run id."""
+    with RunWriter(run_dir, overwrite=overwrite) as writer:
+        run_id = writer.save(model, graph, code_spec, thresholds, codes, train_config, metrics)
+        writer.commit()
+    return run_id
+
+
+def _read_run_manifest(run_dir: Path) -> dict:
+    path = run_dir / RUN_MANIFEST
+    if not run_dir.is_dir() and not recover(run_dir):
+        raise RunCorruptError(f"run directory {run_dir} does not exist")
+    if not path.is_file():
+        raise RunCorruptError(f"{run_dir} is not a complete training run: {RUN_MANIFEST} is "
+                              "missing (written last; a run from hashembed < 0.1 or killed "
+                              "while writing)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RunCorruptError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
+        raise RunCorruptError(f"{path} is not a {RUN_FORMAT} manifest")
+    if manifest.get("format_version") != RUN_FORMAT_VERSION:
+        raise RunCorruptError(f"{path}: run format version {manifest.get('format_version')!r}; "
+                              f"this hashembed reads version {RUN_FORMAT_VERSION} (train again)")
+    if not digest_matches(manifest) or not isinstance(manifest.get("files"), dict):
+        raise RunCorruptError(f"{path} does not match its digest: edited or corrupt")
+    for name, record in manifest["files"].items():
+        file = run_dir / name
+        if Path(name).name != name or not file.is_file():
+            raise RunCorruptError(f"run file {file} is missing")
+        if file.stat().st_size != record.get("bytes") or sha256_file(file) != record.get("sha256"):
+            raise RunCorruptError(f"{file} does not match its size and sha256 in {RUN_MANIFEST} "
+                                  "(corrupt, or copied from another run)")
+    return manifest
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Rebuild model, graph and codes from a run directory."""
+    """Rebuild model, graph and codes from a run directory, refusing mixed or corrupt parts."""
     run_dir = Path(run_dir)
+    manifest = _read_run_manifest(run_dir)
     ckpt_path = run_dir / CHECKPOINT_FILE
-    if not ckpt_path.is_file():
-        raise ConfigError(f"{run_dir} is not a training run: {CHECKPOINT_FILE} is missing")
     try:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a damaged file
-        raise ConfigError(f"{ckpt_path} cannot be read: {e}") from None
-    if ckpt.get("format") != RUN_FORMAT or ckpt.get("format_version") != RUN_FORMAT_VERSION:
-        raise ConfigError(f"{ckpt_path} is not a version {RUN_FORMAT_VERSION} {RUN_FORMAT} "
-                          "checkpoint")
+        raise RunCorruptError(f"{ckpt_path} cannot be read: {e}") from None
+    if ckpt.get("run_id") != manifest["run_id"]:
+        raise RunCorruptError(f"{ckpt_path} belongs to run {ckpt.get('run_id')!r}, the "
+                              f"directory to run {manifest['run_id']!r}: parts of two runs")
+    for name, digest in ckpt["parts"].items():
+        if manifest["files"].get(name, {}).get("sha256") != digest:
+            raise RunCorruptError(f"{run_dir / name} is not the file {CHECKPOINT_FILE} was "
+                                  "trained with: parts of two runs")
     code_spec = None if ckpt["code_spec"] is None else CodeSpec.from_dict(ckpt["code_spec"])
     decoder_config = None if ckpt["decoder"] is None else DecoderConfig(**ckpt["decoder"])
     model_config = ModelConfig(**ckpt["model"])
@@ -106,23 +201,18 @@ def load_run(run_dir: str | Path) -> Run:
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
 
-    graph_path = run_dir / GRAPH_FILE
-    if not graph_path.is_file():
-        raise GraphInputError(f"{graph_path} is missing")
-    with np.load(graph_path) as data:
+    with np.load(run_dir / GRAPH_FILE) as data:
         masks = {k: data[f"mask_{k}"] for k in SPLIT_NAMES if f"mask_{k}" in data}
         graph = Graph(str(data["name"]), int(data["num_nodes"]), data["edge_index"],
-                      data["labels"], masks or None)
+                      data["labels"], masks or None, class_names=ckpt["class_names"])
     codes = None
     if code_spec is not None:
         codes = np.load(run_dir / CODES_FILE, mmap_mode="r", allow_pickle=False)
         check_packed(codes, code_spec.bits)
         if codes.shape[0] != graph.num_nodes:
-            raise ConfigError(f"{run_dir / CODES_FILE} has {codes.shape[0]} rows, the graph "
-                              f"has {graph.num_nodes} nodes")
-    metrics = {}
-    if (run_dir / METRICS_FILE).is_file():
-        metrics = json.loads((run_dir / METRICS_FILE).read_text())
+            raise RunCorruptError(f"{run_dir / CODES_FILE} has {codes.shape[0]} rows, the graph "
+                                  f"has {graph.num_nodes} nodes")
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
     thresholds = None if ckpt["thresholds"] is None else np.array(ckpt["thresholds"], np.float32)
-    return Run(run_dir, model, graph, code_spec, thresholds, codes, model_config,
-               decoder_config, TrainConfig(**ckpt["train"]), metrics)
+    return Run(run_dir, manifest["run_id"], model, graph, code_spec, thresholds, codes,
+               model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics)

@@ -11,7 +11,8 @@ import torch
 
 from hashembed.codeformat import CodeSpec
 from hashembed.errors import ConfigError
-from hashembed.train.checkpoint import save_run
+from hashembed.integrity import json_safe
+from hashembed.train.checkpoint import RunWriter
 from hashembed.train.coding import code_stats, make_codes
 from hashembed.train.decoder import DecoderConfig
 from hashembed.train.graph import Graph
@@ -47,7 +48,8 @@ def memory_report(model, num_nodes: int, code_spec: CodeSpec | None, embedding_d
 
 def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderConfig | None,
               model_config: ModelConfig, train_config: TrainConfig, out_dir: str | Path,
-              embedding_dim: int = 64, progress: bool = True, task: Task = ACCURACY) -> dict:
+              embedding_dim: int = 64, progress: bool = True, task: Task = ACCURACY,
+              overwrite: bool = False, inputs=()) -> dict:
     """Make codes, train, and write ``out_dir`` (see :mod:`hashembed.train.checkpoint`).
 
     Args:
@@ -57,6 +59,12 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
         embedding_dim: ``d`` of the table when ``code_spec`` is ``None``.
         task: the loss and the metric used for early stopping and reported
             (:data:`~hashembed.train.trainer.ACCURACY` or ``ROC_AUC`` for binary labels).
+        overwrite: replace ``out_dir`` if it holds a run (anything else is refused).
+        inputs: the files the graph was read from; ``out_dir`` may not contain them.
+
+    ``out_dir`` is checked and staged before coding starts and appears, whole, only when the
+    run is complete (:class:`~hashembed.train.checkpoint.RunWriter`). A split without test
+    (or validation) nodes scores ``null`` there.
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -68,6 +76,19 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
     if task.metric == "roc_auc" and graph.num_classes != 2:
         raise ConfigError(f"{graph.name}: metric roc_auc needs two classes, the graph has "
                           f"{graph.num_classes}")
+    for split in ("val", "test"):
+        if split in graph.masks and not graph.masks[split].any():
+            log.warning("%s: the split has no %s nodes; its score is reported as null",
+                        graph.name, split)
+    with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
+        metrics = _train(graph, code_spec, decoder_config, model_config, train_config,
+                         embedding_dim, progress, task, writer)
+        writer.commit()
+    return metrics
+
+
+def _train(graph, code_spec, decoder_config, model_config, train_config, embedding_dim,
+           progress, task, writer: RunWriter) -> dict:
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
@@ -111,5 +132,6 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
             "train": train_config.to_dict(),
         },
     }
-    save_run(out_dir, model, graph, code_spec, thresholds, codes, train_config, metrics)
-    return metrics
+    metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, train_config,
+                                    metrics)
+    return json_safe(metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -37,8 +38,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.patience < 1:
             raise ConfigError("epochs and patience must be at least 1")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ConfigError("lr must be positive and weight_decay non-negative")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr={self.lr} must be a positive finite number")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay={self.weight_decay} must be a non-negative finite "
+                              "number")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -148,5 +152,7 @@ def fit(model: NodeClassifier, node_input: torch.Tensor, edge_index: torch.Tenso
 
 def majority_accuracy(labels: np.ndarray, masks: dict[str, np.ndarray]) -> float:
     """Test accuracy of always predicting the most common training class."""
+    if not masks["test"].any():
+        return float("nan")
     majority = np.bincount(labels[masks["train"]]).argmax()
     return float((labels[masks["test"]] == majority).mean())

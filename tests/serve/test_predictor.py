@@ -33,7 +33,11 @@ def test_small_batches_give_the_same_answer(sage_bundle, predictor):
 @pytest.mark.parametrize("ids, error, message", [
     ([5, -1], UnknownNodeError, "node id -1 is negative"),
     ([2708], UnknownNodeError, r"node id 2708 is not in the graph \(n = 2708\)"),
-    ([1.5], NodeIdTypeError, "must be integers, got dtype float64"),
+    ([1.5], NodeIdTypeError, "must be integers, got 1.5"),
+    (np.array([1.5]), NodeIdTypeError, "must be integers, got dtype float64"),
+    (np.array([2**63], dtype=np.uint64), UnknownNodeError, "node id 9223372036854775808 is not in"),
+    ([2**70], UnknownNodeError, "node id 1180591620717411303424 is not in the graph"),
+    ([True], NodeIdTypeError, "must be integers, got True"),
     (["7"], NodeIdTypeError, "must be integers"),
     ([[1, 2]], NodeIdTypeError, "must be 1-D"),
 ])
