@@ -107,7 +107,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
             nodes = np.sort(rng.choice(graph.num_nodes, min(probe_nodes, graph.num_nodes),
                                        replace=False))
             parity = check_bundle(writer.staging_dir, run, nodes, tolerance)
-        else:
+        else:  # still make sure ONNX Runtime loads what was written
+            Predictor(writer.staging_dir)
             log.warning("--probe-nodes 0: the ONNX Runtime vs PyTorch check was skipped")
         path = writer.commit()
     return {**manifest.to_dict(), "parity": parity, "path": str(path)}

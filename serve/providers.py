@@ -11,11 +11,12 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import re
 import sys
 
 import onnxruntime as ort
 
-from hashembed.errors import ProviderError
+from hashembed.errors import BundleCorruptError, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,13 @@ def create_session(model_path: str, requested: str = "auto") -> ort.InferenceSes
     providers = select_providers(requested)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: no per-node placement chatter
-    session = ort.InferenceSession(model_path, sess_options=options, providers=providers)
+    try:
+        session = ort.InferenceSession(model_path, sess_options=options, providers=providers)
+    except Exception as e:  # onnxruntime's pybind errors (Fail, InvalidGraph, …) share no base
+        # keep ORT's last two sentences, not its C++ source location
+        sentences = re.split(r"(?<=\.)\s+", " ".join(str(e).split())) or [type(e).__name__]
+        raise BundleCorruptError(f"ONNX Runtime {ort.__version__} cannot load {model_path}: "
+                                 f"{' '.join(sentences[-2:])[-400:]}") from None
     active = session.get_providers()[0]
     if providers[0] == CUDA and active != CUDA:
         if requested == "cuda":

@@ -50,3 +50,20 @@ def toy_manifest(num_nodes: int = 3, bits: int = 32):
                     model=ModelInfo(num_classes=2, embedding_dim=4, num_layers=2, edge_hops=2),
                     opset=20, tolerance=1e-4, class_names=("a", "b"), run_id="toy",
                     package_version="0", created="2026-01-01T00:00:00+00:00")
+
+
+def write_toy_bundle(path, overwrite=False, fail_before_commit=False, n=3, manifest=None):
+    """A bundle of ``n`` nodes with a placeholder model file; returns its codes."""
+    from hashembed.bundle import CODES_FILE, INDICES_FILE, INDPTR_FILE, MODEL_FILE, BundleWriter
+
+    codes = (np.arange(n * 4) % 251).astype(np.uint8).reshape(n, 4)
+    with BundleWriter(path, overwrite=overwrite) as w:
+        w.save_array(CODES_FILE, codes)
+        w.save_array(INDPTR_FILE, np.array([0, 1, 2] + [2] * (n - 2), np.int64))
+        w.save_array(INDICES_FILE, np.array([1, 0], np.int64))
+        w.save_bytes(MODEL_FILE, b"not really onnx")
+        w.write_manifest(manifest or toy_manifest(num_nodes=n))
+        if fail_before_commit:
+            raise RuntimeError("crash")
+        w.commit()
+    return codes

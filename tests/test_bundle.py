@@ -6,26 +6,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hashembed.bundle import (CODES_FILE, INDICES_FILE, INDPTR_FILE, MANIFEST_NAME, MODEL_FILE,
-                              BundleWriter, Manifest, open_bundle, read_manifest)
+from hashembed.bundle import (CODES_FILE, INDICES_FILE, MANIFEST_NAME, MODEL_FILE, Manifest,
+                              open_bundle, read_manifest)
 from hashembed.errors import (BundleChecksumError, BundleCorruptError, BundleExistsError,
                               BundleMissingFileError, BundleVersionError, OutputPathError)
 from hashembed.integrity import CHUNK_BYTES, LazyVerifiedArray, seal
-from helpers import toy_manifest
-
-
-def write_toy_bundle(path, overwrite=False, fail_before_commit=False, n=3, manifest=None):
-    codes = (np.arange(n * 4) % 251).astype(np.uint8).reshape(n, 4)
-    with BundleWriter(path, overwrite=overwrite) as w:
-        w.save_array(CODES_FILE, codes)
-        w.save_array(INDPTR_FILE, np.array([0, 1, 2] + [2] * (n - 2), np.int64))
-        w.save_array(INDICES_FILE, np.array([1, 0], np.int64))
-        w.save_bytes(MODEL_FILE, b"not really onnx")
-        w.write_manifest(manifest or toy_manifest(num_nodes=n))
-        if fail_before_commit:
-            raise RuntimeError("crash")
-        w.commit()
-    return codes
+from helpers import toy_manifest, write_toy_bundle
 
 
 def edit_manifest(bundle, change, reseal=True):

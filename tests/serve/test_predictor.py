@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from hashembed.errors import (BundleChecksumError, NodeIdTypeError, ProviderError,
-                              UnknownNodeError)
+from hashembed.errors import (BundleChecksumError, BundleCorruptError, NodeIdTypeError,
+                              ProviderError, UnknownNodeError)
 from hashembed.export.exporter import full_graph_outputs
 from hashembed.serve import Predictor
 from hashembed.serve.providers import select_providers
@@ -84,3 +84,11 @@ def test_single_node_without_edges_runs(sage_run, predictor):
         ref_logits, ref_emb = run.model(torch.from_numpy(codes), torch.from_numpy(edges))
     np.testing.assert_allclose(logits, ref_logits.numpy(), atol=1e-5)
     np.testing.assert_allclose(embeddings, ref_emb.numpy(), atol=1e-5)
+
+
+def test_a_model_onnx_runtime_cannot_load_is_named(tmp_path):
+    from helpers import write_toy_bundle
+
+    write_toy_bundle(tmp_path / "b")  # checksums match, but model.onnx is not ONNX
+    with pytest.raises(BundleCorruptError, match=r"ONNX Runtime .* cannot load .*model\.onnx"):
+        Predictor(tmp_path / "b")

@@ -1,0 +1,92 @@
+"""The random projection of the hash coder: one torch-free home, counter-based, never stored.
+
+Entry ``R[u, j]`` of the ``[n, c]`` projection is a pure function of ``(seed, key(u), j)``::
+
+    h        = mix(mix(key(u) ^ mix(seed)) + (j + 1) · φ)       φ = 0x9E3779B97F4A7C15
+    gaussian : u1, u2 = (h >> 32 + ½) / 2³², (h mod 2³² + ½) / 2³²
+               R[u, j] = sqrt(-2 ln u1) · cos(2π u2)               (Box–Muller)
+    rademacher: R[u, j] = +1 if the top bit of h is set, else -1
+
+``mix`` is the splitmix64 finaliser (a bijection of 64-bit words with full avalanche). ``key(u)``
+is the node's stable 64-bit key (:func:`node_keys`): ``mix`` of its id. So a node's row of
+``R`` depends on nothing but the seed and the node itself — not on how many nodes there are,
+in which order they were numbered, how the bits are blocked, or which process computes it —
+and the coder, a streaming coder, a Dask worker and the server coding an unseen node all
+compute the same numbers. Vectorised in numpy; ``n × c`` draws cost ``n × c`` hashes.
+
+:func:`tie_rank` gives the same kind of stable pseudo-random order, used to break ties at a
+bit's median without a stateful random stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hashembed.errors import ConfigError
+
+PROJECTIONS = ("gaussian", "rademacher")
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_TIE_SALT = np.uint64(0x7469652D62726561)  # "tie-brea": a separate family for tie ranks
+_TWO_PI = 2.0 * np.pi
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on ``uint64`` values (wrapping arithmetic), elementwise."""
+    x = np.asarray(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+        return x ^ (x >> np.uint64(31))
+
+
+def node_keys(ids: np.ndarray) -> np.ndarray:
+    """Stable 64-bit keys ``uint64 [k]`` of node ids ``int64 [k]`` (row numbers or external
+    integer ids): ``mix64(id)``."""
+    ids = np.asarray(ids)
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ConfigError(f"node ids must be integers to be keyed, got {ids.dtype}")
+    return mix64(ids.astype(np.int64).view(np.uint64))
+
+
+def _seed_word(seed: int) -> np.uint64:
+    return mix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+
+
+def _hashes(keys: np.ndarray, start: int, stop: int, seed: int) -> np.ndarray:
+    """``uint64 [k, stop - start]``: the counter hash of every (key, bit) pair."""
+    base = mix64(np.asarray(keys, dtype=np.uint64) ^ _seed_word(seed))[:, None]
+    with np.errstate(over="ignore"):
+        steps = (np.arange(start, stop, dtype=np.uint64) + np.uint64(1)) * _GOLDEN
+        return mix64(base + steps[None, :])
+
+
+def projection(keys: np.ndarray, start: int, stop: int, seed: int,
+               kind: str = "gaussian") -> np.ndarray:
+    """Columns ``start … stop-1`` of the projection rows of ``keys``.
+
+    Args:
+        keys: ``uint64 [k]`` node keys (:func:`node_keys`).
+        start, stop: the bit range ``j``.
+        seed: the code spec's seed.
+        kind: ``"gaussian"`` (zero mean, unit variance) or ``"rademacher"`` (±1).
+
+    Returns:
+        ``float32 [k, stop - start]``; the same entries whatever ``k``, order or block.
+    """
+    if kind not in PROJECTIONS:
+        raise ConfigError(f"projection {kind!r} is not one of {PROJECTIONS}")
+    if not 0 <= start <= stop:
+        raise ConfigError(f"bit range [{start}, {stop}) is empty or negative")
+    h = _hashes(keys, start, stop, seed)
+    if kind == "rademacher":
+        return np.where(h >> np.uint64(63), np.float32(1), np.float32(-1))
+    u1 = ((h >> np.uint64(32)).astype(np.float64) + 0.5) * 2.0**-32
+    u2 = ((h & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) * 2.0**-32
+    return (np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)).astype(np.float32)
+
+
+def tie_rank(keys: np.ndarray, bit: int, seed: int) -> np.ndarray:
+    """``uint64 [k]``: a stable pseudo-random rank of each key for bit ``bit`` (tie-breaking)."""
+    return _hashes(np.asarray(keys, dtype=np.uint64) ^ _TIE_SALT, bit, bit + 1, seed)[:, 0]
