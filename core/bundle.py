@@ -10,6 +10,7 @@ Layout (format version 2)::
       codes.npy       uint8 [n, c/8], the packed code table (memory-mapped at serving time)
       indptr.npy      int64 [n + 1], CSR row pointers of the graph (row v = v's neighbours)
       indices.npy     int64 [nnz], CSR column indices
+      ids_*.npy       the users' own node ids, when they are not 0 .. n-1 (hashembed.idmap)
 
 Writing goes through :class:`BundleWriter` (a :class:`~hashembed.atomic.StagedDirectory`):
 everything lands in a hidden staging directory beside the target, the manifest is written
@@ -44,6 +45,7 @@ from hashembed.errors import (
     BundleVersionError,
     ConfigError,
 )
+from hashembed.idmap import ID_ARRAY_SPECS, ID_FILES, ID_KINDS, IdMap
 from hashembed.integrity import (LazyVerifiedArray, digest_matches, file_record, seal,
                                  sha256_file)
 
@@ -108,6 +110,8 @@ class Manifest:
         opset: the ONNX opset the model file actually declares.
         tolerance: max abs ONNX Runtime vs PyTorch difference the export accepted.
         class_names: ``K`` label names when the labels had names, else ``None``.
+        id_kind: how node ids map to rows (:mod:`hashembed.idmap`): ``"dense"`` (ids are
+            rows), ``"int"`` or ``"str"`` (an id map ships with the bundle).
         run_id: the training run the bundle was exported from.
         package_version, created: provenance.
         files: file name -> ``{"bytes", "sha256", ["chunk_bytes", "chunk_sha256"]}``.
@@ -120,6 +124,7 @@ class Manifest:
     opset: int
     tolerance: float
     class_names: tuple[str, ...] | None = None
+    id_kind: str = "dense"
     run_id: str = ""
     package_version: str = __version__
     created: str = ""
@@ -143,6 +148,8 @@ class Manifest:
         if g.num_nodes < 1 or g.num_edges < 0 or g.num_csr_entries != 2 * g.num_edges:
             problems.append(f"graph sizes n={g.num_nodes}, edges={g.num_edges}, "
                             f"csr={g.num_csr_entries}")
+        if self.id_kind not in ID_KINDS:
+            problems.append(f"id kind {self.id_kind!r}")
         if problems:
             raise BundleCorruptError("inconsistent manifest: " + "; ".join(problems))
 
@@ -160,6 +167,7 @@ class Manifest:
             "onnx": {"opset": self.opset, "file": MODEL_FILE},
             "tolerance": self.tolerance,
             "class_names": None if self.class_names is None else list(self.class_names),
+            "id_kind": self.id_kind,
             "files": self.files,
         }
 
@@ -181,6 +189,7 @@ class Manifest:
                 opset=_typed(data["onnx"], "opset", "int"),
                 tolerance=_typed(data, "tolerance", "float"),
                 class_names=None if names is None else tuple(str(n) for n in names),
+                id_kind=_typed(data, "id_kind", "str"),
                 run_id=str(data["run_id"]),
                 package_version=str(data["package_version"]),
                 created=str(data["created"]),
@@ -291,6 +300,7 @@ class Bundle:
         codes: ``uint8 [n, c/8]`` memory-mapped code table.
         indptr: ``int64 [n + 1]`` CSR row pointers.
         indices: ``int64 [nnz]`` CSR neighbours.
+        ids: the node id map (external ids <-> rows).
         verify: ``"full"`` (every file hashed on open) or ``"lazy"`` (the arrays are
             :class:`~hashembed.integrity.LazyVerifiedArray`: each piece hashed on first use).
     """
@@ -300,6 +310,7 @@ class Bundle:
     codes: np.ndarray | LazyVerifiedArray
     indptr: np.ndarray | LazyVerifiedArray
     indices: np.ndarray | LazyVerifiedArray
+    ids: IdMap
     verify: str = "full"
 
     @property
@@ -339,11 +350,12 @@ def read_manifest(bundle_dir: str | os.PathLike) -> Manifest:
 def verify_files(bundle_dir: str | os.PathLike, manifest: Manifest, verify: str = "full") -> None:
     """Check every listed file exists with its size and sha256.
 
-    With ``verify="lazy"`` the arrays' sha256 is left to :class:`LazyVerifiedArray`; the
-    model file is always hashed (it is read whole anyway).
+    With ``verify="lazy"`` the sha256 of the code table and the CSR is left to
+    :class:`LazyVerifiedArray`; the model file and the id map are always hashed (the model is
+    read whole, and lookups binary-search the id map).
     """
     path = Path(bundle_dir)
-    for name in REQUIRED_FILES:
+    for name in (*REQUIRED_FILES, *ID_FILES[manifest.id_kind]):
         if name not in manifest.files:
             raise BundleCorruptError(f"manifest of {path} does not list {name}")
     for name, info in manifest.files.items():
@@ -413,5 +425,11 @@ def open_bundle(bundle_dir: str | os.PathLike, verify: str = "full") -> Bundle:
     indptr = arrays[INDPTR_FILE]
     if indptr[0] != 0 or indptr[n] != nnz:
         raise BundleCorruptError(f"{path / INDPTR_FILE} does not span the {nnz} CSR entries")
+
+    def load_id_array(file: Path) -> np.ndarray:
+        dtype, length = ID_ARRAY_SPECS[file.name]
+        return _load_array(file, np.dtype(dtype), (length(n),), {}, lazy=False)
+
+    ids = IdMap.load(manifest.id_kind, n, path, load_id_array)
     return Bundle(path=path, manifest=manifest, codes=arrays[CODES_FILE], indptr=indptr,
-                  indices=arrays[INDICES_FILE], verify=verify)
+                  indices=arrays[INDICES_FILE], ids=ids, verify=verify)

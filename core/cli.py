@@ -31,7 +31,12 @@ def _add_graph_args(p: argparse.ArgumentParser) -> None:
                    "column name (default: the pair src/dst, source/target, id_1/id_2, u/v or "
                    "from/to that the file has; a two-column file's two columns)")
     p.add_argument("--dst-col", help="with --edges: target column name (see --src-col)")
-    p.add_argument("--num-nodes", type=int, help="with --edges: n (default: largest id + 1)")
+    p.add_argument("--num-nodes", type=int, help="with --edges: ids are rows 0 .. N-1 (isolated "
+                   "nodes included); default: the ids present, mapped to rows")
+    p.add_argument("--id-type", choices=("auto", "dense", "int", "str"), default="auto",
+                   help="with --edges: node ids are integers if all are, strings if none is "
+                   "(auto; a mix is refused), any 64-bit integers (int), strings (str), or "
+                   "rows 0 .. n-1 (dense)")
     p.add_argument("--data-root", type=Path,
                    default=Path(os.environ.get("HASHEMBED_DATA", "../shared/data")),
                    help="folder of the named datasets (default: $HASHEMBED_DATA or "
@@ -59,8 +64,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     else:
         if a.labels is None:
             raise ConfigError("--edges needs --labels for node classification")
-        graph = load_edge_list_graph(a.edges, a.labels, a.num_nodes,
-                                     src_col=a.src_col, dst_col=a.dst_col)
+        graph = load_edge_list_graph(a.edges, a.labels, a.num_nodes, src_col=a.src_col,
+                                     dst_col=a.dst_col, id_type=a.id_type)
     graph = apply_split(graph, parse_split(a.split) if a.split else None, a.seed)
     spec = decoder = None
     if a.coding != "none":
@@ -93,48 +98,22 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_nodes(a: argparse.Namespace) -> list[int] | object:
-    """Node ids from ``--nodes`` or ``--nodes-file``: Python ints (any size; the predictor
-    names those outside the graph) or the ``.npy`` array as stored."""
-    import numpy as np
-
-    if a.nodes is not None:
-        text, where = a.nodes, "--nodes"
-    else:
-        path = a.nodes_file
-        if not path.is_file():
-            raise NodeIdTypeError(f"--nodes-file {path} does not exist")
-        if path.suffix == ".npy":
-            try:
-                return np.load(path, allow_pickle=False)
-            except (ValueError, OSError) as e:
-                raise NodeIdTypeError(f"--nodes-file {path} is not a readable .npy array: "
-                                      f"{e}") from None
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise NodeIdTypeError(f"--nodes-file {path} is not a text file of node ids (nor "
-                                  ".npy)") from None
-        where = f"--nodes-file {path}"
-    ids = []
-    for t in text.replace(",", " ").split():
-        try:
-            ids.append(int(t))
-        except ValueError:
-            raise NodeIdTypeError(f"{where}: {t[:40]!r} is not an integer node id") from None
-    return ids
-
-
 def _cmd_predict(a: argparse.Namespace) -> int:
     import numpy as np
 
     from hashembed.serve import Predictor
+    from hashembed.serve.node_ids import parse_ids_text, read_ids_file
 
-    node_ids = _parse_nodes(a)
+    if a.nodes_file is not None and not a.nodes_file.is_file():
+        raise NodeIdTypeError(f"--nodes-file {a.nodes_file} does not exist")
     if a.output is not None:
         check_output_file(a.output)
     predictor = Predictor(a.bundle, provider=a.provider,
                           verify="lazy" if a.skip_checksums else a.verify)
+    if a.nodes is not None:
+        node_ids = parse_ids_text(a.nodes, predictor.id_kind, "--nodes")
+    else:
+        node_ids = read_ids_file(a.nodes_file, predictor.id_kind)
     result = predictor.predict(node_ids)
     if a.output is None or a.output.suffix == ".json":
         rows = result.to_json()
@@ -238,8 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict node classes with ONNX Runtime")
     p.add_argument("bundle", type=Path)
     nodes = p.add_mutually_exclusive_group(required=True)
-    nodes.add_argument("--nodes", help="comma-separated node ids, e.g. 3,17,42")
-    nodes.add_argument("--nodes-file", type=Path, help="ids as text (comma/space) or .npy")
+    nodes.add_argument("--nodes", help="comma-separated node ids (the graph's own), e.g. "
+                       "3,17,42 or alice,bob")
+    nodes.add_argument("--nodes-file", type=Path, help="ids as text (integers: comma/space "
+                       "separated; strings: one per line) or .npy")
     p.add_argument("--output", type=Path, help=".json or .npy file (default: JSON to stdout)")
     p.add_argument("--what", choices=("logits", "embeddings", "labels"), default="logits",
                    help="array written to a .npy --output")

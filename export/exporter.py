@@ -35,13 +35,14 @@ def full_graph_outputs(run: Run) -> dict[str, np.ndarray]:
 
 def check_bundle(bundle_dir: str | Path, run: Run, nodes: np.ndarray, atol: float,
                  provider: str = "auto") -> dict[str, float]:
-    """Serve ``nodes`` from the bundle with ONNX Runtime and compare with PyTorch.
+    """Serve ``nodes`` (rows) from the bundle with ONNX Runtime, asked for by their external
+    ids, and compare with PyTorch.
 
     Returns the max absolute difference per output; raises ``ShapeMismatchError`` or
     ``ToleranceError`` (see :func:`~hashembed.export.validate.compare_outputs`).
     """
     reference = full_graph_outputs(run)
-    served = Predictor(bundle_dir, provider=provider).predict(nodes)
+    served = Predictor(bundle_dir, provider=provider).predict(run.graph.ids.external(nodes))
     expected = {name: out[nodes] for name, out in reference.items()}
     actual = {OUTPUT_LOGITS: served.logits, OUTPUT_EMBEDDINGS: served.embeddings}
     return compare_outputs(expected, actual, atol)
@@ -89,6 +90,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
         writer.save_array(CODES_FILE, np.asarray(run.codes))
         writer.save_array(INDPTR_FILE, indptr)
         writer.save_array(INDICES_FILE, indices)
+        graph.ids.save(writer.save_array)
         config = run.model_config
         manifest = writer.write_manifest(Manifest(
             code_spec=spec,
@@ -100,7 +102,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
                             config=config.to_dict(), decoder=run.decoder_config.to_dict()),
             opset=written_opset, tolerance=tolerance,
             class_names=None if graph.class_names is None else tuple(graph.class_names),
-            run_id=run.run_id, package_version=__version__))
+            id_kind=graph.ids.kind, run_id=run.run_id, package_version=__version__))
         parity = None
         if probe_nodes:
             rng = np.random.default_rng(seed)

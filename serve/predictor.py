@@ -13,7 +13,7 @@ import numpy as np
 from hashembed.bundle import (INPUT_CODES, INPUT_EDGES, OUTPUT_EMBEDDINGS, OUTPUT_LOGITS,
                               open_bundle)
 from hashembed.codeformat import take_codes
-from hashembed.errors import BundleCorruptError, ConfigError, NodeIdTypeError, UnknownNodeError
+from hashembed.errors import BundleCorruptError, ConfigError
 from hashembed.integrity import LazyVerifiedArray
 from hashembed.serve.providers import create_session
 from hashembed.serve.subgraph import k_hop_subgraph
@@ -24,7 +24,7 @@ class Prediction:
     """Outputs for the queried ids, row ``i`` for ``node_ids[i]``.
 
     Attributes:
-        node_ids: ``int64 [Q]`` as queried (duplicates kept).
+        node_ids: ``[Q]`` the queried ids as given (users' own ids; duplicates kept).
         logits: ``float32 [Q, K]`` class scores.
         embeddings: ``float32 [Q, d]`` decoded node embeddings (what a table would hold).
         labels: ``int64 [Q]`` arg-max class.
@@ -45,48 +45,12 @@ class Prediction:
         when the labels had names) and ``logits``."""
         rows = []
         for n, y, row in zip(self.node_ids, self.labels, self.logits):
-            entry = {"node": int(n), "label": int(y)}
+            entry = {"node": n.item() if isinstance(n, np.generic) else n, "label": int(y)}
             if self.class_names is not None:
                 entry["class"] = self.class_names[int(y)]
             entry["logits"] = row.tolist()
             rows.append(entry)
         return rows
-
-
-def _out_of_range(value: int, num_nodes: int) -> UnknownNodeError:
-    why = "is negative" if value < 0 else f"is not in the graph (n = {num_nodes})"
-    return UnknownNodeError(f"node id {value} {why}")
-
-
-def as_node_ids(node_ids, num_nodes: int) -> np.ndarray:
-    """Validate query ids: ``int64 [Q]`` within ``[0, n)``, else a named error.
-
-    Accepts any integer array (``uint64`` included) or a sequence of Python ints of any size;
-    booleans, floats and strings are :class:`NodeIdTypeError`, ids outside ``[0, n)``
-    :class:`UnknownNodeError` naming the first one.
-    """
-    if not isinstance(node_ids, np.ndarray):
-        values = [node_ids] if np.ndim(node_ids) == 0 else list(np.asarray(
-            node_ids, dtype=object).reshape(-1)) if np.ndim(node_ids) == 1 else None
-        if values is None:
-            raise NodeIdTypeError(f"node ids must be 1-D, got shape {list(np.shape(node_ids))}")
-        for value in values:
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-                raise NodeIdTypeError(f"node ids must be integers, got {value!r}")
-            if not 0 <= value < num_nodes:
-                raise _out_of_range(int(value), num_nodes)
-        return np.array(values, dtype=np.int64).reshape(-1)
-    ids = node_ids.reshape(1) if node_ids.ndim == 0 else node_ids
-    if ids.ndim != 1:
-        raise NodeIdTypeError(f"node ids must be 1-D, got shape {list(ids.shape)}")
-    if ids.size and (ids.dtype == np.bool_ or not np.issubdtype(ids.dtype, np.integer)):
-        raise NodeIdTypeError(f"node ids must be integers, got dtype {ids.dtype}")
-    # compare in the array's own dtype: a uint64 above 2^63 is large, not negative
-    bad = np.nonzero((ids < 0) | (ids >= num_nodes))[0] if ids.dtype.kind == "i" \
-        else np.nonzero(ids >= np.uint64(num_nodes))[0]
-    if bad.size:
-        raise _out_of_range(int(ids[bad[0]]), num_nodes)
-    return ids.astype(np.int64)
 
 
 class Predictor:
@@ -168,10 +132,25 @@ class Predictor:
             {INPUT_CODES: codes, INPUT_EDGES: sub.edge_index})
         return logits[: sub.num_seeds], embeddings[: sub.num_seeds]
 
+    @property
+    def id_kind(self) -> str:
+        """How the bundle's nodes are named: ``"dense"`` (rows), ``"int"`` or ``"str"``."""
+        return self.manifest.id_kind
+
     def predict(self, node_ids) -> Prediction:
-        """Outputs for ``node_ids`` (``int [Q]``; duplicates allowed, order kept)."""
-        ids = as_node_ids(node_ids, self.num_nodes)
-        unique, inverse = np.unique(ids, return_inverse=True)
+        """Outputs for ``node_ids``: the graph's own ids (integers, or strings when the
+        graph's ids were strings); duplicates allowed, order kept.
+
+        Raises:
+            NodeIdTypeError: an id of the wrong type (bool, float, a string for integer ids…).
+            UnknownNodeError: an id that is not in the graph (the first one is named).
+        """
+        rows = self.bundle.ids.rows(node_ids)
+        ids = np.asarray(node_ids if not isinstance(node_ids, (str, int, np.integer))
+                         else [node_ids])
+        if ids.dtype.kind in "iu":
+            ids = ids.astype(np.int64) if ids.dtype != np.uint64 else ids
+        unique, inverse = np.unique(rows, return_inverse=True)
         logits, embeddings = [], []
         for start in range(0, unique.size, self.batch_size):
             lg, em = self._run(unique[start: start + self.batch_size])

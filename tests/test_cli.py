@@ -70,7 +70,7 @@ def test_missing_bundle_and_bad_edges_are_named(tmp_path):
     result = run_cli("train", "--edges", tmp_path / "e.csv", "--labels", tmp_path / "l.csv",
                      "--out", tmp_path / "run")
     assert result.returncode == 2
-    assert "line 3: node id 'oops' is not an integer" in result.stderr
+    assert "node ids mix integers" in result.stderr and "line 3 ('oops')" in result.stderr
     assert not (tmp_path / "run").exists()
     result = run_cli("train", "--dataset", "cora", "--metric", "roc_auc", "--out", tmp_path / "r")
     assert result.returncode == 2 and "roc_auc needs two classes, the graph has 7" in result.stderr

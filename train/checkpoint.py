@@ -5,6 +5,8 @@
                       sha256 of codes.npy and graph.npz; rebuilds the model alone
       codes.npy       uint8 [n, c/8] packed codes (absent for --coding none)
       graph.npz       num_nodes, edge_index int64 [2, E], labels int64 [n], split masks
+      ids_*.npy       the users' own node ids of the rows, when they are not 0 .. n-1
+                      (:mod:`hashembed.idmap`)
       metrics.json    scores and memory accounting
       run.json        written last: format + version, run id, size + sha256 of every file above,
                       and a digest of itself
@@ -30,6 +32,7 @@ from hashembed import __version__
 from hashembed.atomic import StagedDirectory, check_output_dir, recover
 from hashembed.codeformat import CodeSpec, check_packed
 from hashembed.errors import RunCorruptError, RunExistsError
+from hashembed.idmap import IdMap
 from hashembed.integrity import digest_matches, file_record, json_safe, seal, sha256_file
 from hashembed.train.decoder import DecoderConfig
 from hashembed.train.graph import SPLIT_NAMES, Graph
@@ -110,6 +113,12 @@ class RunWriter(StagedDirectory):
                      edge_index=graph.edge_index, labels=graph.labels,
                      **{f"mask_{k}": masks[k] for k in SPLIT_NAMES if k in masks})
         files.append(GRAPH_FILE)
+
+        def save_array(name, array):
+            with open(self.path / name, "wb") as f:
+                np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+
+        files += graph.ids.save(save_array)
         decoder_config = getattr(model.encoder, "config", None)
         checkpoint = {
             "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "run_id": run_id,
@@ -120,6 +129,7 @@ class RunWriter(StagedDirectory):
             "model": model.config.to_dict(),
             "train": train_config.to_dict(),
             "num_nodes": graph.num_nodes,
+            "id_kind": graph.ids.kind,
             "class_names": None if graph.class_names is None else list(graph.class_names),
             "embedding_dim": int(model.convs[0].in_channels),
             "state_dict": model.state_dict(),
@@ -205,6 +215,8 @@ def load_run(run_dir: str | Path) -> Run:
         masks = {k: data[f"mask_{k}"] for k in SPLIT_NAMES if f"mask_{k}" in data}
         graph = Graph(str(data["name"]), int(data["num_nodes"]), data["edge_index"],
                       data["labels"], masks or None, class_names=ckpt["class_names"])
+    if ckpt["id_kind"] != "dense":
+        graph.id_map = IdMap.load(ckpt["id_kind"], graph.num_nodes, run_dir)
     codes = None
     if code_spec is not None:
         codes = np.load(run_dir / CODES_FILE, mmap_mode="r", allow_pickle=False)

@@ -16,9 +16,12 @@ Because ``R`` is zero-mean the sign of ``p`` does not depend on degree (a non-ne
 would make ``p`` grow with degree and the bits encode degree). Thresholding each bit at its
 median balances it to half ones.
 
-Memory stays ``O(n × block)``: bits are produced ``block`` at a time. Column ``j`` of ``R`` is
-drawn as row ``j`` of a ``[c, n]`` matrix from one numpy PCG64 stream, which numpy fills in
-order, so the codes do not depend on the block size.
+Memory stays ``O(n × block)``: bits are produced ``block`` at a time. ``R[u, j]`` is a pure
+function of (seed, the node's stable key, ``j``) (:mod:`hashembed.projection`, keys from
+:mod:`hashembed.idmap`), and ties at the median are broken by a keyed rank too, so the codes do
+not depend on the block size, on the order in which nodes are numbered, or on the process;
+and an unseen node's code can be computed later from its key and its neighbours' keys with the
+stored thresholds.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tqdm.auto import tqdm
 
 from hashembed.codeformat import CodeSpec, pack_codes, unpack_codes
 from hashembed.errors import ConfigError
+from hashembed.projection import projection, tie_rank
 from hashembed.train.graph import Graph
 
 
@@ -60,26 +64,22 @@ def adjacency_with_self_loops(graph: Graph) -> sp.csr_matrix:
     return sp.csr_matrix((data, (rows, cols)), shape=(n, n))
 
 
-def _projection_rows(rng: np.random.Generator, rows: int, n: int, kind: str) -> np.ndarray:
-    """``float32 [rows, n]``: the next ``rows`` projection directions."""
-    if kind == "gaussian":
-        return rng.standard_normal((rows, n), dtype=np.float32)
-    # Rademacher: ±1 with equal probability.
-    return (rng.integers(0, 2, size=(rows, n), dtype=np.int8) * 2 - 1).astype(np.float32)
+def _balance_ties(bits: np.ndarray, proj: np.ndarray, median: np.ndarray, keys: np.ndarray,
+                  first_bit: int, seed: int) -> np.ndarray:
+    """Turn on tied-at-median entries until each bit has ``n // 2`` ones, lowest keyed rank
+    (:func:`~hashembed.projection.tie_rank`) first: random-looking, yet the same for a node
+    whatever its row.
 
-
-def _balance_ties(bits: np.ndarray, proj: np.ndarray, median: np.ndarray,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Turn on tied-at-median entries, chosen at random, until each bit has ``n // 2`` ones.
-
-    Shapes: ``bits`` bool ``[n, k]`` (``proj > median``), ``proj`` ``[n, k]``, ``median [k]``.
+    Shapes: ``bits`` bool ``[n, k]`` (``proj > median``), ``proj`` ``[n, k]``, ``median [k]``,
+    ``keys uint64 [n]``; column ``t`` is bit ``first_bit + t``.
     """
     half = bits.shape[0] // 2
-    for j in range(bits.shape[1]):
-        tied = np.nonzero(proj[:, j] == median[j])[0]
-        need = half - int(bits[:, j].sum())
+    for t in range(bits.shape[1]):
+        tied = np.nonzero(proj[:, t] == median[t])[0]
+        need = half - int(bits[:, t].sum())
         if tied.size and need > 0:
-            bits[rng.permutation(tied)[:need], j] = True
+            rank = tie_rank(keys[tied], first_bit + t, seed)
+            bits[tied[np.argsort(rank, kind="stable")[:need]], t] = True
     return bits
 
 
@@ -102,28 +102,37 @@ def hash_codes(graph: Graph, spec: CodeSpec, block_bits: int = 64,
         raise ConfigError(f"block_bits={block_bits} must be a positive multiple of 8")
     n, c = graph.num_nodes, spec.bits
     adj = adjacency_with_self_loops(graph)
-    rng = np.random.Generator(np.random.PCG64(spec.seed))
-    tie_rng = np.random.Generator(np.random.PCG64([spec.seed, 1]))  # its own stream
+    keys = graph.ids.keys()
     packed = np.empty((n, c // 8), dtype=np.uint8)
     thresholds = np.empty(c, dtype=np.float32)
     starts = range(0, c, block_bits)
     for start in tqdm(starts, desc="hash codes", unit="block", disable=not progress):
         stop = min(start + block_bits, c)
-        directions = _projection_rows(rng, stop - start, n, spec.projection)  # [k, n]
-        proj = adj @ directions.T                                            # [n, k]
+        directions = projection(keys, start, stop, spec.seed, spec.projection)  # [n, k]
+        proj = adj @ directions                                                # [n, k]
         median = np.median(proj, axis=0)
         thresholds[start:stop] = median
-        bits = _balance_ties(proj > median, proj, median, tie_rng)
+        bits = _balance_ties(proj > median, proj, median, keys, start, spec.seed)
         packed[:, start // 8: stop // 8] = pack_codes(bits)
     return Codes(spec, packed, thresholds)
 
 
-def random_codes(num_nodes: int, spec: CodeSpec) -> Codes:
-    """Uniform random bits (ALONE-style baseline): ``packed uint8 [n, c/8]``."""
+# random codes draw from their own family of the counter hash, apart from hash projections
+_RANDOM_CODE_SALT = np.uint64(0x72616E646F6D2D63)  # "random-c"
+
+
+def random_codes(keys: np.ndarray, spec: CodeSpec, block_bits: int = 64) -> Codes:
+    """Uniform random bits (ALONE-style baseline) of nodes ``keys`` (``uint64 [n]``):
+    ``packed uint8 [n, c/8]``. Bit ``j`` of a node is the sign of a keyed ±1 draw, so, like
+    hash codes, it does not depend on the node's row."""
     if spec.scheme != "random":
         raise ConfigError(f"random_codes needs scheme='random', got {spec.scheme!r}")
-    rng = np.random.Generator(np.random.PCG64(spec.seed))
-    packed = rng.integers(0, 256, size=(num_nodes, spec.bytes_per_node), dtype=np.uint8)
+    keys = np.asarray(keys, dtype=np.uint64) ^ _RANDOM_CODE_SALT
+    packed = np.empty((keys.size, spec.bytes_per_node), dtype=np.uint8)
+    for start in range(0, spec.bits, block_bits):
+        stop = min(start + block_bits, spec.bits)
+        signs = projection(keys, start, stop, spec.seed, "rademacher")
+        packed[:, start // 8: stop // 8] = pack_codes(signs > 0)
     return Codes(spec, packed, None)
 
 
@@ -131,7 +140,7 @@ def make_codes(graph: Graph, spec: CodeSpec, progress: bool = True) -> Codes:
     """Codes for every node of ``graph`` under ``spec.scheme``."""
     if spec.scheme == "hash":
         return hash_codes(graph, spec, progress=progress)
-    return random_codes(graph.num_nodes, spec)
+    return random_codes(graph.ids.keys(), spec)
 
 
 def code_stats(packed: np.ndarray, bits: int) -> dict[str, float]:

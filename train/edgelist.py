@@ -31,12 +31,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hashembed.errors import GraphInputError
-from hashembed.train.graph import Graph, check_node_ids, symmetrize
+from hashembed.idmap import IdMap
+from hashembed.train.graph import Graph, symmetrize
 
 log = logging.getLogger(__name__)
 
@@ -114,20 +116,9 @@ def choose_columns(names: list[str], src_col: str | None, dst_col: str | None,
         f"{', '.join('/'.join(p) for p in EDGE_COLUMN_PAIRS)})")
 
 
-def _parse_id(path: Path, lineno: int, token: str) -> int:
-    if not _INT.match(token):
-        raise GraphInputError(f"{path}, line {lineno}: node id {token[:40]!r} is not an integer")
-    value = int(token)
-    if value < 0:
-        raise GraphInputError(f"{path}, line {lineno}: node id {value} is negative")
-    if value > INT64_MAX:
-        raise GraphInputError(f"{path}, line {lineno}: node id {value} does not fit in 64 bits")
-    return value
-
-
 def _read_text_edges(path: Path, src_col: str | None, dst_col: str | None
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """``int64 [E, 2]`` edges and ``int64 [E]`` their line numbers."""
+    """Id tokens ``object [E, 2]`` (strings, as written) and ``int64 [E]`` their line numbers."""
     edges, lines = [], []
     delimiter, columns = None, None
     for lineno, line in _data_lines(path):
@@ -147,17 +138,55 @@ def _read_text_edges(path: Path, src_col: str | None, dst_col: str | None
         if len(fields) <= max(columns):
             raise GraphInputError(f"{path}, line {lineno}: expected {max(columns) + 1} fields, "
                                   f"got {len(fields)}: {line[:80]!r}")
-        edges.append((_parse_id(path, lineno, fields[columns[0]]),
-                      _parse_id(path, lineno, fields[columns[1]])))
+        edges.append((fields[columns[0]], fields[columns[1]]))
         lines.append(lineno)
     if not edges:
         raise GraphInputError(f"{path} has no data rows")
-    return np.array(edges, dtype=np.int64), np.array(lines, dtype=np.int64)
+    tokens = np.empty((len(edges), 2), dtype=object)
+    tokens[:] = edges
+    return tokens, np.array(lines, dtype=np.int64)
+
+
+@dataclass
+class IdColumn:
+    """Node ids as read from one file, before they are mapped to rows.
+
+    Attributes:
+        values: ``int64`` (binary files) or ``object`` strings (text tokens), any shape.
+        path: the file.
+        lines: ``int64`` line number of each leading-axis entry (text), or ``None`` (rows).
+    """
+
+    values: np.ndarray
+    path: Path
+    lines: np.ndarray | None = None
+
+    def where(self, flat_index: int) -> str:
+        """"FILE, line L" / "FILE, row R" of entry ``flat_index`` of ``values.ravel()``."""
+        per = int(np.prod(self.values.shape[1:])) if self.values.ndim > 1 else 1
+        i = flat_index // per
+        return f"{self.path}, line {self.lines[i]}" if self.lines is not None \
+            else f"{self.path}, row {i}"
+
+
+def read_edge_ids(path: str | Path, src_col: str | None = None,
+                  dst_col: str | None = None) -> IdColumn:
+    """The edge list of ``path`` as unmapped ids ``[E, 2]`` (see module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphInputError(f"edge file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return IdColumn(_edges_from_array(path, _load_npy(path)), path)
+    if suffix in (".parquet", ".pq"):
+        return IdColumn(_load_parquet(path, src_col, dst_col), path)
+    tokens, lines = _read_text_edges(path, src_col, dst_col)
+    return IdColumn(tokens, path, lines)
 
 
 def read_edges(path: str | Path, num_nodes: int | None = None, src_col: str | None = None,
                dst_col: str | None = None) -> np.ndarray:
-    """Read an edge list file (see module docstring).
+    """Read an edge list of row numbers ``0 .. n-1`` (dense ids).
 
     Args:
         path: ``.npy``, ``.parquet`` or delimited text.
@@ -167,26 +196,42 @@ def read_edges(path: str | Path, num_nodes: int | None = None, src_col: str | No
     Returns:
         ``int64 [E, 2]`` as stored (not yet symmetrised).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise GraphInputError(f"edge file {path} does not exist")
-    suffix = path.suffix.lower()
-    lines = None
-    if suffix == ".npy":
-        edges = _edges_from_array(path, _load_npy(path))
-    elif suffix in (".parquet", ".pq"):
-        edges = _edges_from_array(path, _load_parquet(path, src_col, dst_col))
-    else:
-        edges, lines = _read_text_edges(path, src_col, dst_col)
+    column = _as_ints(read_edge_ids(path, src_col, dst_col), "dense")
+    _check_dense(column, num_nodes)
+    return column.values
+
+
+def _as_ints(column: IdColumn, kind: str) -> IdColumn:
+    """``column`` with int64 values; text tokens are parsed, each problem named by its line."""
+    if column.values.dtype != object:
+        return column
+    flat = column.values.ravel()
+    out = np.empty(flat.size, dtype=np.int64)
+    for i, token in enumerate(flat):
+        if not _INT.match(token):
+            raise GraphInputError(f"{column.where(i)}: node id {token[:40]!r} is not an integer"
+                                  + ("" if kind == "dense" else " (pass --id-type str for "
+                                     "string ids)"))
+        value = int(token)
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise GraphInputError(f"{column.where(i)}: node id {value} does not fit in 64 bits "
+                                  "(pass --id-type str to read ids as strings)")
+        out[i] = value
+    return IdColumn(out.reshape(column.values.shape), column.path, column.lines)
+
+
+def _check_dense(column: IdColumn, num_nodes: int | None) -> None:
+    """Dense ids are rows: non-negative, and below ``num_nodes`` when it is given."""
+    flat = column.values.ravel()
+    negative = np.nonzero(flat < 0)[0]
+    if negative.size:
+        raise GraphInputError(f"{column.where(int(negative[0]))}: node id "
+                              f"{int(flat[negative[0]])} is negative")
     if num_nodes is not None:
-        beyond = np.nonzero((edges >= num_nodes).any(axis=1))[0]
+        beyond = np.nonzero(flat >= num_nodes)[0]
         if beyond.size:
-            i = int(beyond[0])
-            at = f"line {lines[i]}" if lines is not None else f"row {i}"
-            raise GraphInputError(
-                f"{path}, {at}: node id {int(edges[i].max())} is beyond --num-nodes {num_nodes}"
-            )
-    return edges
+            raise GraphInputError(f"{column.where(int(beyond[0]))}: node id "
+                                  f"{int(flat[beyond[0]])} is beyond --num-nodes {num_nodes}")
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -211,14 +256,23 @@ def _load_parquet(path: Path, src_col: str | None, dst_col: str | None) -> np.nd
         table = parquet.read(columns=[names[src], names[dst]])
     except (pa.ArrowException, OSError) as e:
         raise GraphInputError(f"{path} is not a readable Parquet file: {e}") from None
-    for column in table.column_names:
-        if not pa.types.is_integer(table.schema.field(column).type):
-            raise GraphInputError(f"{path}: column {column!r} holds "
-                                  f"{table.schema.field(column).type}, not integer node ids")
+    types = [table.schema.field(c).type for c in table.column_names]
+    for column, kind in zip(table.column_names, types):
+        if not (pa.types.is_integer(kind) or pa.types.is_string(kind)
+                or pa.types.is_large_string(kind)):
+            raise GraphInputError(f"{path}: column {column!r} holds {kind}, not integer or "
+                                  "string node ids")
         if table.column(column).null_count:
             raise GraphInputError(f"{path}: column {column!r} has missing values")
+    if len({pa.types.is_integer(kind) for kind in types}) > 1:
+        raise GraphInputError(f"{path}: one edge column holds integers, the other strings")
     log.info("%s: edges are columns %r -> %r", path, names[src], names[dst])
-    return np.stack([table.column(c).to_numpy() for c in table.column_names], axis=1)
+    columns = [table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names]
+    if pa.types.is_integer(types[0]):
+        return _edges_from_array(path, np.stack(columns, axis=1))
+    stacked = np.empty((len(columns[0]), 2), dtype=object)
+    stacked[:, 0], stacked[:, 1] = columns
+    return stacked
 
 
 def _edges_from_array(path: Path, array: np.ndarray) -> np.ndarray:
@@ -241,21 +295,15 @@ def _edges_from_array(path: Path, array: np.ndarray) -> np.ndarray:
         if big.size:
             raise GraphInputError(f"{path}, row {int(big[0])}: node id "
                                   f"{int(array[big[0]].max())} does not fit in 64 bits")
-    array = array.astype(np.int64)
-    negative = np.nonzero((array < 0).any(axis=1))[0]
-    if negative.size:
-        raise GraphInputError(f"{path}, row {negative[0]}: negative node id "
-                              f"{int(array[negative[0]].min())}")
-    return array
+    return array.astype(np.int64)
 
 
-def read_labels(path: str | Path, num_nodes: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
-    """Read a ``node label`` file (see module docstring).
+def read_label_rows(path: str | Path) -> tuple[IdColumn, np.ndarray, list[str] | None]:
+    """A ``node label`` file as unmapped node ids (tokens), labels and class names.
 
     Returns:
-        ``nodes int64 [L]``, ``labels int64 [L]`` and the class names when labels are names
-        (class ``i`` is ``names[i]``, sorted), else ``None``.
+        the node ids ``[L]`` as an :class:`IdColumn`, ``labels int64 [L]`` and the class
+        names when labels are names (class ``i`` is ``names[i]``, sorted), else ``None``.
     """
     path = Path(path)
     if not path.is_file():
@@ -275,11 +323,10 @@ def read_labels(path: str | Path, num_nodes: int | None = None
         rows.append((lineno, fields[0], fields[1]))
     if not rows:
         raise GraphInputError(f"{path} has no data rows")
-    nodes = np.array([_parse_id(path, n, node) for n, node, _ in rows], dtype=np.int64)
-    seen, first = np.unique(nodes, return_index=True)
-    if seen.size != nodes.size:
-        dup = np.setdiff1d(np.arange(nodes.size), first)[0]
-        raise GraphInputError(f"{path}, line {rows[dup][0]}: node {nodes[dup]} is labelled twice")
+    nodes = np.empty(len(rows), dtype=object)
+    nodes[:] = [node for _, node, _ in rows]
+    column = IdColumn(nodes, path, np.array([n for n, _, _ in rows], dtype=np.int64))
+    _check_labelled_once(nodes, column)  # as written; again once mapped ("01" is 1)
     is_int = [bool(_INT.match(label)) for _, _, label in rows]
     names = None
     if all(is_int):
@@ -313,12 +360,29 @@ def read_labels(path: str | Path, num_nodes: int | None = None
             f"{path}: labels mix integers (line {rows[first_int][0]}: "
             f"{rows[first_int][2]!r}) and names (line {rows[first_name][0]}: "
             f"{rows[first_name][2]!r}); use one kind throughout")
-    if num_nodes is not None:
-        beyond = np.nonzero(nodes >= num_nodes)[0]
-        if beyond.size:
-            raise GraphInputError(f"{path}, line {rows[beyond[0]][0]}: node id "
-                                  f"{nodes[beyond[0]]} is beyond the graph's {num_nodes} nodes")
-    return nodes, labels, names
+    return column, labels, names
+
+
+def _check_labelled_once(rows: np.ndarray, column: IdColumn) -> None:
+    seen, first = np.unique(rows, return_index=True)
+    if seen.size != rows.size:
+        dup = int(np.setdiff1d(np.arange(rows.size), first)[0])
+        raise GraphInputError(f"{column.where(dup)}: node {column.values[dup]} is labelled "
+                              "twice")
+
+
+def read_labels(path: str | Path, num_nodes: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """Read a ``node label`` file whose node ids are rows ``0 .. n-1`` (dense ids).
+
+    Returns:
+        ``nodes int64 [L]``, ``labels int64 [L]`` and the class names (or ``None``).
+    """
+    column, labels, names = read_label_rows(path)
+    column = _as_ints(column, "dense")
+    _check_dense(column, num_nodes)
+    _check_labelled_once(column.values, column)
+    return column.values, labels, names
 
 
 def _physical_memory() -> int | None:
@@ -351,28 +415,100 @@ def check_num_nodes(num_nodes: int, distinct_ids: int, largest: int, where: str,
             f"arrays; this machine has {memory / 2**30:,.0f} GiB")
 
 
+ID_TYPES = ("auto", "dense", "int", "str")
+
+
+def _id_kind(columns: list[IdColumn], id_type: str) -> str:
+    """``"dense"``, ``"int"`` or ``"str"`` for ids read from ``columns`` (module docstring)."""
+    if id_type not in ID_TYPES:
+        raise GraphInputError(f"--id-type {id_type!r} is not one of {ID_TYPES}")
+    if id_type != "auto":
+        return id_type
+    texts = [c for c in columns if c.values.dtype == object]
+    if not texts:
+        return "int"
+    first_int = first_name = None
+    for column in texts:
+        for i, token in enumerate(column.values.ravel()):
+            if _INT.match(token):
+                first_int = first_int or column.where(i) + f" ({token[:40]!r})"
+            else:
+                first_name = first_name or column.where(i) + f" ({token[:40]!r})"
+            if first_int and first_name:
+                raise GraphInputError(
+                    f"node ids mix integers ({first_int}) and names ({first_name}); pass "
+                    "--id-type str to read every id as a string")
+    binary = len(texts) < len(columns)
+    if first_name and binary:
+        raise GraphInputError("the edge file has integer ids and the label file string ids")
+    return "str" if first_name else "int"
+
+
+def map_ids(columns: list[IdColumn], kind: str, num_nodes: int | None = None
+            ) -> tuple[IdMap, list[np.ndarray]]:
+    """Map the ids of ``columns`` to rows; returns the id map and each column's rows (int64).
+
+    ``dense``: ids are rows (``n`` = ``num_nodes`` or the largest + 1, refused when a stray id
+    would inflate it). ``int``/``str``: rows number the distinct ids in sorted order; integer
+    ids that already are exactly ``0 .. n-1`` stay dense (nothing to store).
+    """
+    if kind == "str":
+        values = [np.asarray(c.values, dtype=object) for c in columns]
+        distinct = np.unique(np.concatenate([v.ravel() for v in values]))
+        return IdMap.from_strings(distinct.tolist()), [
+            np.searchsorted(distinct, v).astype(np.int64) for v in values]
+    columns = [_as_ints(c, kind) for c in columns]
+    if kind == "dense":
+        for column in columns:
+            _check_dense(column, num_nodes)
+        if num_nodes is None:
+            distinct = np.unique(np.concatenate([c.values.ravel() for c in columns]))
+            if distinct.size == 0:
+                raise GraphInputError(f"{columns[0].path} describes an empty graph")
+            num_nodes = int(distinct[-1]) + 1
+            check_num_nodes(num_nodes, int(distinct.size), int(distinct[-1]),
+                            str(columns[0].path), given=False)
+        return IdMap.dense(num_nodes), [c.values for c in columns]
+    distinct = np.unique(np.concatenate([c.values.ravel() for c in columns]))
+    if distinct.size and distinct[0] == 0 and distinct[-1] == distinct.size - 1:
+        return IdMap.dense(int(distinct.size)), [c.values for c in columns]
+    return IdMap.from_ints(distinct), [np.searchsorted(distinct, c.values).astype(np.int64)
+                                       for c in columns]
+
+
 def load_edge_list_graph(edges_path: str | Path, labels_path: str | Path | None = None,
                          num_nodes: int | None = None, src_col: str | None = None,
-                         dst_col: str | None = None) -> Graph:
-    """A :class:`Graph` from user files; ``n`` is ``num_nodes`` or the largest id + 1."""
-    if num_nodes is not None and num_nodes < 1:
-        raise GraphInputError(f"--num-nodes {num_nodes} must be positive")
+                         dst_col: str | None = None, id_type: str = "auto") -> Graph:
+    """A :class:`Graph` from user files, its rows numbering the users' own ids.
+
+    Args:
+        id_type: ``auto`` (integers if every id is one, strings if none is; a mix is
+            refused), ``int`` (any 64-bit integers), ``str``, or ``dense`` (ids are rows
+            ``0 .. n-1``). ``num_nodes`` implies ``dense``.
+    """
     if num_nodes is not None:
+        if num_nodes < 1:
+            raise GraphInputError(f"--num-nodes {num_nodes} must be positive")
         check_num_nodes(num_nodes, 0, num_nodes - 1, "--num-nodes", given=True)
-    edges = read_edges(edges_path, num_nodes, src_col, dst_col)
-    nodes = labels = names = None
+        if id_type not in ("auto", "dense"):
+            raise GraphInputError(f"--num-nodes means ids are rows 0 .. n-1; it does not go "
+                                  f"with --id-type {id_type}")
+        id_type = "dense"
+    columns = [read_edge_ids(edges_path, src_col, dst_col)]
+    labels = names = None
     if labels_path is not None:
-        nodes, labels, names = read_labels(labels_path, num_nodes)
-    if num_nodes is None:
-        ids = np.unique(edges) if nodes is None else np.union1d(np.unique(edges), nodes)
-        if ids.size == 0:
-            raise GraphInputError(f"{edges_path} describes an empty graph")
-        num_nodes = int(ids[-1]) + 1
-        check_num_nodes(num_nodes, int(ids.size), int(ids[-1]), str(edges_path), given=False)
-    check_node_ids(edges, num_nodes, str(edges_path))
+        label_nodes, labels, names = read_label_rows(labels_path)
+        columns.append(label_nodes)
+    kind = _id_kind(columns, id_type)
+    id_map, rows = map_ids(columns, kind, num_nodes)
+    n = id_map.num_nodes
+    if id_map.kind != "dense":
+        log.info("%s: %d nodes with %s ids, mapped to rows", edges_path, n, id_map.kind)
     node_labels = None
     if labels is not None:
-        node_labels = np.full(num_nodes, -1, dtype=np.int64)
-        node_labels[nodes] = labels
-    return Graph(name=Path(edges_path).stem, num_nodes=num_nodes,
-                 edge_index=symmetrize(edges, num_nodes), labels=node_labels, class_names=names)
+        _check_labelled_once(rows[1], columns[1])
+        node_labels = np.full(n, -1, dtype=np.int64)
+        node_labels[rows[1]] = labels
+    return Graph(name=Path(edges_path).stem, num_nodes=n, edge_index=symmetrize(rows[0], n),
+                 labels=node_labels, class_names=names,
+                 id_map=None if id_map.kind == "dense" else id_map)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hashembed.errors import GraphInputError
+from hashembed.idmap import IdMap
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -29,6 +30,8 @@ class Graph:
             dataset's official split(s) keyed by name (``{"official": masks}``); or ``None``.
         class_names: label names when the input labels were strings, else ``None``.
         multilabels: ``bool [n, L]`` for multi-label data (BlogCatalog), else ``None``.
+        id_map: the users' own node ids of the rows (:class:`~hashembed.idmap.IdMap`);
+            ``None`` means the ids are the rows (dense).
     """
 
     name: str
@@ -38,6 +41,12 @@ class Graph:
     masks: dict | None = None
     class_names: list[str] | None = field(default=None)
     multilabels: np.ndarray | None = field(default=None, repr=False)
+    id_map: IdMap | None = field(default=None, repr=False)
+
+    @property
+    def ids(self) -> IdMap:
+        """The id map of the rows (dense when none was given)."""
+        return self.id_map if self.id_map is not None else IdMap.dense(self.num_nodes)
 
     @property
     def num_edges(self) -> int:
@@ -73,17 +82,6 @@ def symmetrize(edges: np.ndarray, num_nodes: int) -> np.ndarray:
     # One int64 key per pair sorts and de-duplicates in a single pass.
     keys = np.unique(both[:, 0] * np.int64(num_nodes) + both[:, 1])
     return np.stack([keys // num_nodes, keys % num_nodes]).astype(np.int64)
-
-
-def check_node_ids(edges: np.ndarray, num_nodes: int, what: str = "edge list") -> None:
-    """Raise :class:`GraphInputError` naming the first row with an id outside ``[0, n)``."""
-    bad = np.nonzero((edges < 0) | (edges >= num_nodes))
-    if bad[0].size:
-        row = int(bad[0][0])
-        value = int(edges[bad][0])
-        raise GraphInputError(
-            f"{what}: row {row} has node id {value}, outside [0, {num_nodes})"
-        )
 
 
 def to_csr(edge_index: np.ndarray, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -32,18 +32,28 @@ def train_cli(*args):
 
 # --- graph input --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("big, message", [
-    (2**40, "node id 1,099,511,627,776 would make the graph 1,099,511,627,777 nodes, but "
-            "only 61 distinct ids appear"),
-    (2**70, "line 3: node id 1180591620717411303424 does not fit in 64 bits"),
+@pytest.mark.parametrize("big, id_type, message", [
+    (2**40, "dense", "node id 1,099,511,627,776 would make the graph 1,099,511,627,777 nodes, "
+                     "but only 61 distinct ids appear"),
+    (2**70, "auto", "line 3: node id 1180591620717411303424 does not fit in 64 bits (pass "
+                    "--id-type str"),
 ])
-def test_a_huge_id_is_refused_before_anything_is_allocated(tmp_path, capsys, big, message):
+def test_a_huge_id_is_refused_before_anything_is_allocated(tmp_path, capsys, big, id_type,
+                                                            message):
     edges, labels = write_graph(tmp_path)
     lines = edges.read_text().splitlines()
     edges.write_text("\n".join(lines[:2] + [f"0,{big}"] + lines[2:]) + "\n")
-    assert train_cli("--edges", str(edges), "--labels", str(labels),
+    assert train_cli("--edges", str(edges), "--labels", str(labels), "--id-type", id_type,
                      "--out", str(tmp_path / "run")) == 2
     assert message in one_error_line(capsys)
+
+
+def test_a_huge_id_is_an_ordinary_node_of_a_mapped_graph(tmp_path, capsys):
+    edges, labels = write_graph(tmp_path)
+    edges.write_text(edges.read_text() + f"0,{2**40}\n")
+    assert train_cli("--edges", str(edges), "--labels", str(labels),
+                     "--out", str(tmp_path / "run")) == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["num_nodes"] == 61
 
 
 def test_a_huge_num_nodes_is_refused(tmp_path, capsys):

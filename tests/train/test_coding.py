@@ -2,7 +2,8 @@ import numpy as np
 
 from hashembed.codeformat import CodeSpec, unpack_codes
 from hashembed.train.coding import adjacency_with_self_loops, code_stats, hash_codes, random_codes
-from hashembed.train.graph import Graph
+from hashembed.idmap import IdMap
+from hashembed.train.graph import Graph, symmetrize
 
 
 def test_hash_codes_are_deterministic_and_block_size_free(cora):
@@ -57,8 +58,8 @@ def test_set_bits_do_not_encode_degree(power_law_graph):
     assert abs(pearson) < 0.1 and abs(spearman) < 0.2
     # control: a projection that is not zero-mean (uniform on [0, 1)) makes the bits track
     # degree, so the check above can fail.
-    uniform = np.random.default_rng(0).random((128, g.num_nodes), dtype=np.float32)
-    proj = adjacency_with_self_loops(g) @ uniform.T
+    uniform = np.random.default_rng(0).random((g.num_nodes, 128), dtype=np.float32)
+    proj = adjacency_with_self_loops(g) @ uniform
     _, spearman = _correlations((proj > np.median(proj, axis=0)).sum(1), g.degrees())
     assert spearman > 0.5
 
@@ -75,10 +76,36 @@ def test_isolated_nodes_still_differ():
     assert stats["distinct_codes"] == 50
 
 
-def test_random_codes_are_seeded():
-    a = random_codes(100, CodeSpec("random", 64, seed=1)).packed
-    assert a.shape == (100, 8)
-    np.testing.assert_array_equal(a, random_codes(100, CodeSpec("random", 64, seed=1)).packed)
+def test_random_codes_are_seeded_keyed_and_balanced():
+    keys = IdMap.dense(2000).keys()
+    a = random_codes(keys, CodeSpec("random", 64, seed=1)).packed
+    assert a.shape == (2000, 8)
+    np.testing.assert_array_equal(a, random_codes(keys, CodeSpec("random", 64, seed=1)).packed)
+    np.testing.assert_array_equal(a[::-1], random_codes(keys[::-1], CodeSpec("random", 64,
+                                                                              seed=1)).packed)
+    assert (a != random_codes(keys, CodeSpec("random", 64, seed=2)).packed).any()
+    assert np.abs(unpack_codes(a).mean(0) - 0.5).max() < 0.05
+
+
+def test_codes_follow_the_node_not_its_row(power_law_graph):
+    """Renumbering the rows (same graph, same external ids) gives every node the same code."""
+    g = power_law_graph
+    external = np.random.default_rng(1).choice(2**62, g.num_nodes, replace=False)
+    perm = np.random.default_rng(2).permutation(g.num_nodes)  # new row of old row r: perm[r]
+    a = Graph("a", g.num_nodes, g.edge_index, id_map=IdMap.from_ints(external))
+    ids_b = np.empty_like(external)
+    ids_b[perm] = external
+    b = Graph("b", g.num_nodes, symmetrize(perm[g.edge_index].T, g.num_nodes),
+              id_map=IdMap.from_ints(ids_b))
+    for projection in ("gaussian", "rademacher"):  # rademacher: ties, broken by keyed rank
+        spec = CodeSpec("hash", 64, projection=projection, seed=5)
+        codes_a = hash_codes(a, spec, progress=False)
+        codes_b = hash_codes(b, spec, progress=False)
+        np.testing.assert_array_equal(codes_a.packed, codes_b.packed[perm])
+        np.testing.assert_allclose(codes_a.thresholds, codes_b.thresholds, rtol=1e-5, atol=1e-4)
+    spec = CodeSpec("random", 64)
+    np.testing.assert_array_equal(random_codes(a.ids.keys(), spec).packed,
+                                  random_codes(b.ids.keys(), spec).packed[perm])
 
 
 def test_collision_fraction_counts_every_member_of_a_clash():

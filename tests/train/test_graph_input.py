@@ -55,7 +55,7 @@ def test_bad_text_rows_are_named(tmp_path, text, message):
 
 def test_bad_binary_rows_are_named(tmp_path):
     np.save(tmp_path / "neg.npy", np.array([[0, 1], [2, -1]]))
-    with pytest.raises(GraphInputError, match="row 1: negative node id -1"):
+    with pytest.raises(GraphInputError, match="row 1: node id -1 is negative"):
         read_edges(tmp_path / "neg.npy")
     np.save(tmp_path / "float.npy", np.array([[0, 1.5], [2, 1]]))
     with pytest.raises(GraphInputError, match="must be integers"):
