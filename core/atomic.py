@@ -14,6 +14,8 @@ A crash leaves either the old artifact or the new one, never a truncated or mixe
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import logging
 import os
@@ -42,13 +44,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def check_output_file(path: str | os.PathLike, what: str = "--output") -> Path:
+def check_output_file(path: str | os.PathLike, what: str = "--output", overwrite: bool = True,
+                      inputs: Iterable[str | os.PathLike] = ()) -> Path:
     """Raise :class:`OutputPathError` unless ``path`` can be written as a file.
 
-    Checked before any work starts: not an existing directory, and the parent directory
+    Checked before any work starts: not an existing directory, not an existing file unless
+    ``overwrite``, not one of ``inputs`` nor inside one of them, and the parent directory
     exists and is writable.
     """
     path = Path(path)
+    for source in inputs:
+        if _is_inside(path.resolve(), Path(source).resolve()):
+            raise OutputPathError(f"{what} {path} would overwrite an input ({source})")
+    if path.exists() and not path.is_dir() and not overwrite:
+        raise OutputPathError(f"{what} {path} already exists; choose another name or pass "
+                              "--overwrite")
     if path.is_dir():
         raise OutputPathError(f"{what} {path} is a directory; give a file name")
     parent = path.parent if str(path.parent) else Path(".")
@@ -98,8 +108,9 @@ def _is_inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def check_output_dir(target: str | os.PathLike, kind: str, recognise: Callable[[Path], bool],
-                     overwrite: bool = False, inputs: Iterable[str | os.PathLike] = (),
+def check_output_dir(target: str | os.PathLike, kind: str,
+                     recognise: Callable[[Path], str | None], overwrite: bool = False,
+                     inputs: Iterable[str | os.PathLike] = (),
                      exists_error: type[Exception] = OutputPathError) -> Path:
     """Raise unless directory ``target`` may be written (see :class:`StagedDirectory`).
 
@@ -107,19 +118,29 @@ def check_output_dir(target: str | os.PathLike, kind: str, recognise: Callable[[
     absolute target.
     """
     target = Path(target).absolute()
+    real = target.resolve()
     for source in inputs:
         source = Path(source).resolve()
-        if _is_inside(source, target.resolve()):
+        if _is_inside(source, real):
             raise OutputPathError(
-                f"{target} {'is' if source == target.resolve() else 'contains'} {source}, an "
+                f"{target} {'is' if source == real else 'contains'} {source}, an "
                 f"input of this {kind}; write the {kind} somewhere else")
+    if _is_inside(Path.cwd().resolve(), real):
+        raise OutputPathError(f"{target} is or contains the current directory; write the "
+                              f"{kind} into a new folder instead")
+    if target.is_symlink():
+        raise OutputPathError(f"{target} is a symbolic link; give the real path of the {kind}")
     if target.exists() and not target.is_dir():
         raise OutputPathError(f"{target} is a file, not a {kind} directory")
+    if target.exists() and os.path.ismount(target):
+        raise OutputPathError(f"{target} is a mount point and cannot be replaced; write the "
+                              f"{kind} into a folder inside it")
     if target.exists() and any(target.iterdir()):
-        if not recognise(target):
+        why_not = recognise(target)
+        if why_not is not None:
             raise OutputPathError(
-                f"{target} exists and is not a hashembed {kind}; refusing to "
-                f"{'replace' if overwrite else 'write into'} it (choose a new path)")
+                f"{target} {why_not}; refusing to {'replace' if overwrite else 'write into'} "
+                "it (choose a new path)")
         if not overwrite:
             raise exists_error(f"{target} already holds a {kind}; choose another path or pass "
                                "--overwrite")
@@ -130,6 +151,38 @@ def check_output_dir(target: str | os.PathLike, kind: str, recognise: Callable[[
         raise OutputPathError(f"cannot write the {kind} {target}: {ancestor} is not a "
                               "writable directory")
     return target
+
+
+def only_listed_files(path: Path, manifest_name: str, listed: Iterable[str],
+                      kind: str) -> str | None:
+    """``None`` when ``path`` holds nothing but ``manifest_name`` and the ``listed`` files,
+    else why not: what ``--overwrite`` may replace is exactly what the artifact wrote."""
+    extra = sorted(p.name for p in path.iterdir()
+                   if p.name != manifest_name and p.name not in set(listed))
+    if extra:
+        shown = ", ".join(extra[:3]) + (", …" if len(extra) > 3 else "")
+        return f"holds files that are not part of its {kind} ({shown})"
+    return None
+
+
+# renameat2(2) flags (Linux >= 3.15): fail if the target exists / swap two paths atomically
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
+
+
+def _renameat2(src: Path, dst: Path, flags: int) -> bool:
+    """``renameat2(src, dst, flags)``; False where the call or the flag is unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    if call(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), flags) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False  # e.g. a filesystem without the flag: the caller falls back
+    raise OSError(err, os.strerror(err), str(dst))
 
 
 def _stale_siblings(target: Path) -> list[tuple[str, Path]]:
@@ -175,8 +228,9 @@ class StagedDirectory:
     Args:
         target: the directory to create (or replace).
         kind: what it is, for messages (``"bundle"``, ``"run directory"``).
-        recognise: ``recognise(path) -> bool``, True when an existing ``target`` is an artifact
-            of this kind and may be replaced.
+        recognise: ``recognise(path) -> str | None``: ``None`` when an existing ``target`` is
+            an artifact of this kind holding nothing else, so it may be replaced; else why
+            not (for the error).
         overwrite: allow replacing a recognised ``target``.
         inputs: paths this write reads from; ``target`` may not be one of them or contain one.
         exists_error: the exception type for "``target`` exists and overwrite is off".
@@ -187,15 +241,16 @@ class StagedDirectory:
         exists_error: ``target`` exists and ``overwrite`` is off.
 
     Example:
-        >>> with StagedDirectory(out, "bundle", is_bundle) as staged:   # doctest: +SKIP
+        >>> with StagedDirectory(out, "bundle", replaceable_bundle) as staged:  # doctest: +SKIP
         ...     write_everything(staged.path)
         ...     staged.commit()          # an exception before this leaves nothing at `out`
     """
 
     def __init__(self, target: str | os.PathLike, kind: str,
-                 recognise: Callable[[Path], bool], overwrite: bool = False,
+                 recognise: Callable[[Path], str | None], overwrite: bool = False,
                  inputs: Iterable[str | os.PathLike] = (),
                  exists_error: type[Exception] = OutputPathError):
+        recover(target)  # a target a killed writer moved aside counts as existing
         self.target = check_output_dir(target, kind, recognise, overwrite, inputs, exists_error)
         self.kind = kind
         self._recognise = recognise
@@ -232,18 +287,47 @@ class StagedDirectory:
             shutil.rmtree(self.path, ignore_errors=True)
 
     def commit(self) -> Path:
-        """Atomically move the staged directory to ``target``, replacing a recognised one."""
+        """Atomically move the staged directory to ``target``, replacing a recognised one.
+
+        On Linux the replacement is one ``renameat2`` call (``RENAME_EXCHANGE``, or
+        ``RENAME_NOREPLACE`` for a new target), so there is no moment without a target and a
+        target that appears meanwhile is never replaced without ``overwrite``. Elsewhere the old
+        target is first moved aside (``.NAME.old-…``, restored if the writer dies). If the move
+        fails, the staged result is kept and the error says where.
+        """
         # it may have appeared or changed while we worked
         check_output_dir(self.target, self.kind, self._recognise, self.overwrite,
                          exists_error=self._exists_error)
-        old = None
-        if self.target.exists():
-            old = self.target.parent / (f".{self.target.name}.old-{_HOST}-{os.getpid()}-"
-                                        f"{uuid.uuid4().hex[:8]}")
-            os.rename(self.target, old)
-        os.rename(self.path, self.target)
+        try:
+            self._move_into_place()
+        except OSError as e:
+            self._committed = True  # keep the staged copy: it is the finished work
+            raise OutputPathError(f"could not move the finished {self.kind} to {self.target} "
+                                  f"({e.strerror}); it is kept at {self.path}") from None
         self._committed = True
         _fsync_dir(self.target.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
         return self.target
+
+    def _move_into_place(self) -> None:
+        target = self.target
+        if target.is_dir() and not any(target.iterdir()):
+            target.rmdir()  # an empty folder holds nothing; replace it like a new target
+        if not target.exists() or not self.overwrite:
+            # never replace without overwrite, even a target that appeared after the check
+            if _renameat2(self.path, target, _RENAME_NOREPLACE):
+                return
+            if target.exists():
+                raise OSError(errno.EEXIST, "it appeared meanwhile", str(target))
+            os.rename(self.path, target)
+            return
+        if _renameat2(self.path, target, _RENAME_EXCHANGE):  # target now at self.path
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        old = target.parent / f".{target.name}.old-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        os.rename(target, old)
+        try:
+            os.rename(self.path, target)
+        except OSError:
+            os.rename(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)

@@ -26,6 +26,7 @@ time a request touches it (``verify="lazy"``). Torch-free: serving imports this 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from hashembed import __version__
-from hashembed.atomic import StagedDirectory, recover
+from hashembed.atomic import StagedDirectory, only_listed_files, recover
 from hashembed.codeformat import CodeSpec
 from hashembed.errors import (
     BundleChecksumError,
@@ -228,8 +229,8 @@ class BundleWriter(StagedDirectory):
     """
 
     def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False, inputs=()):
-        super().__init__(out_dir, "bundle", is_bundle, overwrite=overwrite, inputs=inputs,
-                         exists_error=BundleExistsError)
+        super().__init__(out_dir, "bundle", replaceable_bundle, overwrite=overwrite,
+                         inputs=inputs, exists_error=BundleExistsError)
         self._files: list[str] = []
 
     @property
@@ -281,13 +282,17 @@ class BundleWriter(StagedDirectory):
         return super().commit()
 
 
-def is_bundle(path: Path) -> bool:
-    """True when ``path`` holds a hashembed bundle's manifest (any version)."""
+def replaceable_bundle(path: Path) -> str | None:
+    """``None`` when ``path`` is a bundle holding nothing but its files (``--overwrite`` may
+    replace it), else why not."""
     try:
         content = json.loads((Path(path) / MANIFEST_NAME).read_text())
     except (OSError, ValueError):
-        return False
-    return isinstance(content, dict) and content.get("format") == FORMAT_NAME
+        content = None
+    if not isinstance(content, dict) or content.get("format") != FORMAT_NAME:
+        return "exists and is not a hashembed bundle"
+    files = content.get("files") if isinstance(content.get("files"), dict) else {}
+    return only_listed_files(Path(path), MANIFEST_NAME, files, "bundle")
 
 
 @dataclass(frozen=True)
@@ -301,6 +306,7 @@ class Bundle:
         indptr: ``int64 [n + 1]`` CSR row pointers.
         indices: ``int64 [nnz]`` CSR neighbours.
         ids: the node id map (external ids <-> rows).
+        model: the verified bytes of ``model.onnx`` (what ONNX Runtime loads).
         verify: ``"full"`` (every file hashed on open) or ``"lazy"`` (the arrays are
             :class:`~hashembed.integrity.LazyVerifiedArray`: each piece hashed on first use).
     """
@@ -311,6 +317,7 @@ class Bundle:
     indptr: np.ndarray | LazyVerifiedArray
     indices: np.ndarray | LazyVerifiedArray
     ids: IdMap
+    model: bytes = field(repr=False, default=b"")
     verify: str = "full"
 
     @property
@@ -347,13 +354,8 @@ def read_manifest(bundle_dir: str | os.PathLike) -> Manifest:
     return Manifest.from_dict(content, str(manifest_path))
 
 
-def verify_files(bundle_dir: str | os.PathLike, manifest: Manifest, verify: str = "full") -> None:
-    """Check every listed file exists with its size and sha256.
-
-    With ``verify="lazy"`` the sha256 of the code table and the CSR is left to
-    :class:`LazyVerifiedArray`; the model file and the id map are always hashed (the model is
-    read whole, and lookups binary-search the id map).
-    """
+def check_listed_files(bundle_dir: str | os.PathLike, manifest: Manifest) -> None:
+    """Every file the format needs is listed, lies inside the bundle, exists, has its size."""
     path = Path(bundle_dir)
     for name in (*REQUIRED_FILES, *ID_FILES[manifest.id_kind]):
         if name not in manifest.files:
@@ -364,37 +366,75 @@ def verify_files(bundle_dir: str | os.PathLike, manifest: Manifest, verify: str 
             raise BundleCorruptError(f"manifest lists a file outside the bundle: {name!r}")
         if not file.is_file():
             raise BundleMissingFileError(f"bundle file {file} is missing")
-        size = file.stat().st_size
-        if size != info.get("bytes"):
-            raise BundleChecksumError(
-                f"{file} has {size} bytes, the manifest says {info.get('bytes')} (truncated or "
-                "replaced)"
-            )
-        lazy = verify == "lazy" and name in ARRAY_FILES
-        if not lazy and sha256_file(file) != info.get("sha256"):
-            raise BundleChecksumError(f"{file} does not match its sha256 in the manifest (corrupt)")
+        _check_size(file, file.stat().st_size, info)
 
 
-def _load_array(path: Path, dtype: np.dtype, shape: tuple, record: dict, lazy: bool):
+def _check_size(file: Path, size: int, record: dict) -> None:
+    if size != record.get("bytes"):
+        raise BundleChecksumError(f"{file} has {size} bytes, the manifest says "
+                                  f"{record.get('bytes')} (truncated or replaced)")
+
+
+def _check_sha256(file: Path, handle, record: dict) -> None:
+    if sha256_file(handle) != record.get("sha256"):
+        raise BundleChecksumError(f"{file} does not match its sha256 in the manifest (corrupt)")
+
+
+def _open_array(path: Path, dtype: np.dtype, shape: tuple, record: dict, lazy: bool):
+    """Open ``path`` once: check its size, hash it (or wrap it for lazy checks) and memory-map
+    it, all through the same open file, so what is verified is what is served even if the
+    path is replaced meanwhile."""
+    handle = open(path, "rb")
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise BundleCorruptError(f"{path} is not a readable .npy array: {e}") from None
-    if array.dtype != dtype or len(array.shape) != len(shape) or any(
-        want is not None and got != want for got, want in zip(array.shape, shape)
-    ):
-        want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
-        raise BundleCorruptError(
-            f"{path} holds {array.dtype} {list(array.shape)}, the manifest implies {dtype} {want}"
-        )
-    if not lazy:
-        return array
-    digests = record.get("chunk_sha256")
-    if not isinstance(digests, list):
-        raise BundleCorruptError(f"manifest lists no chunk_sha256 for {path.name}")
-    lazy_array = LazyVerifiedArray(array, path, digests, BundleChecksumError)
-    lazy_array.verify(slice(0, 1))  # the first piece holds the .npy header just parsed
-    return lazy_array
+        _check_size(path, os.fstat(handle.fileno()).st_size, record)
+        if not lazy:
+            _check_sha256(path, handle, record)
+        handle.seek(0)
+        try:
+            version = np.lib.format.read_magic(handle)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f".npy format version {version} is not one np.save writes")
+            header = read_header(handle)  # (shape, fortran_order, dtype)
+        except (ValueError, OSError) as e:
+            raise BundleCorruptError(f"{path} is not a readable .npy array: {e}") from None
+        got_shape, fortran, got_dtype = header
+        if got_dtype != dtype or fortran or len(got_shape) != len(shape) or any(
+            want is not None and got != want for got, want in zip(got_shape, shape)
+        ):
+            want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
+            raise BundleCorruptError(f"{path} holds {got_dtype} {list(got_shape)}, the manifest "
+                                     f"implies {dtype} {want}")
+        offset = handle.tell()
+        if int(np.prod(got_shape)) == 0:
+            array = np.zeros(got_shape, dtype)
+        else:
+            array = np.memmap(handle, dtype=dtype, mode="r", offset=offset, shape=got_shape)
+        if not lazy:
+            return array
+        digests = record.get("chunk_sha256")
+        chunk_bytes = record.get("chunk_bytes")
+        if not isinstance(digests, list) or not isinstance(chunk_bytes, int):
+            raise BundleCorruptError(f"manifest lists no chunk_sha256 for {path.name}")
+        lazy_array = LazyVerifiedArray(array, handle, path, digests, chunk_bytes, offset,
+                                       BundleChecksumError)
+        handle = None  # the lazy array keeps the file open for its checks
+        lazy_array.verify(slice(0, 1))  # the first piece holds the .npy header just parsed
+        return lazy_array
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _read_model(path: Path, record: dict) -> bytes:
+    """The ONNX model's bytes, read once and checked (ONNX Runtime loads these bytes)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    _check_size(path, len(data), record)
+    if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+        raise BundleChecksumError(f"{path} does not match its sha256 in the manifest (corrupt)")
+    return data
 
 
 def open_bundle(bundle_dir: str | os.PathLike, verify: str = "full") -> Bundle:
@@ -403,9 +443,10 @@ def open_bundle(bundle_dir: str | os.PathLike, verify: str = "full") -> Bundle:
     Args:
         bundle_dir: the directory written by ``hashembed export``.
         verify: ``"full"`` hashes every file against the manifest now (reads each file once);
-            ``"lazy"`` checks sizes now and hashes each 4 MiB piece of an array the first time
-            it is read, so opening a huge bundle costs no full read and no byte is ever served
-            unverified.
+            ``"lazy"`` checks sizes now and hashes each piece of the code table and the CSR
+            (4 MiB, as the manifest records) the first time it is read, so opening a huge
+            bundle costs no full read and no byte is ever served unverified. The model and
+            the id map are always hashed whole.
 
     Raises:
         BundleMissingFileError, BundleVersionError, BundleChecksumError, BundleCorruptError.
@@ -414,11 +455,12 @@ def open_bundle(bundle_dir: str | os.PathLike, verify: str = "full") -> Bundle:
         raise ConfigError(f"verify={verify!r} is not one of {VERIFY_MODES}")
     path = Path(bundle_dir)
     manifest = read_manifest(path)
-    verify_files(path, manifest, verify)
+    check_listed_files(path, manifest)
     lazy = verify == "lazy"
+    model = _read_model(path / MODEL_FILE, manifest.files[MODEL_FILE])
     n, nnz = manifest.graph.num_nodes, manifest.graph.num_csr_entries
     arrays = {
-        name: _load_array(path / name, np.dtype(dtype), shape, manifest.files[name], lazy)
+        name: _open_array(path / name, np.dtype(dtype), shape, manifest.files[name], lazy)
         for name, dtype, shape in ((CODES_FILE, np.uint8, (n, manifest.code_spec.bytes_per_node)),
                                    (INDPTR_FILE, np.int64, (n + 1,)),
                                    (INDICES_FILE, np.int64, (nnz,)))}
@@ -428,8 +470,9 @@ def open_bundle(bundle_dir: str | os.PathLike, verify: str = "full") -> Bundle:
 
     def load_id_array(file: Path) -> np.ndarray:
         dtype, length = ID_ARRAY_SPECS[file.name]
-        return _load_array(file, np.dtype(dtype), (length(n),), {}, lazy=False)
+        return _open_array(file, np.dtype(dtype), (length(n),), manifest.files[file.name],
+                           lazy=False)
 
     ids = IdMap.load(manifest.id_kind, n, path, load_id_array)
     return Bundle(path=path, manifest=manifest, codes=arrays[CODES_FILE], indptr=indptr,
-                  indices=arrays[INDICES_FILE], ids=ids, verify=verify)
+                  indices=arrays[INDICES_FILE], ids=ids, model=model, verify=verify)

@@ -15,7 +15,7 @@ from pathlib import Path
 from hashembed import __version__
 from hashembed.atomic import atomic_write, check_output_file
 from hashembed.codeformat import DEFAULT_BITS_PER_INDEX
-from hashembed.errors import HashembedError, NodeIdTypeError
+from hashembed.errors import HashembedError, NodeIdTypeError, OutputPathError
 
 log = logging.getLogger("hashembed")
 
@@ -56,7 +56,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from hashembed.train.splits import parse_split
     from hashembed.train.trainer import ACCURACY, ROC_AUC, TrainConfig
 
-    inputs = [p for p in (a.edges, a.labels) if p is not None]
+    inputs = [p for p in (a.edges, a.labels) if p is not None] or [a.data_root]
     check_run_dir(a.out, a.overwrite, inputs)  # before any work: a bad --out fails at once
     train = TrainConfig(a.epochs, a.patience, a.lr, a.weight_decay, a.seed)
     if a.dataset:
@@ -107,7 +107,10 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     if a.nodes_file is not None and not a.nodes_file.is_file():
         raise NodeIdTypeError(f"--nodes-file {a.nodes_file} does not exist")
     if a.output is not None:
-        check_output_file(a.output)
+        inputs = [a.bundle] + ([a.nodes_file] if a.nodes_file is not None else [])
+        check_output_file(a.output, overwrite=a.overwrite, inputs=inputs)
+        if a.output.suffix not in (".json", ".npy"):
+            raise OutputPathError(f"--output {a.output}: write .json or .npy")
     predictor = Predictor(a.bundle, provider=a.provider,
                           verify="lazy" if a.skip_checksums else a.verify)
     if a.nodes is not None:
@@ -158,6 +161,15 @@ def _cmd_bench_accuracy(a: argparse.Namespace) -> int:
                        datasets=a.datasets, methods=a.methods,
                        bits_per_index=a.bits_per_index, merge=a.merge,
                        resume=a.resume)
+    print(f"results written to {a.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_bench_ids(a: argparse.Namespace) -> int:
+    from hashembed.bench.ids import run_ids_bench
+
+    run_ids_bench(num_nodes=a.num_nodes, queries=a.queries, batch=a.batch, repeats=a.repeats,
+                  out=a.out)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -225,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--what", choices=("logits", "embeddings", "labels"), default="logits",
                    help="array written to a .npy --output")
     p.add_argument("--embeddings", action="store_true", help="include embeddings in JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto")
     p.add_argument("--verify", choices=("full", "lazy"), default="full",
                    help="full: hash every bundle file on open (default); lazy: check sizes "
@@ -271,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench_accuracy)
 
+    p = bench.add_parser("ids", help="cost of the users'-own-id map: bytes per node, "
+                         "lookups per second")
+    p.add_argument("--num-nodes", type=int, default=1_000_000, help="n (default 1M)")
+    p.add_argument("--queries", type=int, default=100_000, help="ids looked up per repeat")
+    p.add_argument("--batch", type=int, default=64, help="ids per lookup call (a request)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", type=Path, default=Path("runs/bench/ids.json"))
+    p.set_defaults(func=_cmd_bench_ids)
+
     p = bench.add_parser("summary", help="one Markdown table at one code length from "
                          "several `bench accuracy` results (later ones override)")
     p.add_argument("results", nargs="+", type=Path, metavar="DIR",
@@ -294,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except HashembedError as e:
         print(f"hashembed: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the environment: unreadable file, disk full, … (not our bug)
+        where = f": {e.filename}" if e.filename else ""
+        print(f"hashembed: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
 
 

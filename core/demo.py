@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hashembed.atomic import atomic_write
 from hashembed.codeformat import CodeSpec
 
 
@@ -46,5 +47,5 @@ def run_demo(out_dir: str | Path = "runs/demo", bits: int = 128, seed: int = 0,
         "run_dir": str((out_dir / "run").resolve()),
         "bundle_dir": manifest["path"],
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary

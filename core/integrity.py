@@ -21,7 +21,7 @@ import math
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -29,18 +29,23 @@ CHUNK_BYTES = 1 << 22  # 4 MiB: the read size of every hash here, and the lazy-c
 DIGEST_KEY = "digest"
 
 
-def sha256_file(path: str | os.PathLike, chunk_digests: list[str] | None = None) -> str:
-    """Hex sha256 of a file, read in :data:`CHUNK_BYTES` pieces.
+def sha256_file(file: str | os.PathLike | BinaryIO, chunk_digests: list[str] | None = None,
+                chunk_bytes: int = CHUNK_BYTES) -> str:
+    """Hex sha256 of a file (a path, or an open binary file read from its start), read in
+    ``chunk_bytes`` pieces.
 
     Args:
         chunk_digests: if given, the hex sha256 of every piece is appended to it.
     """
+    if not hasattr(file, "read"):
+        with open(file, "rb") as f:
+            return sha256_file(f, chunk_digests, chunk_bytes)
+    file.seek(0)
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            digest.update(chunk)
-            if chunk_digests is not None:
-                chunk_digests.append(hashlib.sha256(chunk).hexdigest())
+    while chunk := file.read(chunk_bytes):
+        digest.update(chunk)
+        if chunk_digests is not None:
+            chunk_digests.append(hashlib.sha256(chunk).hexdigest())
     return digest.hexdigest()
 
 
@@ -50,7 +55,7 @@ def file_record(path: str | os.PathLike, chunks: bool = False) -> dict[str, Any]
         os.fsync(f.fileno())
     pieces: list[str] | None = [] if chunks else None
     record: dict[str, Any] = {"bytes": Path(path).stat().st_size,
-                              "sha256": sha256_file(path, pieces)}
+                              "sha256": sha256_file(path, pieces, CHUNK_BYTES)}
     if chunks:
         record["chunk_bytes"] = CHUNK_BYTES
         record["chunk_sha256"] = pieces
@@ -93,39 +98,45 @@ def json_safe(value: Any) -> Any:
 
 
 class LazyVerifiedArray:
-    """A memory-mapped ``.npy`` array whose rows are checked against per-chunk sha256 on first use.
+    """A memory-mapped array whose rows are checked against per-piece sha256 on first use.
 
-    Indexing with integers, an integer array or a slice first hashes every not-yet-verified
-    :data:`CHUNK_BYTES` piece of the file that holds the requested rows, then reads them from
-    the memory map. A mismatch raises ``on_mismatch(message)`` and the array stays unusable.
-    Thread-safe: pieces are verified once, under a lock.
+    Indexing with an integer, an integer or boolean array, a slice (or a tuple starting with
+    one of those) first hashes every not-yet-verified piece of the file that holds the rows
+    asked for, then reads them from the memory map. The pieces are read through the same open
+    file the map was made from, so what is checked is what is served, even if the path has
+    been replaced since. A mismatch raises ``on_mismatch(message)`` and the array stays
+    unusable. Thread-safe: pieces are verified once, under a lock.
 
     Args:
-        array: the memory map (``np.load(..., mmap_mode="r")``), C-contiguous.
-        path: the file it maps.
+        array: the memory map of the data, C-contiguous, ``[R, ...]``.
+        handle: the open binary file it maps (kept open for the checks).
+        path: the file's name, for messages.
         chunk_sha256: the file's per-piece digests (:func:`file_record` with ``chunks=True``).
+        chunk_bytes: the piece size those digests were made with.
+        data_offset: where row 0 starts in the file (after the ``.npy`` header).
         on_mismatch: exception factory for a corrupt piece.
-
-    Shapes:
-        any ``[R, ...]`` array; row ``r`` occupies bytes ``offset + r·row_bytes`` onwards.
     """
 
-    def __init__(self, array: np.ndarray, path: Path, chunk_sha256: list[str],
-                 on_mismatch: Callable[[str], Exception]):
+    def __init__(self, array: np.ndarray, handle: BinaryIO, path: Path, chunk_sha256: list[str],
+                 chunk_bytes: int, data_offset: int, on_mismatch: Callable[[str], Exception]):
         self.array = array
         self.path = Path(path)
+        self._handle = handle
         self._digests = list(chunk_sha256)
+        self._chunk = int(chunk_bytes)
         self._verified = np.zeros(len(self._digests), dtype=bool)
         self._row_bytes = int(array.itemsize * (np.prod(array.shape[1:]) if array.ndim > 1 else 1))
-        self._offset = int(array.offset) if isinstance(array, np.memmap) else 0
-        if self._row_bytes > CHUNK_BYTES:
-            raise ValueError(f"{self.path}: rows of {self._row_bytes} bytes exceed a chunk")
+        self._offset = int(data_offset)
+        self._size = os.fstat(handle.fileno()).st_size
         self._lock = threading.Lock()
         self._on_mismatch = on_mismatch
         self._failed: str | None = None
-        if len(self._digests) != -(-(self._offset + self.array.nbytes) // CHUNK_BYTES):
+        if self._chunk <= 0 or self._row_bytes > self._chunk:
+            raise on_mismatch(f"{self.path}: pieces of {self._chunk} bytes cannot hold rows of "
+                              f"{self._row_bytes} bytes")
+        if len(self._digests) != -(-self._size // self._chunk):
             raise on_mismatch(f"{self.path}: {len(self._digests)} chunk digests do not cover "
-                              f"its {self._offset + self.array.nbytes} bytes")
+                              f"its {self._size} bytes")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -145,44 +156,52 @@ class LazyVerifiedArray:
     def _chunks(self, key) -> np.ndarray:
         """The pieces of the file that hold the rows ``key`` selects."""
         n = self.array.shape[0]
+        if isinstance(key, tuple):
+            key = key[0] if key else slice(None)
+        if key is Ellipsis or key is None:
+            key = slice(None)
         if isinstance(key, slice):
-            start, stop, _ = key.indices(n)
-            if stop <= start:
+            start, stop, step = key.indices(n)
+            if len(range(start, stop, step)) == 0:
                 return np.zeros(0, np.int64)
-            first = (self._offset + start * self._row_bytes) // CHUNK_BYTES
-            last = (self._offset + stop * self._row_bytes - 1) // CHUNK_BYTES
-            return np.arange(first, last + 1)
-        rows = np.asarray(key, dtype=np.int64).reshape(-1)
+            first, last = (start, stop - 1) if step > 0 else (stop + 1, start)
+            lo = (self._offset + first * self._row_bytes) // self._chunk
+            hi = (self._offset + (last + 1) * self._row_bytes - 1) // self._chunk
+            return np.arange(lo, hi + 1)
+        rows = np.asarray(key)
+        if rows.dtype == np.bool_:
+            rows = np.nonzero(rows.reshape(-1))[0]
+        elif rows.size and not np.issubdtype(rows.dtype, np.integer):
+            raise TypeError(f"rows must be integers, booleans or a slice, got {rows.dtype}")
+        rows = rows.astype(np.int64).reshape(-1)
         rows = rows[(rows >= -n) & (rows < n)]  # numpy itself reports the others
         rows = np.where(rows < 0, rows + n, rows)
-        # a row is at most CHUNK_BYTES long, so it lies in its first piece and its last one
-        starts = (self._offset + rows * self._row_bytes) // CHUNK_BYTES
-        ends = (self._offset + (rows + 1) * self._row_bytes - 1) // CHUNK_BYTES
+        # a row is at most one piece long, so it lies in its first piece and its last one
+        starts = (self._offset + rows * self._row_bytes) // self._chunk
+        ends = (self._offset + (rows + 1) * self._row_bytes - 1) // self._chunk
         return np.unique(np.concatenate([starts, ends]))
 
     def verify(self, key) -> None:
-        """Verify the pieces holding the rows ``key`` selects (integer(s) or a slice)."""
+        """Verify the pieces holding the rows ``key`` selects."""
         if self._failed:
             raise self._on_mismatch(self._failed)
         span = self._chunks(key)
         todo = span[~self._verified[span]]
         if todo.size == 0:
             return
-        with self._lock, open(self.path, "rb") as f:
+        with self._lock:
             for chunk in todo:
                 if self._verified[chunk]:
                     continue
-                f.seek(int(chunk) * CHUNK_BYTES)
-                if hashlib.sha256(f.read(CHUNK_BYTES)).hexdigest() != self._digests[chunk]:
-                    self._failed = (f"{self.path}: bytes {int(chunk) * CHUNK_BYTES}-"
-                                    f"{(int(chunk) + 1) * CHUNK_BYTES - 1} do not match their "
-                                    "sha256 in the manifest (corrupt)")
+                start = int(chunk) * self._chunk
+                data = os.pread(self._handle.fileno(), self._chunk, start)
+                if hashlib.sha256(data).hexdigest() != self._digests[chunk]:
+                    self._failed = (f"{self.path}: bytes {start}-{start + len(data) - 1} do not "
+                                    "match their sha256 in the manifest (corrupt)")
                     raise self._on_mismatch(self._failed)
                 self._verified[chunk] = True
 
     def __getitem__(self, key):
-        if isinstance(key, slice) and key.step not in (None, 1):
-            raise TypeError("LazyVerifiedArray supports contiguous slices only")
         self.verify(key)
         return self.array[key]
 

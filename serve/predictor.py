@@ -86,7 +86,7 @@ class Predictor:
         self.manifest = self.bundle.manifest
         self.edge_hops = self.manifest.model.edge_hops
         self.batch_size = int(batch_size)
-        self.session = create_session(str(self.bundle.model_path), provider)
+        self.session = create_session(self.bundle.model, provider, str(self.bundle.model_path))
         self._check_signature()
 
     def _check_signature(self) -> None:

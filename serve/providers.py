@@ -59,13 +59,20 @@ def select_providers(requested: str = "auto") -> list[str]:
 _announced: set[str] = set()
 
 
-def create_session(model_path: str, requested: str = "auto") -> ort.InferenceSession:
-    """An ``InferenceSession`` on the selected providers; logs the provider in use once."""
+def create_session(model: str | bytes, requested: str = "auto",
+                   name: str | None = None) -> ort.InferenceSession:
+    """An ``InferenceSession`` on the selected providers; logs the provider in use once.
+
+    Args:
+        model: a path to an ONNX file, or its bytes (what a verified bundle hands over).
+        name: what to call the model in errors (default: the path).
+    """
+    model_path = name or (model if isinstance(model, str) else "the ONNX model")
     providers = select_providers(requested)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: no per-node placement chatter
     try:
-        session = ort.InferenceSession(model_path, sess_options=options, providers=providers)
+        session = ort.InferenceSession(model, sess_options=options, providers=providers)
     except Exception as e:  # onnxruntime's pybind errors (Fail, InvalidGraph, …) share no base
         # keep ORT's last two sentences, not its C++ source location
         sentences = re.split(r"(?<=\.)\s+", " ".join(str(e).split())) or [type(e).__name__]

@@ -10,7 +10,7 @@ from hashembed.errors import OutputPathError
 
 
 def recognise_marker(path):
-    return (path / "MARK").is_file()
+    return None if (path / "MARK").is_file() else "is not a thing"
 
 
 def write(target, content="new", overwrite=False, inputs=()):
@@ -82,3 +82,41 @@ def test_a_target_moved_aside_by_a_killed_writer_is_restored(tmp_path):
     stale = sibling(target, "old", dead_pid())  # the target exists: a stale copy is dropped
     write(target, overwrite=True)
     assert not stale.exists() and (target / "MARK").read_text() == "new"
+
+
+def test_without_overwrite_a_target_that_appears_meanwhile_is_never_replaced(tmp_path):
+    target = tmp_path / "t"
+    with StagedDirectory(target, "thing", recognise_marker) as staged:
+        (staged.path / "MARK").write_text("mine")
+        target.mkdir()  # another writer finished first, after our start-up check
+        (target / "MARK").write_text("theirs")
+        with pytest.raises(OSError):
+            staged._move_into_place()
+    assert (target / "MARK").read_text() == "theirs"
+
+
+def test_a_failed_move_keeps_the_finished_work_and_says_where(tmp_path, monkeypatch):
+    import hashembed.atomic as atomic
+
+    def refuse(*args):
+        raise OSError(16, "Device or resource busy")
+
+    monkeypatch.setattr(atomic, "_renameat2", lambda *a: False)
+    monkeypatch.setattr(atomic.os, "rename", refuse)
+    with pytest.raises(OutputPathError, match=r"could not move .* it is kept at .*staging"):
+        write(tmp_path / "t")
+    monkeypatch.undo()
+    kept = [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+    assert len(kept) == 1 and (kept[0] / "MARK").read_text() == "new"
+
+
+def test_the_current_directory_and_symlinks_are_refused(tmp_path, monkeypatch):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(OutputPathError, match="is a symbolic link"):
+        write(tmp_path / "link", overwrite=True)
+    monkeypatch.chdir(tmp_path / "real")
+    with pytest.raises(OutputPathError, match="is or contains the current directory"):
+        write(tmp_path / "real", overwrite=True)
+    with pytest.raises(OutputPathError, match="is or contains the current directory"):
+        write(tmp_path, overwrite=True)

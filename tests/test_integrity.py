@@ -24,12 +24,13 @@ def test_json_safe_replaces_non_finite_floats():
         {"a": None, "b": [1.0, None], "c": "x"}
 
 
-def lazy(tmp_path, array):
-    path = tmp_path / "a.npy"
+def lazy(tmp_path, array, name="a.npy"):
+    path = tmp_path / name
     np.save(path, array)
     record = file_record(path, chunks=True)
-    return path, LazyVerifiedArray(np.load(path, mmap_mode="r"), path, record["chunk_sha256"],
-                                   BundleChecksumError)
+    mapped = np.load(path, mmap_mode="r")
+    return path, LazyVerifiedArray(mapped, open(path, "rb"), path, record["chunk_sha256"],
+                                   record["chunk_bytes"], mapped.offset, BundleChecksumError)
 
 
 def corrupt(path, offset):
@@ -77,4 +78,31 @@ def test_digests_must_cover_the_file(tmp_path):
     path = tmp_path / "a.npy"
     np.save(path, np.zeros(10))
     with pytest.raises(BundleChecksumError, match="chunk digests do not cover"):
-        LazyVerifiedArray(np.load(path, mmap_mode="r"), path, [], BundleChecksumError)
+        LazyVerifiedArray(np.load(path, mmap_mode="r"), open(path, "rb"), path, [],
+                          CHUNK_BYTES, 128, BundleChecksumError)
+
+
+def test_boolean_masks_and_tuples_are_checked_too(tmp_path):
+    array = np.arange(3 * CHUNK_BYTES // 8, dtype=np.int64)
+    path, arr = lazy(tmp_path, array)
+    corrupt(path, 2 * CHUNK_BYTES + 100)
+    mask = np.zeros(array.size, dtype=bool)
+    mask[[0, 2 * CHUNK_BYTES // 8]] = True
+    with pytest.raises(BundleChecksumError):
+        arr[mask]
+    path, arr = lazy(tmp_path, array.reshape(-1, 2), "b.npy")
+    corrupt(path, 2 * CHUNK_BYTES + 100)
+    assert arr[0:2, 0].tolist() == [0, 2]
+    with pytest.raises(BundleChecksumError):
+        arr[..., 0]
+
+
+def test_what_is_checked_is_what_is_served_after_the_path_is_replaced(tmp_path):
+    array = np.arange(3 * CHUNK_BYTES // 8, dtype=np.int64)
+    path, arr = lazy(tmp_path, array)
+    corrupt(path, 2 * CHUNK_BYTES + 100)  # the mapped file is corrupt ...
+    replacement = tmp_path / "good.npy"
+    np.save(replacement, array)
+    replacement.replace(path)  # ... and a good file now sits at its path
+    with pytest.raises(BundleChecksumError):
+        arr[np.array([2 * CHUNK_BYTES // 8])]

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from hashembed import __version__
-from hashembed.atomic import StagedDirectory, check_output_dir, recover
+from hashembed.atomic import StagedDirectory, check_output_dir, only_listed_files, recover
 from hashembed.codeformat import CodeSpec, check_packed
 from hashembed.errors import RunCorruptError, RunExistsError
 from hashembed.idmap import IdMap
@@ -72,18 +72,23 @@ class Run:
         return torch.arange(self.graph.num_nodes)
 
 
-def is_run(path: Path) -> bool:
-    """True when ``path`` holds a hashembed run's ``run.json`` (any version)."""
+def replaceable_run(path: Path) -> str | None:
+    """``None`` when ``path`` is a run holding nothing but its files (``--overwrite`` may
+    replace it), else why not."""
     try:
         content = json.loads((Path(path) / RUN_MANIFEST).read_text())
     except (OSError, ValueError):
-        return False
-    return isinstance(content, dict) and content.get("format") == RUN_FORMAT
+        content = None
+    if not isinstance(content, dict) or content.get("format") != RUN_FORMAT:
+        return f"exists and is not a hashembed {RUN_KIND}"
+    files = content.get("files") if isinstance(content.get("files"), dict) else {}
+    return only_listed_files(Path(path), RUN_MANIFEST, files, "run")
 
 
 def check_run_dir(out_dir: str | Path, overwrite: bool = False, inputs=()) -> Path:
     """Raise unless ``out_dir`` may receive a run (checked before any work starts)."""
-    return check_output_dir(out_dir, RUN_KIND, is_run, overwrite, inputs, RunExistsError)
+    return check_output_dir(out_dir, RUN_KIND, replaceable_run, overwrite, inputs,
+                            RunExistsError)
 
 
 class RunWriter(StagedDirectory):
@@ -94,7 +99,7 @@ class RunWriter(StagedDirectory):
     """
 
     def __init__(self, out_dir: str | Path, overwrite: bool = False, inputs=()):
-        super().__init__(out_dir, RUN_KIND, is_run, overwrite=overwrite, inputs=inputs,
+        super().__init__(out_dir, RUN_KIND, replaceable_run, overwrite=overwrite, inputs=inputs,
                          exists_error=RunExistsError)
 
     def save(self, model: NodeClassifier, graph: Graph, code_spec: CodeSpec | None,

@@ -4,7 +4,9 @@ Edge files:
 
 * delimited text: comma, tab or whitespace (detected from the first data line), UTF-8 with
   or without a byte-order mark, ``#`` comments and blank lines skipped. The first line is a
-  header only when **none** of its fields is an integer (the log says when one was skipped).
+  header only when **none** of its fields is an integer and either the next line has an
+  integer field or it names known columns (so a first line of string ids stays data); the log
+  says when one was skipped.
   With a header the edge ends are chosen **by name** (below); without one they are the first
   two fields (further fields, e.g. weights, are ignored).
 * ``.npy``: integer ``[E, 2]`` or ``[2, E]``.
@@ -74,6 +76,8 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8-sig")  # strips a byte-order mark
     except UnicodeDecodeError:
         raise GraphInputError(f"{path} is not a UTF-8 text file (nor .npy or .parquet)") from None
+    except OSError as e:
+        raise GraphInputError(f"{path} cannot be read: {e.strerror}") from None
 
 
 def _data_lines(path: Path):
@@ -84,9 +88,22 @@ def _data_lines(path: Path):
             yield lineno, line
 
 
-def _is_header(fields: list[str]) -> bool:
-    """A first line is a header only when none of its fields could be a node id or label."""
-    return not any(_INT.match(f) for f in fields)
+# first fields of a label file's header (lower case)
+NODE_COLUMN_NAMES = ("node", "nodes", "node_id", "id", "vertex", "user", "user_id", "item")
+
+
+def _is_header(fields: list[str], following: list[str] | None, known: set[str]) -> bool:
+    """Whether a first line names its columns rather than holding data.
+
+    Never when one of its fields is an integer (it could be an id). Otherwise yes when the next
+    line has an integer field (names above numbers) or when it names known columns (``known``,
+    lower case) — so a first line of string ids is kept as data.
+    """
+    if any(_INT.match(f) for f in fields):
+        return False
+    if following is not None and any(_INT.match(f) for f in following):
+        return True
+    return any(f.lower() in known for f in fields)
 
 
 def choose_columns(names: list[str], src_col: str | None, dst_col: str | None,
@@ -96,6 +113,9 @@ def choose_columns(names: list[str], src_col: str | None, dst_col: str | None,
     if src_col or dst_col:
         if not (src_col and dst_col):
             raise GraphInputError("give both --src-col and --dst-col, or neither")
+        if src_col.lower() == dst_col.lower():
+            raise GraphInputError(f"--src-col and --dst-col both name {src_col!r}; name the "
+                                  "two ends of an edge")
         chosen = []
         for flag, col in (("--src-col", src_col), ("--dst-col", dst_col)):
             if col.lower() not in lowered:
@@ -121,11 +141,15 @@ def _read_text_edges(path: Path, src_col: str | None, dst_col: str | None
     """Id tokens ``object [E, 2]`` (strings, as written) and ``int64 [E]`` their line numbers."""
     edges, lines = [], []
     delimiter, columns = None, None
-    for lineno, line in _data_lines(path):
+    data = list(_data_lines(path))
+    known = {name for pair in EDGE_COLUMN_PAIRS for name in pair}
+    known |= {c.lower() for c in (src_col, dst_col) if c}
+    for lineno, line in data:
         if columns is None:
             delimiter = _detect_delimiter(line)
             fields = _split(line, delimiter)
-            if _is_header(fields):
+            following = _split(data[1][1], delimiter) if len(data) > 1 else None
+            if _is_header(fields, following, known):
                 columns = choose_columns(fields, src_col, dst_col, str(path))
                 log.info("%s: line %d is a header (%s); edges are columns %r -> %r", path,
                          lineno, line[:80], fields[columns[0]], fields[columns[1]])
@@ -310,10 +334,14 @@ def read_label_rows(path: str | Path) -> tuple[IdColumn, np.ndarray, list[str] |
         raise GraphInputError(f"label file {path} does not exist")
     rows: list[tuple[int, str, str]] = []
     delimiter = None
-    for lineno, line in _data_lines(path):
+    data = list(_data_lines(path))
+    for lineno, line in data:
         if not rows and delimiter is None:
             delimiter = _detect_delimiter(line)
-            if _is_header(_split(line, delimiter)):
+            following = _split(data[1][1], delimiter, maxsplit=1) if len(data) > 1 else None
+            # a header names the node column, or sits above an integer node id
+            following = following[:1] if following else None
+            if _is_header(_split(line, delimiter), following, set(NODE_COLUMN_NAMES)):
                 log.info("%s: line %d is a header (%s)", path, lineno, line[:80])
                 continue
         fields = _split(line, delimiter, maxsplit=1)

@@ -7,7 +7,10 @@ event, no fixed sleep) and then sends SIGKILL, so the kill lands at exactly that
 
 * ``run-files``: a run's files are staged, its run.json is about to be written;
 * ``bundle-check``: a bundle is staged and about to be checked against PyTorch;
-* ``rename``: the previous artifact was moved aside, the new one not yet renamed into place.
+* ``exchange``: the new artifact is about to be swapped with the previous one (one
+  ``renameat2(RENAME_EXCHANGE)`` call on Linux);
+* ``rename``: where that call is unavailable, the previous artifact was moved aside and the new
+  one is not yet renamed into place.
 """
 
 import os
@@ -33,14 +36,24 @@ def main():
         from hashembed.export import exporter
 
         exporter.check_bundle = lambda *a, **k: block(marker)
+    elif point == "exchange":
+        from hashembed import atomic
+
+        real_renameat2 = atomic._renameat2
+
+        def renameat2(src, dst, flags):
+            if flags == atomic._RENAME_EXCHANGE:
+                block(marker)
+            return real_renameat2(src, dst, flags)
+
+        atomic._renameat2 = renameat2
     elif point == "rename":
         from hashembed import atomic
 
-        renames = []
+        atomic._renameat2 = lambda *args: False  # the portable two-step path
         real = os.rename
 
         def rename(src, dst):
-            renames.append(src)
             if ".old-" in str(dst):  # the previous version has just been moved aside
                 real(src, dst)
                 block(marker)

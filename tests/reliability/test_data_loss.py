@@ -59,7 +59,7 @@ def test_export_overwrite_replaces_a_bundle(trained_run, tmp_path, capsys):
 
 # 2. a killed train left a new checkpoint beside old codes --------------------------------
 
-@pytest.mark.parametrize("point", ["run-files", "rename"])
+@pytest.mark.parametrize("point", ["run-files", "exchange", "rename"])
 def test_killed_train_leaves_the_previous_run_whole(graph_files, tmp_path, point):
     edges, labels = graph_files
     run = tmp_path / "run"
@@ -96,7 +96,7 @@ def test_parts_of_two_runs_never_load_together(graph_files, tmp_path, capsys):
     assert not (tmp_path / "bundle").exists()
 
 
-@pytest.mark.parametrize("point", ["bundle-check", "rename"])
+@pytest.mark.parametrize("point", ["bundle-check", "exchange", "rename"])
 def test_killed_export_leaves_the_previous_bundle_whole(trained_run, tmp_path, point):
     bundle = tmp_path / "bundle"
     assert main(["export", str(trained_run), "--out", str(bundle), "--probe-nodes", "8"]) == 0
@@ -186,15 +186,84 @@ def test_labels_mixing_integers_and_names_are_refused(tmp_path, capsys):
 
 # 6. Predictor(checksums=False) served a flipped code byte ---------------------------------
 
+@pytest.fixture(scope="module")
+def small_piece_bundle(sage_run, tmp_path_factory):
+    """Cora's bundle written with 1 KiB pieces: its code table and CSR span many pieces."""
+    from hashembed import integrity
+    from hashembed.export.exporter import export_run
+
+    out = tmp_path_factory.mktemp("pieces") / "bundle"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(integrity, "CHUNK_BYTES", 1024)
+        export_run(sage_run, out, probe_nodes=16)
+    return out
+
+
 @pytest.mark.parametrize("how", [{"checksums": False}, {"verify": "lazy"}])
-def test_the_cheap_check_still_refuses_a_flipped_code_byte(trained_run, tmp_path, how):
+def test_the_cheap_check_refuses_a_flipped_byte_when_a_query_reads_it(small_piece_bundle,
+                                                                      tmp_path, how):
+    from hashembed.serve.subgraph import k_hop_subgraph
+
     bundle = tmp_path / "bundle"
-    assert main(["export", str(trained_run), "--out", str(bundle), "--probe-nodes", "8"]) == 0
+    shutil.copytree(small_piece_bundle, bundle)
+    clean = Predictor(bundle)
+    victim = clean.num_nodes - 1  # flip a bit of the last node's code
     path = bundle / CODES_FILE
     data = bytearray(path.read_bytes())
-    data[-1] ^= 0x01  # the last node's code
+    data[-1] ^= 0x01
     path.write_bytes(bytes(data))
-    # sizes match; the piece holding the code is hashed before it is first used (here, one
-    # piece holds the whole table and the .npy header, so already when opening)
+    # a query whose 2-hop neighbourhood stays far from the last 1 KiB piece is served ...
+    codes = clean.bundle.codes
+    safe = next(q for q in range(clean.num_nodes)
+                if k_hop_subgraph(clean.bundle.indptr, clean.bundle.indices, np.array([q]),
+                                  2).nodes.max() < victim - 1024 // codes.shape[1] - 1)
+    lazy = Predictor(bundle, **how)  # opens: sizes match, only the first piece is hashed
+    np.testing.assert_array_equal(lazy.predict([safe]).logits, clean.predict([safe]).logits)
+    # ... and the one that reads the flipped byte is refused, as is everything after it
     with pytest.raises(BundleChecksumError, match="do not match their sha256"):
-        Predictor(bundle, **how).predict(np.array([59]))
+        lazy.predict([victim])
+    with pytest.raises(BundleChecksumError):
+        lazy.predict([safe])
+
+
+# --- found in review: more ways to lose files ----------------------------------------------
+
+def test_predict_output_never_clobbers_an_input_or_an_existing_file(trained_run, tmp_path,
+                                                                    capsys):
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(trained_run), "--out", str(bundle), "--probe-nodes", "8"]) == 0
+    before = tree(bundle)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("1 2\n")
+    assert main(["predict", str(bundle), "--nodes-file", str(ids), "--output", str(ids)]) == 2
+    assert "would overwrite an input" in one_error_line(capsys)
+    assert main(["predict", str(bundle), "--nodes", "1", "--output",
+                 str(bundle / CODES_FILE)]) == 2
+    assert "would overwrite an input" in one_error_line(capsys)
+    keep = tmp_path / "keep.json"
+    keep.write_text("[]")
+    assert main(["predict", str(bundle), "--nodes", "1", "--output", str(keep)]) == 2
+    assert "already exists; choose another name or pass --overwrite" in one_error_line(capsys)
+    assert main(["predict", str(bundle), "--nodes", "1", "--output", str(tmp_path / "p.csv")]) == 2
+    assert "write .json or .npy" in one_error_line(capsys)
+    assert main(["predict", str(bundle), "--nodes", "1", "--output", str(keep),
+                 "--overwrite"]) == 0
+    assert ids.read_text() == "1 2\n" and tree(bundle) == before
+
+
+def test_overwrite_refuses_a_run_that_holds_other_files(trained_run, graph_files, capsys):
+    assert main(["export", str(trained_run), "--out", str(trained_run / "bundle"),
+                 "--probe-nodes", "8"]) == 0
+    assert train(*graph_files, trained_run, "--overwrite") == 2
+    assert "holds files that are not part of its run (bundle)" in one_error_line(capsys)
+    open_bundle(trained_run / "bundle")
+
+
+def test_train_into_the_current_directory_is_refused(graph_files, tmp_path, monkeypatch,
+                                                     capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert train(*graph_files, work) == 2
+    assert "is or contains the current directory" in one_error_line(capsys)
+    assert train(*graph_files, tmp_path / "work" / "run") == 0
