@@ -24,6 +24,7 @@ def _add_graph_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="a named dataset: cora (bundled), planetoid-cora, "
                      "tolokers, email-eu-core, twitch-DE, … (see docs)")
+    src.add_argument("--graph", type=Path, help="a graph directory (hashembed graph build)")
     src.add_argument("--edges", type=Path, help="edge list: text (comma/tab/space), .npy or "
                      ".parquet")
     p.add_argument("--labels", type=Path, help="with --edges: 'node label' rows")
@@ -56,11 +57,18 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from hashembed.train.splits import parse_split
     from hashembed.train.trainer import ACCURACY, ROC_AUC, TrainConfig
 
-    inputs = [p for p in (a.edges, a.labels) if p is not None] or [a.data_root]
+    inputs = [p for p in (a.edges, a.labels, a.graph) if p is not None] or [a.data_root]
     check_run_dir(a.out, a.overwrite, inputs)  # before any work: a bad --out fails at once
     train = TrainConfig(a.epochs, a.patience, a.lr, a.weight_decay, a.seed)
     if a.dataset:
         graph = load_dataset(a.dataset, a.data_root)
+    elif a.graph:
+        from hashembed.graphdir import open_graph
+        from hashembed.train.graph import graph_from_dir
+
+        graph = graph_from_dir(open_graph(a.graph))
+        if a.labels is not None:
+            raise ConfigError("--graph carries its labels (graph build --labels)")
     else:
         if a.labels is None:
             raise ConfigError("--edges needs --labels for node classification")
@@ -133,6 +141,28 @@ def _cmd_predict(a: argparse.Namespace) -> int:
                  "labels": result.labels}[a.what]
         atomic_write(a.output, lambda f: np.save(f, array, allow_pickle=False))
     print(f"wrote {len(result.node_ids)} predictions to {a.output}", file=sys.stderr)
+    return 0
+
+
+def _cmd_graph_build(a: argparse.Namespace) -> int:
+    from hashembed.train.graphbuild import build_graph
+
+    header = build_graph(a.edges, a.out, labels_path=a.labels, num_nodes=a.num_nodes,
+                         id_type=a.id_type, src_col=a.src_col, dst_col=a.dst_col,
+                         memory_gb=a.memory_gb, overwrite=a.overwrite, progress=not a.quiet)
+    print(json.dumps({k: v for k, v in header.to_dict().items() if k != "files"}, indent=2))
+    return 0
+
+
+def _cmd_codes(a: argparse.Namespace) -> int:
+    from hashembed.codeformat import CodeSpec
+    from hashembed.train.codestore import write_codes
+
+    spec = CodeSpec(a.scheme, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
+                    projection=a.projection)
+    summary = write_codes(a.graph_dir, spec, a.out, memory_gb=a.memory_gb,
+                          overwrite=a.overwrite, progress=not a.quiet)
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -245,6 +275,38 @@ def build_parser() -> argparse.ArgumentParser:
                    "it (huge tables; nothing unverified is ever served)")
     p.add_argument("--skip-checksums", action="store_true", help="the same as --verify lazy")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("graph", help="graph directories: build one from edge files")
+    graph_sub = p.add_subparsers(dest="graph_command", required=True)
+    p = graph_sub.add_parser("build", help="edge files -> a graph directory, out of core")
+    p.add_argument("--edges", type=Path, nargs="+", required=True,
+                   help="edge files (text, .npy, Parquet) or directories of part files")
+    p.add_argument("--labels", type=Path, help="'node label' rows, in the same ids")
+    p.add_argument("--num-nodes", type=int, help="ids are rows 0 .. N-1")
+    p.add_argument("--id-type", choices=("auto", "dense", "int", "str"), default="auto")
+    p.add_argument("--src-col", help="source column name (see hashembed train --help)")
+    p.add_argument("--dst-col", help="target column name")
+    p.add_argument("--memory-gb", type=float, default=4.0,
+                   help="memory for sorting edges (default 4)")
+    p.add_argument("--out", type=Path, required=True, help="graph directory to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it holds a graph directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_graph_build)
+
+    p = sub.add_parser("codes", help="code every node of a graph directory, streaming")
+    p.add_argument("graph_dir", type=Path)
+    p.add_argument("--scheme", choices=("hash", "random"), default="hash")
+    p.add_argument("--bits", type=int, default=128)
+    p.add_argument("--bits-per-index", type=int, default=DEFAULT_BITS_PER_INDEX)
+    p.add_argument("--projection", choices=("gaussian", "rademacher"), default="gaussian")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--memory-gb", type=float, default=4.0,
+                   help="memory for a block of bits (default 4; sets the block size)")
+    p.add_argument("--out", type=Path, required=True, help="codes directory to write")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_codes)
 
     p = sub.add_parser("bench", help="benchmarks (print a table, write JSON)")
     bench = p.add_subparsers(dest="benchmark", required=True)

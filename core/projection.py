@@ -87,6 +87,20 @@ def projection(keys: np.ndarray, start: int, stop: int, seed: int,
     return (np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)).astype(np.float32)
 
 
+# Coders sum projections in fixed point: entries are rounded to multiples of 2^-20 and held
+# as int32, sums as int64, so a node's sum is exact and the same in any order of its
+# neighbours (a relabelled graph lists them in another order) and on any machine.
+FIXED_POINT_BITS = 20
+FIXED_POINT_SCALE = float(1 << FIXED_POINT_BITS)
+
+
+def projection_fixed(keys: np.ndarray, start: int, stop: int, seed: int,
+                     kind: str = "gaussian") -> np.ndarray:
+    """:func:`projection` in fixed point: ``int32 [k, stop - start]`` = round(R · 2^20)."""
+    return np.rint(projection(keys, start, stop, seed, kind).astype(np.float64)
+                   * FIXED_POINT_SCALE).astype(np.int32)
+
+
 def tie_rank(keys: np.ndarray, bit: int, seed: int) -> np.ndarray:
     """``uint64 [k]``: a stable pseudo-random rank of each key for bit ``bit`` (tie-breaking)."""
     return _hashes(np.asarray(keys, dtype=np.uint64) ^ _TIE_SALT, bit, bit + 1, seed)[:, 0]

@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 
 from hashembed.codeformat import CodeSpec, pack_codes, unpack_codes
 from hashembed.errors import ConfigError
-from hashembed.projection import projection, tie_rank
-from hashembed.train.graph import Graph
+from hashembed.projection import FIXED_POINT_SCALE, projection, projection_fixed, tie_rank
+from hashembed.train.graph import Graph, to_csr
 
 
 @dataclass(frozen=True)
@@ -83,38 +83,88 @@ def _balance_ties(bits: np.ndarray, proj: np.ndarray, median: np.ndarray, keys: 
     return bits
 
 
-def hash_codes(graph: Graph, spec: CodeSpec, block_bits: int = 64,
-               progress: bool = True) -> Codes:
-    """Hash codes of every node from its adjacency row (see module docstring).
+def block_bits_for(num_nodes: int, memory_gb: float, bits: int) -> int:
+    """Bits per block that fit ``memory_gb``: a block holds ``R`` (int32) and ``p`` (int64) for
+    every node, 12 bytes per node and bit, plus the keys and a column copy (16 bytes per node);
+    a multiple of 8 between 8 and 64."""
+    room = memory_gb * 2**30 - 16 * num_nodes
+    fit = int(room // (12 * num_nodes)) // 8 * 8
+    return max(8, min(64, bits, fit))
+
+
+def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, spec: CodeSpec,
+                   block_bits: int | None = None, memory_gb: float = 4.0,
+                   row_chunk_entries: int = 1 << 22, progress: bool = True) -> Codes:
+    """Hash codes of every node from a CSR adjacency (memory-mapped or not), streaming.
+
+    For each block of bits: ``R`` for every node (fixed point, from the keys), then
+    ``p[v] = R[v] + sum_{u in N(v)} R[u]`` row chunk by row chunk (about
+    ``row_chunk_entries`` CSR entries each), then each bit's exact median. Exact integer sums
+    make the codes identical for any block size, row chunking, memory budget or row order.
 
     Args:
-        graph: the graph; its ``edge_index`` defines ``A``.
-        spec: a ``CodeSpec`` with ``scheme="hash"``.
-        block_bits: bits computed per block; peak memory is about ``n × block_bits × 8`` bytes.
-        progress: show a tqdm bar over blocks.
+        indptr, indices: the graph's CSR (``int64 [n + 1]``, ``int32|int64 [nnz]``).
+        keys: ``uint64 [n]`` node keys (:meth:`hashembed.idmap.IdMap.keys`).
+        block_bits: bits per block; default: as many as ``memory_gb`` allows (8 to 64).
 
     Returns:
-        :class:`Codes` with ``packed uint8 [n, c/8]`` and ``thresholds float32 [c]``.
+        :class:`Codes` with ``packed uint8 [n, c/8]`` and ``thresholds float32 [c]`` (the
+        medians of ``p``, in projection units).
     """
     if spec.scheme != "hash":
         raise ConfigError(f"hash_codes needs scheme='hash', got {spec.scheme!r}")
+    n, c = int(indptr.shape[0]) - 1, spec.bits
+    if block_bits is None:
+        block_bits = block_bits_for(n, memory_gb, c)
     if block_bits <= 0 or block_bits % 8:
         raise ConfigError(f"block_bits={block_bits} must be a positive multiple of 8")
-    n, c = graph.num_nodes, spec.bits
-    adj = adjacency_with_self_loops(graph)
-    keys = graph.ids.keys()
+    keys = np.asarray(keys, dtype=np.uint64)
     packed = np.empty((n, c // 8), dtype=np.uint8)
-    thresholds = np.empty(c, dtype=np.float32)
-    starts = range(0, c, block_bits)
-    for start in tqdm(starts, desc="hash codes", unit="block", disable=not progress):
+    thresholds = np.empty(c, dtype=np.float64)
+    chunks = _row_chunks(indptr, row_chunk_entries)
+    bar = tqdm(total=int(indptr[-1]) * -(-c // block_bits), desc="hash codes", unit="edge",
+               unit_scale=True, disable=not progress)
+    for start in range(0, c, block_bits):
         stop = min(start + block_bits, c)
-        directions = projection(keys, start, stop, spec.seed, spec.projection)  # [n, k]
-        proj = adj @ directions                                                # [n, k]
+        directions = projection_fixed(keys, start, stop, spec.seed, spec.projection)  # [n, k]
+        proj = directions.astype(np.int64)                                        # self term
+        for lo, hi in chunks:
+            a, b = int(indptr[lo]), int(indptr[hi])
+            if b > a:
+                gathered = directions[np.asarray(indices[a:b])]                   # [e, k]
+                _segment_add(proj, gathered, np.asarray(indptr[lo:hi + 1]) - a, lo)
+            bar.update(b - a)
         median = np.median(proj, axis=0)
-        thresholds[start:stop] = median
+        thresholds[start:stop] = median / FIXED_POINT_SCALE
         bits = _balance_ties(proj > median, proj, median, keys, start, spec.seed)
         packed[:, start // 8: stop // 8] = pack_codes(bits)
-    return Codes(spec, packed, thresholds)
+    bar.close()
+    return Codes(spec, packed, thresholds.astype(np.float32))
+
+
+def _row_chunks(indptr: np.ndarray, entries: int) -> list[tuple[int, int]]:
+    """Row ranges ``[lo, hi)`` of about ``entries`` CSR entries each (at least one row)."""
+    n = int(indptr.shape[0]) - 1
+    bounds = np.searchsorted(np.asarray(indptr), np.arange(0, int(indptr[-1]) + entries,
+                                                           entries), side="left")
+    cuts = sorted(set([0, n, *np.clip(bounds, 0, n).tolist()]))
+    return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
+
+
+def _segment_add(out: np.ndarray, values: np.ndarray, offsets: np.ndarray, first_row: int
+                 ) -> None:
+    """``out[first_row + r] += values[offsets[r]:offsets[r+1]].sum(0)`` for every row ``r``."""
+    nonempty = offsets[1:] > offsets[:-1]
+    sums = np.add.reduceat(values, offsets[:-1][nonempty], axis=0, dtype=np.int64)
+    out[first_row + np.nonzero(nonempty)[0]] += sums
+
+
+def hash_codes(graph: Graph, spec: CodeSpec, block_bits: int | None = 64,
+               progress: bool = True) -> Codes:
+    """Hash codes of every node of an in-memory :class:`Graph` (see :func:`hash_codes_csr`)."""
+    indptr, indices = to_csr(graph.edge_index, graph.num_nodes)
+    return hash_codes_csr(indptr, indices, graph.ids.keys(), spec, block_bits=block_bits,
+                          progress=progress)
 
 
 # random codes draw from their own family of the counter hash, apart from hash projections

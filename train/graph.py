@@ -69,6 +69,21 @@ class Graph:
                 f"undirected_edges={self.num_edges // 2}{labelled})")
 
 
+def graph_from_dir(graph_dir) -> Graph:
+    """An in-memory :class:`Graph` of a graph directory (:mod:`hashembed.graphdir`), for the
+    full-batch trainer: ``edge_index`` is built from the CSR (``2 × nnz`` int64)."""
+    n = graph_dir.num_nodes
+    src = np.repeat(np.arange(n, dtype=np.int64), graph_dir.degrees())
+    edge_index = np.stack([src, np.asarray(graph_dir.indices, dtype=np.int64)])
+    header = graph_dir.header
+    masks = {k: np.asarray(v) for k, v in graph_dir.masks.items()} or None
+    return Graph(header.name, n, edge_index,
+                 None if graph_dir.labels is None else np.array(graph_dir.labels),
+                 None if masks is None else {"official": masks},
+                 class_names=None if header.class_names is None else list(header.class_names),
+                 id_map=None if graph_dir.ids.kind == "dense" else graph_dir.ids)
+
+
 def symmetrize(edges: np.ndarray, num_nodes: int) -> np.ndarray:
     """Undirected, de-duplicated, loop-free edge index from any edge list.
 

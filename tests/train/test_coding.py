@@ -112,3 +112,21 @@ def test_collision_fraction_counts_every_member_of_a_clash():
     packed = np.array([[1], [1], [2], [3]], np.uint8)
     stats = code_stats(packed, 8)
     assert stats["collision_fraction"] == 0.5 and stats["distinct_codes"] == 3
+
+
+def test_codes_do_not_depend_on_block_size_row_chunking_or_memory(power_law_graph):
+    from hashembed.train.coding import hash_codes_csr
+    from hashembed.train.graph import to_csr
+
+    g = power_law_graph
+    indptr, indices = to_csr(g.edge_index, g.num_nodes)
+    keys = g.ids.keys()
+    spec = CodeSpec("hash", 64, seed=2)
+    reference = hash_codes_csr(indptr, indices, keys, spec, block_bits=64, progress=False)
+    for options in ({"block_bits": 8}, {"row_chunk_entries": 7},
+                    {"block_bits": None, "memory_gb": 1e-4},
+                    {"block_bits": 16, "row_chunk_entries": 1000}):
+        other = hash_codes_csr(indptr, indices.astype(np.int32), keys, spec, progress=False,
+                               **options)
+        np.testing.assert_array_equal(other.packed, reference.packed)
+        np.testing.assert_array_equal(other.thresholds, reference.thresholds)

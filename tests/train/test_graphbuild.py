@@ -1,0 +1,106 @@
+"""Out-of-core graph build: the same CSR as the in-memory path, whatever the input form."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hashembed.errors import GraphInputError
+from hashembed.graphdir import HEADER_NAME, open_graph
+from hashembed.train.edgelist import load_edge_list_graph
+from hashembed.train.graph import symmetrize, to_csr
+from hashembed.train.graphbuild import build_graph
+
+
+def random_edges(seed=0, n=400, e=3000):
+    rng = np.random.default_rng(seed)
+    edges = rng.integers(0, n, (e, 2))
+    loops = np.stack([np.arange(5), np.arange(5)], 1)
+    return np.concatenate([edges, edges[:200], edges[:100, ::-1], loops])  # dups, loops
+
+
+def expected_csr(edges):
+    n = int(edges.max()) + 1
+    return to_csr(symmetrize(edges, n), n)
+
+
+@pytest.mark.parametrize("memory_gb", [4.0, 1e-5])  # one bucket, and many
+def test_build_equals_the_in_memory_symmetrise(tmp_path, memory_gb):
+    edges = random_edges()
+    (tmp_path / "e.csv").write_text("src,dst\n" + "\n".join(f"{a},{b}" for a, b in edges))
+    build_graph([tmp_path / "e.csv"], tmp_path / "g", memory_gb=memory_gb, progress=False)
+    graph = open_graph(tmp_path / "g", verify=True)
+    indptr, indices = expected_csr(edges)
+    np.testing.assert_array_equal(graph.indptr, indptr)
+    np.testing.assert_array_equal(graph.indices, indices)
+    assert graph.indices.dtype == np.int32 and graph.ids.kind == "dense"
+
+
+def test_parts_in_a_directory_npy_and_parquet_give_one_graph(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    edges = random_edges(1)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    third = len(edges) // 3
+    np.save(parts / "a.npy", edges[:third])
+    (parts / "b.tsv").write_text("\n".join(f"{a}\t{b}" for a, b in edges[third:2 * third]))
+    pq.write_table(pa.table({"id": np.arange(len(edges) - 2 * third), "source":
+                             edges[2 * third:, 0], "target": edges[2 * third:, 1]}),
+                   parts / "c.parquet")
+    build_graph([parts], tmp_path / "g", progress=False)
+    graph = open_graph(tmp_path / "g")
+    indptr, indices = expected_csr(edges)
+    np.testing.assert_array_equal(graph.indptr, indptr)
+    np.testing.assert_array_equal(graph.indices, indices)
+
+
+def test_string_ids_and_labels_match_the_in_memory_reader(tmp_path):
+    edges = random_edges(2, n=200, e=1000)
+    (tmp_path / "e.tsv").write_text("\n".join(f"user {a}\tuser {b}" for a, b in edges) + "\n")
+    (tmp_path / "l.txt").write_text("\n".join(f"user {v}\t{'odd' if v % 2 else 'even'}"
+                                              for v in range(0, 200, 3)) + "\n")
+    build_graph([tmp_path / "e.tsv"], tmp_path / "g", labels_path=tmp_path / "l.txt",
+                memory_gb=1e-5, progress=False)
+    built = open_graph(tmp_path / "g")
+    reference = load_edge_list_graph(tmp_path / "e.tsv", tmp_path / "l.txt")
+    indptr, indices = to_csr(reference.edge_index, reference.num_nodes)
+    assert built.ids.kind == "str" and built.num_nodes == reference.num_nodes
+    np.testing.assert_array_equal(built.indptr, indptr)
+    np.testing.assert_array_equal(built.indices, indices)
+    np.testing.assert_array_equal(built.labels, reference.labels)
+    assert built.header.class_names == ("even", "odd")
+    assert built.ids.rows(["user 7"]).tolist() == reference.ids.rows(["user 7"]).tolist()
+
+
+def test_bad_rows_and_edited_headers_are_named(tmp_path):
+    (tmp_path / "e.csv").write_text("0,1\n1,2\n2,x\n")
+    with pytest.raises(GraphInputError, match="e.csv"):
+        build_graph([tmp_path / "e.csv"], tmp_path / "g", id_type="int", progress=False)
+    assert not (tmp_path / "g").exists()
+    (tmp_path / "ok.csv").write_text("0,1\n1,2\n")
+    build_graph([tmp_path / "ok.csv"], tmp_path / "g", progress=False)
+    header = json.loads((tmp_path / "g" / HEADER_NAME).read_text())
+    header["num_nodes"] = 4
+    (tmp_path / "g" / HEADER_NAME).write_text(json.dumps(header))
+    with pytest.raises(GraphInputError, match="does not match its digest"):
+        open_graph(tmp_path / "g")
+
+
+def test_codes_of_a_graph_directory_equal_the_in_memory_coder(tmp_path):
+    from hashembed.cli import main
+    from hashembed.codeformat import CodeSpec
+    from hashembed.train.coding import hash_codes
+
+    edges = random_edges(3)
+    (tmp_path / "e.csv").write_text("\n".join(f"{a},{b}" for a, b in edges))
+    assert main(["graph", "build", "--edges", str(tmp_path / "e.csv"), "--out",
+                 str(tmp_path / "g"), "--quiet"]) == 0
+    assert main(["codes", str(tmp_path / "g"), "--bits", "64", "--seed", "4", "--memory-gb",
+                 "0.00003", "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    reference = hash_codes(load_edge_list_graph(tmp_path / "e.csv"),
+                           CodeSpec("hash", 64, seed=4), progress=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "c" / "codes.npy"), reference.packed)
+    summary = json.loads((tmp_path / "c" / "codes.json").read_text())
+    assert summary["block_bits"] == 8 and summary["num_nodes"] == 400

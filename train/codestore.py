@@ -1,0 +1,74 @@
+"""``hashembed codes``: the code table of a graph directory, written as a codes directory.
+
+    CODES_DIR/
+      codes.json   format + version, the code spec, per-bit thresholds, n, the graph it codes
+                   (its header digest), seconds, size + sha256 of codes.npy, digest
+      codes.npy    uint8 [n, c/8] packed codes (hashembed.codeformat)
+
+Streams over the graph directory's memory-mapped CSR (:func:`~hashembed.train.coding.hash_codes_csr`)
+with a block size chosen from ``memory_gb``; written like every artifact here (staged, renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from hashembed.atomic import StagedDirectory, only_listed_files
+from hashembed.codeformat import CodeSpec
+from hashembed.errors import OutputPathError
+from hashembed.graphdir import HEADER_NAME, open_graph
+from hashembed.integrity import file_record, seal
+from hashembed.train.coding import block_bits_for, hash_codes_csr, random_codes
+
+CODES_FORMAT = "hashembed-codes"
+CODES_FORMAT_VERSION = 1
+CODES_HEADER = "codes.json"
+CODES_FILE = "codes.npy"
+
+
+def _replaceable_codes(path: Path) -> str | None:
+    try:
+        content = json.loads((path / CODES_HEADER).read_text())
+    except (OSError, ValueError):
+        content = None
+    if not isinstance(content, dict) or content.get("format") != CODES_FORMAT:
+        return "exists and is not a hashembed codes directory"
+    return only_listed_files(path, CODES_HEADER, content.get("files", {}), "codes")
+
+
+def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.PathLike,
+                memory_gb: float = 4.0, overwrite: bool = False, progress: bool = True) -> dict:
+    """Code every node of ``graph_dir`` under ``spec``; returns the summary in ``codes.json``."""
+    graph = open_graph(graph_dir)
+    started = time.perf_counter()
+    with StagedDirectory(out_dir, "codes directory", _replaceable_codes, overwrite,
+                         inputs=[graph_dir], exists_error=OutputPathError) as staged:
+        keys = graph.ids.keys()
+        if spec.scheme == "hash":
+            block = block_bits_for(graph.num_nodes, memory_gb, spec.bits)
+            codes = hash_codes_csr(graph.indptr, graph.indices, keys, spec, block_bits=block,
+                                   progress=progress)
+        else:
+            block, codes = None, random_codes(keys, spec)
+        with open(staged.path / CODES_FILE, "wb") as f:
+            import numpy as np
+
+            np.save(f, codes.packed, allow_pickle=False)
+        header = json.loads((Path(graph_dir) / HEADER_NAME).read_text())
+        summary = {
+            "code_spec": spec.to_dict(),
+            "thresholds": None if codes.thresholds is None else codes.thresholds.tolist(),
+            "num_nodes": graph.num_nodes, "graph": str(Path(graph_dir).resolve()),
+            "graph_digest": header["digest"], "block_bits": block,
+            "seconds": round(time.perf_counter() - started, 3),
+            "edges_per_second": round(graph.header.num_csr_entries
+                                      / max(time.perf_counter() - started, 1e-9)),
+        }
+        content = seal({"format": CODES_FORMAT, "format_version": CODES_FORMAT_VERSION,
+                        **summary, "files": {CODES_FILE: file_record(staged.path / CODES_FILE)}})
+        (staged.path / CODES_HEADER).write_text(json.dumps(content, indent=2) + "\n")
+        staged.commit()
+    return {k: v for k, v in summary.items() if k != "thresholds"}
