@@ -81,10 +81,17 @@ def _cmd_train(a: argparse.Namespace) -> int:
                         projection=a.projection)
         decoder = DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim, a.hidden, a.dim)
     model = ModelConfig(a.gnn, a.layers, a.hidden, graph.num_classes, a.dropout)
+    batch = None
+    if a.batch_size is not None:
+        from hashembed.train.minibatch import BatchConfig
+        from hashembed.train.sampler import parse_fanout
+
+        fanout = parse_fanout(a.fanout) if a.fanout else (15, 10, 5, 5)[:a.layers]
+        batch = BatchConfig(a.batch_size, fanout)
     metrics = train_run(graph, spec, decoder, model, train, a.out, embedding_dim=a.dim,
                         progress=not a.quiet,
                         task={"accuracy": ACCURACY, "roc_auc": ROC_AUC}[a.metric],
-                        overwrite=a.overwrite, inputs=inputs)
+                        overwrite=a.overwrite, inputs=inputs, batch=batch)
     keys = ("dataset", "coding", "bits_per_node", "metric", "train", "val", "test",
             "majority_class_test", "bytes")
     print(json.dumps({k: metrics[k] for k in keys}, indent=2))
@@ -151,6 +158,22 @@ def _cmd_graph_build(a: argparse.Namespace) -> int:
                          id_type=a.id_type, src_col=a.src_col, dst_col=a.dst_col,
                          memory_gb=a.memory_gb, overwrite=a.overwrite, progress=not a.quiet)
     print(json.dumps({k: v for k, v in header.to_dict().items() if k != "files"}, indent=2))
+    return 0
+
+
+def _cmd_synth(a: argparse.Namespace) -> int:
+    from hashembed.graphdir import open_graph
+    from hashembed.train.synth import SynthConfig, clustering_coefficient, synth_graph
+
+    config = SynthConfig(a.num_nodes, a.avg_degree, a.communities, a.mixing, a.group_min,
+                         a.group_max, a.exponent, a.seed)
+    header = synth_graph(config, a.out, memory_gb=a.memory_gb, overwrite=a.overwrite,
+                         progress=not a.quiet)
+    graph = open_graph(a.out)
+    summary = {k: v for k, v in header.to_dict().items() if k != "files"}
+    summary["avg_degree"] = header.num_csr_entries / header.num_nodes
+    summary["clustering_sampled"] = clustering_coefficient(graph.indptr, graph.indices)
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -238,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="early-stopping and reported metric (roc_auc: binary labels, e.g. "
                    "tolokers)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, help="train on sampled neighbourhoods of this "
+                   "many seed nodes (default: full batch)")
+    p.add_argument("--fanout", help="with --batch-size: neighbours per hop, one per layer, "
+                   "e.g. 15,10 (-1: all; default 15,10)")
     p.add_argument("--out", type=Path, required=True, help="run directory to write")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it holds a run (any other folder is refused)")
@@ -293,6 +320,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace --out if it holds a graph directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_graph_build)
+
+    p = sub.add_parser("synth", help="a labelled synthetic graph with small dense groups "
+                       "nested in classes, written as a graph directory")
+    p.add_argument("--num-nodes", type=int, required=True)
+    p.add_argument("--avg-degree", type=float, default=10.0)
+    p.add_argument("--communities", type=int, default=16, help="labelled classes K")
+    p.add_argument("--mixing", type=float, default=0.2,
+                   help="fraction of a node's edges to uniformly random nodes")
+    p.add_argument("--group-min", type=int, default=10, help="smallest dense group")
+    p.add_argument("--group-max", type=int, default=60, help="largest dense group")
+    p.add_argument("--exponent", type=float, default=2.5, help="power-law degree exponent")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--memory-gb", type=float, default=4.0)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("codes", help="code every node of a graph directory, streaming")
     p.add_argument("graph_dir", type=Path)

@@ -21,6 +21,7 @@ Torch-free: the run directory, the bundle and the server all read it through thi
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -31,6 +32,8 @@ from hashembed.errors import ConfigError, NodeIdTypeError, UnknownNodeError
 from hashembed.projection import node_keys
 
 ID_KINDS = ("dense", "int", "str")
+# an integer id as text: ASCII digits only (no "1_0", no other scripts' digits)
+INT_TOKEN = re.compile(r"[+-]?[0-9]+\Z", re.ASCII)
 IDS_SORTED_FILE = "ids_sorted.npy"
 IDS_ROWS_FILE = "ids_rows.npy"
 IDS_HASH_FILE = "ids_hash.npy"
@@ -45,9 +48,16 @@ ID_ARRAY_SPECS = {IDS_SORTED_FILE: (np.int64, lambda n: n), IDS_ROWS_FILE: (np.i
                   IDS_BYTES_FILE: (np.uint8, lambda n: None)}
 
 
+def _utf8(value: str) -> bytes:
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NodeIdTypeError(f"node id {value!r} is not valid UTF-8 text") from None
+
+
 def string_keys(ids: Sequence[str]) -> np.ndarray:
     """``uint64 [k]``: BLAKE2b-64 of each id's UTF-8 bytes (little-endian)."""
-    return np.array([int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(),
+    return np.array([int.from_bytes(hashlib.blake2b(_utf8(s), digest_size=8).digest(),
                                     "little") for s in ids], dtype=np.uint64)
 
 
@@ -98,7 +108,7 @@ class IdMap:
     @classmethod
     def from_strings(cls, ids_by_row: Sequence[str]) -> "IdMap":
         """From ``n`` distinct strings, row ``r`` holding ``ids_by_row[r]``."""
-        encoded = [s.encode("utf-8") for s in ids_by_row]
+        encoded = [_utf8(s) for s in ids_by_row]
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in encoded], out=offsets[1:])
         data = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
@@ -141,7 +151,9 @@ class IdMap:
 
     def external(self, rows: np.ndarray) -> list:
         """The external ids of ``rows`` (Python ints or strings)."""
-        rows = np.asarray(rows, dtype=np.int64)
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.num_nodes):
+            raise ConfigError(f"rows must lie in [0, {self.num_nodes})")
         if self.kind == "dense":
             return rows.tolist()
         if self.kind == "int":
@@ -171,7 +183,8 @@ class IdMap:
         return np.asarray(self.arrays[IDS_ROWS_FILE][pos], dtype=np.int64)
 
     def _string_rows(self, ids) -> np.ndarray:
-        ids = [ids] if isinstance(ids, str) else list(ids)
+        ids = [ids] if isinstance(ids, str) or np.ndim(ids) == 0 else list(np.asarray(
+            ids, dtype=object).reshape(-1)) if isinstance(ids, np.ndarray) else list(ids)
         for value in ids:
             if not isinstance(value, str):
                 raise NodeIdTypeError(f"this graph's node ids are strings, got {value!r}")
@@ -182,7 +195,7 @@ class IdMap:
         offsets, data = self.arrays[IDS_OFFSETS_FILE], self.arrays[IDS_BYTES_FILE]
         out = np.empty(len(ids), dtype=np.int64)
         for i, (value, lo, hi) in enumerate(zip(ids, left, right)):
-            encoded = value.encode("utf-8")
+            encoded = _utf8(value)
             match = [int(rows[p]) for p in range(lo, hi)
                      if bytes(data[offsets[rows[p]]:offsets[rows[p] + 1]]) == encoded]
             if not match:
@@ -201,7 +214,7 @@ def _as_int64(ids, num_nodes: int) -> np.ndarray:
     """Integer ids as ``int64 [k]``; booleans, floats and strings are :class:`NodeIdTypeError`,
     integers beyond 64 bits :class:`UnknownNodeError`."""
     if isinstance(ids, np.ndarray):
-        flat = ids.reshape(-1) if ids.ndim <= 1 else None
+        flat = ids.reshape(-1) if ids.ndim <= 1 else None  # a 0-d array is one id
         if flat is None:
             raise NodeIdTypeError(f"node ids must be 1-D, got shape {list(ids.shape)}")
         if flat.size and (flat.dtype == np.bool_ or not np.issubdtype(flat.dtype, np.integer)):
@@ -211,6 +224,8 @@ def _as_int64(ids, num_nodes: int) -> np.ndarray:
             if big.size:
                 raise _unknown(int(flat[big[0]]), num_nodes)
         return flat.astype(np.int64)
+    ids = list(ids) if not isinstance(ids, (list, tuple, str, bytes, int, np.integer)) \
+        and np.ndim(ids) == 0 and hasattr(ids, "__iter__") else ids  # generators, iterators
     values = [ids] if np.ndim(ids) == 0 else list(ids) if np.ndim(ids) == 1 else None
     if values is None:
         raise NodeIdTypeError(f"node ids must be 1-D, got shape {list(np.shape(ids))}")
@@ -229,8 +244,7 @@ def parse_id_tokens(tokens: Sequence[str], kind: str, where: str) -> list:
         return list(tokens)
     out = []
     for token in tokens:
-        try:
-            out.append(int(token))
-        except ValueError:
-            raise NodeIdTypeError(f"{where}: {token[:40]!r} is not an integer node id") from None
+        if not INT_TOKEN.match(token):
+            raise NodeIdTypeError(f"{where}: {token[:40]!r} is not an integer node id")
+        out.append(int(token))
     return out

@@ -145,9 +145,13 @@ class Predictor:
             NodeIdTypeError: an id of the wrong type (bool, float, a string for integer ids…).
             UnknownNodeError: an id that is not in the graph (the first one is named).
         """
+        if not isinstance(node_ids, (np.ndarray, list, tuple, str, int, np.integer)):
+            node_ids = list(node_ids)  # a generator or other iterable: read it once
+        if np.ndim(node_ids) == 0:
+            node_ids = np.asarray(node_ids).reshape(1) if isinstance(node_ids, np.ndarray) \
+                else [node_ids]
         rows = self.bundle.ids.rows(node_ids)
-        ids = np.asarray(node_ids if not isinstance(node_ids, (str, int, np.integer))
-                         else [node_ids])
+        ids = np.asarray(node_ids)
         if ids.dtype.kind in "iu":
             ids = ids.astype(np.int64) if ids.dtype != np.uint64 else ids
         unique, inverse = np.unique(rows, return_inverse=True)

@@ -96,24 +96,3 @@ def test_predict_speaks_the_users_ids(served, capsys):
     assert json.loads(capsys.readouterr().out)[0]["node"] == int(int_names[3])
     assert main(["predict", str(int_bundle), "--nodes", "3"]) == 2  # a row number is no id
     assert "node id 3 is not in the graph" in capsys.readouterr().err
-
-
-def test_the_order_of_lines_does_not_change_any_code(cora, tmp_path):
-    """Same graph and ids, lines shuffled: every node keeps its code (the key is its id)."""
-    from hashembed.codeformat import CodeSpec
-    from hashembed.train.coding import hash_codes
-    from hashembed.train.edgelist import load_edge_list_graph
-
-    names = [f"n{v}" for v in range(cora.num_nodes)]
-    edges, labels = write_cora(tmp_path, cora, names)
-    lines = edges.read_text().splitlines()
-    shuffled = tmp_path / "shuffled.tsv"
-    shuffled.write_text("\n".join(np.random.default_rng(3).permutation(lines)) + "\n")
-    a = load_edge_list_graph(edges, labels)
-    b = load_edge_list_graph(shuffled, labels)
-    spec = CodeSpec("hash", 64)
-    codes_a, codes_b = hash_codes(a, spec, progress=False), hash_codes(b, spec, progress=False)
-    some = [names[v] for v in range(0, cora.num_nodes, 7) if names[v] in set(
-        a.ids.external(np.arange(a.num_nodes)))]
-    np.testing.assert_array_equal(codes_a.packed[a.ids.rows(some)],
-                                  codes_b.packed[b.ids.rows(some)])

@@ -30,21 +30,21 @@ anything is allocated. Every problem is a :class:`GraphInputError` naming the fi
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hashembed.errors import GraphInputError
-from hashembed.idmap import IdMap
+from hashembed.idmap import INT_TOKEN, IdMap
 from hashembed.train.graph import Graph, symmetrize
 
 log = logging.getLogger(__name__)
 
-_INT = re.compile(r"[+-]?\d+\Z")
+_INT = INT_TOKEN
 INT64_MAX = 2**63 - 1
 # column-name pairs recognised for the two ends of an edge, in no order of preference
 EDGE_COLUMN_PAIRS = (("src", "dst"), ("source", "target"), ("id_1", "id_2"), ("from", "to"),
@@ -67,8 +67,15 @@ def _detect_delimiter(line: str) -> str | None:
 
 
 def _split(line: str, delimiter: str | None, maxsplit: int = -1) -> list[str]:
-    parts = line.split(delimiter, maxsplit) if delimiter else line.split(None, maxsplit)
-    return [f.strip() for f in parts]
+    """Fields of a line: CSV rules (quotes) for comma and tab, runs of white space otherwise."""
+    if delimiter is None:
+        return [f.strip() for f in line.split(None, maxsplit)]
+    if maxsplit >= 0 and '"' not in line:
+        return [f.strip() for f in line.split(delimiter, maxsplit)]
+    fields = next(csv.reader([line], delimiter=delimiter))
+    if maxsplit >= 0 and len(fields) > maxsplit + 1:
+        fields = fields[:maxsplit] + [delimiter.join(fields[maxsplit:])]
+    return [f.strip() for f in fields]
 
 
 def _read_text(path: Path) -> str:
@@ -92,18 +99,20 @@ def _data_lines(path: Path):
 NODE_COLUMN_NAMES = ("node", "nodes", "node_id", "id", "vertex", "user", "user_id", "item")
 
 
-def _is_header(fields: list[str], following: list[str] | None, known: set[str]) -> bool:
+def _is_header(fields: list[str], following: list[str] | None, known: set[str],
+               string_ids: bool = False) -> bool:
     """Whether a first line names its columns rather than holding data.
 
-    Never when one of its fields is an integer (it could be an id). Otherwise yes when the next
-    line has an integer field (names above numbers) or when it names known columns (``known``,
-    lower case) — so a first line of string ids is kept as data.
+    Never when one of its fields is an integer (it could be an id). Otherwise yes when it names
+    known columns (``known``, lower case), or — unless ids are strings (``--id-type str``) —
+    when the next line has an integer field (names above numbers). So a first line of string
+    ids is kept as data.
     """
     if any(_INT.match(f) for f in fields):
         return False
-    if following is not None and any(_INT.match(f) for f in following):
+    if any(f.lower() in known for f in fields):
         return True
-    return any(f.lower() in known for f in fields)
+    return not string_ids and following is not None and any(_INT.match(f) for f in following)
 
 
 def choose_columns(names: list[str], src_col: str | None, dst_col: str | None,
@@ -136,8 +145,8 @@ def choose_columns(names: list[str], src_col: str | None, dst_col: str | None,
         f"{', '.join('/'.join(p) for p in EDGE_COLUMN_PAIRS)})")
 
 
-def _read_text_edges(path: Path, src_col: str | None, dst_col: str | None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _read_text_edges(path: Path, src_col: str | None, dst_col: str | None,
+                     string_ids: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Id tokens ``object [E, 2]`` (strings, as written) and ``int64 [E]`` their line numbers."""
     edges, lines = [], []
     delimiter, columns = None, None
@@ -149,7 +158,7 @@ def _read_text_edges(path: Path, src_col: str | None, dst_col: str | None
             delimiter = _detect_delimiter(line)
             fields = _split(line, delimiter)
             following = _split(data[1][1], delimiter) if len(data) > 1 else None
-            if _is_header(fields, following, known):
+            if _is_header(fields, following, known, string_ids):
                 columns = choose_columns(fields, src_col, dst_col, str(path))
                 log.info("%s: line %d is a header (%s); edges are columns %r -> %r", path,
                          lineno, line[:80], fields[columns[0]], fields[columns[1]])
@@ -194,7 +203,7 @@ class IdColumn:
 
 
 def read_edge_ids(path: str | Path, src_col: str | None = None,
-                  dst_col: str | None = None) -> IdColumn:
+                  dst_col: str | None = None, string_ids: bool = False) -> IdColumn:
     """The edge list of ``path`` as unmapped ids ``[E, 2]`` (see module docstring)."""
     path = Path(path)
     if not path.is_file():
@@ -204,7 +213,7 @@ def read_edge_ids(path: str | Path, src_col: str | None = None,
         return IdColumn(_edges_from_array(path, _load_npy(path)), path)
     if suffix in (".parquet", ".pq"):
         return IdColumn(_load_parquet(path, src_col, dst_col), path)
-    tokens, lines = _read_text_edges(path, src_col, dst_col)
+    tokens, lines = _read_text_edges(path, src_col, dst_col, string_ids)
     return IdColumn(tokens, path, lines)
 
 
@@ -296,7 +305,7 @@ def _load_parquet(path: Path, src_col: str | None, dst_col: str | None) -> np.nd
         return _edges_from_array(path, np.stack(columns, axis=1))
     stacked = np.empty((len(columns[0]), 2), dtype=object)
     stacked[:, 0], stacked[:, 1] = columns
-    return stacked
+    return np.vectorize(str.strip, otypes=[object])(stacked) if stacked.size else stacked
 
 
 def _edges_from_array(path: Path, array: np.ndarray) -> np.ndarray:
@@ -322,7 +331,8 @@ def _edges_from_array(path: Path, array: np.ndarray) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def read_label_rows(path: str | Path) -> tuple[IdColumn, np.ndarray, list[str] | None]:
+def read_label_rows(path: str | Path, string_ids: bool = False
+                    ) -> tuple[IdColumn, np.ndarray, list[str] | None]:
     """A ``node label`` file as unmapped node ids (tokens), labels and class names.
 
     Returns:
@@ -341,7 +351,8 @@ def read_label_rows(path: str | Path) -> tuple[IdColumn, np.ndarray, list[str] |
             following = _split(data[1][1], delimiter, maxsplit=1) if len(data) > 1 else None
             # a header names the node column, or sits above an integer node id
             following = following[:1] if following else None
-            if _is_header(_split(line, delimiter), following, set(NODE_COLUMN_NAMES)):
+            if _is_header(_split(line, delimiter), following, set(NODE_COLUMN_NAMES),
+                          string_ids):
                 log.info("%s: line %d is a header (%s)", path, lineno, line[:80])
                 continue
         fields = _split(line, delimiter, maxsplit=1)
@@ -480,8 +491,9 @@ def map_ids(columns: list[IdColumn], kind: str, num_nodes: int | None = None
     would inflate it). ``int``/``str``: rows number the distinct ids in sorted order; integer
     ids that already are exactly ``0 .. n-1`` stay dense (nothing to store).
     """
-    if kind == "str":
-        values = [np.asarray(c.values, dtype=object) for c in columns]
+    if kind == "str":  # integers from .npy or Parquet become their decimal text
+        values = [np.vectorize(str, otypes=[object])(c.values) if c.values.size
+                  else np.asarray(c.values, dtype=object) for c in columns]
         distinct = np.unique(np.concatenate([v.ravel() for v in values]))
         return IdMap.from_strings(distinct.tolist()), [
             np.searchsorted(distinct, v).astype(np.int64) for v in values]
@@ -522,10 +534,11 @@ def load_edge_list_graph(edges_path: str | Path, labels_path: str | Path | None 
             raise GraphInputError(f"--num-nodes means ids are rows 0 .. n-1; it does not go "
                                   f"with --id-type {id_type}")
         id_type = "dense"
-    columns = [read_edge_ids(edges_path, src_col, dst_col)]
+    string_ids = id_type == "str"
+    columns = [read_edge_ids(edges_path, src_col, dst_col, string_ids)]
     labels = names = None
     if labels_path is not None:
-        label_nodes, labels, names = read_label_rows(labels_path)
+        label_nodes, labels, names = read_label_rows(labels_path, string_ids)
         columns.append(label_nodes)
     kind = _id_kind(columns, id_type)
     id_map, rows = map_ids(columns, kind, num_nodes)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hashembed.errors import GraphInputError
 from hashembed.idmap import IdMap
 
 SPLIT_NAMES = ("train", "val", "test")

@@ -43,7 +43,8 @@ CHUNK_EDGES = 1 << 22  # edges per chunk read (about 64 MiB of int64 pairs)
 PAIR_BYTES_IN_SORT = 48  # bytes per directed pair while a bucket is sorted (key, copies)
 
 
-def _text_layout(path: Path, src_col, dst_col) -> tuple[str, int, tuple[int, int], int]:
+def _text_layout(path: Path, src_col, dst_col, string_ids: bool = False
+                 ) -> tuple[str, int, tuple[int, int], int]:
     """Delimiter, lines before the data (comments + header), the edge columns and the number
     of fields of a text file."""
     lines = []
@@ -58,7 +59,7 @@ def _text_layout(path: Path, src_col, dst_col) -> tuple[str, int, tuple[int, int
     following = _split(lines[1][1], delimiter) if len(lines) > 1 else None
     known = {name for pair in EDGE_COLUMN_PAIRS for name in pair}
     known |= {c.lower() for c in (src_col, dst_col) if c}
-    if _is_header(fields, following, known):
+    if _is_header(fields, following, known, string_ids):
         columns = choose_columns(fields, src_col, dst_col, str(path))
         width = len(following) if following else len(fields)
         return delimiter, lines[0][0], columns, width
@@ -76,7 +77,7 @@ def _text_chunks(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[np.
     import pyarrow as pa
     import pyarrow.csv as csv
 
-    delimiter, skip, (src, dst), width = _text_layout(path, src_col, dst_col)
+    delimiter, skip, (src, dst), width = _text_layout(path, src_col, dst_col, as_strings)
     kind = pa.string() if as_strings else pa.int64()
     names = [f"c{i}" for i in range(width)]
     try:
@@ -231,60 +232,14 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
         n = id_map.num_nodes
         lookup = _row_lookup(id_map, kind)
 
-        # 2. bucket by source row range, both directions, no self-loops
-        itype = index_dtype(n)
-        budget = int(memory_gb * 2**30)
-        rows_per_bucket = -(-n // max(1, math.ceil(2 * total * PAIR_BYTES_IN_SORT / budget)))
-        buckets = -(-n // rows_per_bucket)  # every bucket starts below n
-        with tempfile.TemporaryDirectory(dir=writer.path, prefix=".buckets-") as tmp:
-            parts = [open(Path(tmp) / f"b{b}.bin", "wb") for b in range(buckets)]
-            bar = tqdm(total=total, desc="bucket edges", unit="edge", unit_scale=True,
-                       disable=not progress)
+        # 2. + 3. bucket, sort, de-duplicate, write the CSR
+
+        def row_chunks():
             for path in files:
                 for chunk in _edge_chunks(path, src_col, dst_col, as_strings):
-                    rows = lookup(chunk)
-                    rows = rows[rows[:, 0] != rows[:, 1]]
-                    both = np.concatenate([rows, rows[:, ::-1]]).astype(itype)
-                    which = both[:, 0] // rows_per_bucket
-                    order = np.argsort(which, kind="stable")
-                    both, which = both[order], which[order]
-                    cuts = np.searchsorted(which, np.arange(buckets + 1))
-                    for b in range(buckets):
-                        if cuts[b + 1] > cuts[b]:
-                            parts[b].write(both[cuts[b]:cuts[b + 1]].tobytes())
-                    bar.update(chunk.shape[0])
-            bar.close()
-            for f in parts:
-                f.close()
+                    yield lookup(chunk)
 
-            # 3. sort + de-duplicate each bucket, write the CSR
-            counts = np.zeros(n, dtype=np.int64)
-            deduped = []
-            for b in tqdm(range(buckets), desc="sort buckets", unit="bucket",
-                          disable=not progress or buckets == 1):
-                pairs = np.fromfile(Path(tmp) / f"b{b}.bin", dtype=itype).reshape(-1, 2)
-                (Path(tmp) / f"b{b}.bin").unlink()
-                first = b * rows_per_bucket
-                keys = np.unique((pairs[:, 0].astype(np.int64) - first) * n + pairs[:, 1])
-                del pairs
-                width = min(rows_per_bucket, n - first)
-                counts[first:first + width] = np.bincount(keys // n, minlength=width)
-                out = Path(tmp) / f"d{b}.bin"
-                (keys % n).astype(itype).tofile(out)
-                deduped.append(out)
-            nnz = int(counts.sum())
-            indptr = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(counts, out=indptr[1:])
-            writer.save_array(INDPTR_FILE, indptr)
-            indices = writer.open_array(INDICES_FILE, itype, (nnz,))
-            at = 0
-            for out in deduped:
-                part = np.fromfile(out, dtype=itype)
-                indices[at:at + part.size] = part
-                at += part.size
-                out.unlink()
-            indices.flush()
-            del indices
+        nnz = write_csr(writer, row_chunks, n, total, memory_gb, progress)
         has_labels = label_column is not None
         if has_labels:
             label_rows = _row_lookup(id_map, kind)(
@@ -305,6 +260,67 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
     log.info("graph %s: n=%d, %d undirected edges, %.0f edges/s", out_dir, n, nnz // 2,
              total / max(seconds, 1e-9))
     return header
+
+
+def write_csr(writer: GraphWriter, row_chunks, num_nodes: int, total_edges: int,
+              memory_gb: float, progress: bool = True) -> int:
+    """Write ``indptr.npy``/``indices.npy`` of the undirected, loop-free, de-duplicated graph of
+    the edges ``row_chunks()`` yields (``int64 [k, 2]`` rows), within ``memory_gb``.
+
+    Both directions of every edge go to ``B`` bucket files by source row range; each bucket is
+    sorted by (source, target) and de-duplicated on its own. Returns ``nnz``.
+    """
+    n = num_nodes
+    itype = index_dtype(n)
+    budget = int(memory_gb * 2**30)
+    rows_per_bucket = -(-n // max(1, math.ceil(2 * total_edges * PAIR_BYTES_IN_SORT / budget)))
+    buckets = -(-n // rows_per_bucket)  # every bucket starts below n
+    with tempfile.TemporaryDirectory(dir=writer.path, prefix=".buckets-") as tmp:
+        parts = [open(Path(tmp) / f"b{b}.bin", "wb") for b in range(buckets)]
+        bar = tqdm(total=total_edges, desc="bucket edges", unit="edge", unit_scale=True,
+                   disable=not progress)
+        for rows in row_chunks():
+            bar.update(rows.shape[0])
+            rows = rows[rows[:, 0] != rows[:, 1]]
+            both = np.concatenate([rows, rows[:, ::-1]]).astype(itype)
+            which = both[:, 0] // rows_per_bucket
+            order = np.argsort(which, kind="stable")
+            both, which = both[order], which[order]
+            cuts = np.searchsorted(which, np.arange(buckets + 1))
+            for b in range(buckets):
+                if cuts[b + 1] > cuts[b]:
+                    parts[b].write(both[cuts[b]:cuts[b + 1]].tobytes())
+        bar.close()
+        for f in parts:
+            f.close()
+        counts = np.zeros(n, dtype=np.int64)
+        deduped = []
+        for b in tqdm(range(buckets), desc="sort buckets", unit="bucket",
+                      disable=not progress or buckets == 1):
+            pairs = np.fromfile(Path(tmp) / f"b{b}.bin", dtype=itype).reshape(-1, 2)
+            (Path(tmp) / f"b{b}.bin").unlink()
+            first = b * rows_per_bucket
+            keys = np.unique((pairs[:, 0].astype(np.int64) - first) * n + pairs[:, 1])
+            del pairs
+            width = min(rows_per_bucket, n - first)
+            counts[first:first + width] = np.bincount(keys // n, minlength=width)
+            out = Path(tmp) / f"d{b}.bin"
+            (keys % n).astype(itype).tofile(out)
+            deduped.append(out)
+        nnz = int(counts.sum())
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        writer.save_array(INDPTR_FILE, indptr)
+        indices = writer.open_array(INDICES_FILE, itype, (nnz,))
+        at = 0
+        for out in deduped:
+            part = np.fromfile(out, dtype=itype)
+            indices[at:at + part.size] = part
+            at += part.size
+            out.unlink()
+        indices.flush()
+        del indices
+    return nnz
 
 
 def _row_lookup(id_map: IdMap, kind: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ from hashembed.integrity import json_safe
 from hashembed.train.checkpoint import RunWriter
 from hashembed.train.coding import code_stats, make_codes
 from hashembed.train.decoder import DecoderConfig
-from hashembed.train.graph import Graph
+from hashembed.train.graph import Graph, to_csr
 from hashembed.train.model import ModelConfig, build_model, sparse_adjacency
+from hashembed.train.minibatch import BatchConfig, fit_minibatch, memory_plan, node_loader
 from hashembed.train.trainer import ACCURACY, Task, TrainConfig, fit, majority_accuracy
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ def memory_report(model, num_nodes: int, code_spec: CodeSpec | None, embedding_d
 def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderConfig | None,
               model_config: ModelConfig, train_config: TrainConfig, out_dir: str | Path,
               embedding_dim: int = 64, progress: bool = True, task: Task = ACCURACY,
-              overwrite: bool = False, inputs=()) -> dict:
+              overwrite: bool = False, inputs=(), batch: BatchConfig | None = None) -> dict:
     """Make codes, train, and write ``out_dir`` (see :mod:`hashembed.train.checkpoint`).
 
     Args:
@@ -61,6 +63,8 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
             (:data:`~hashembed.train.trainer.ACCURACY` or ``ROC_AUC`` for binary labels).
         overwrite: replace ``out_dir`` if it holds a run (anything else is refused).
         inputs: the files the graph was read from; ``out_dir`` may not contain them.
+        batch: train on sampled neighbourhoods of ``batch.batch_size`` seeds
+            (:mod:`hashembed.train.minibatch`); ``None``: full batch.
 
     ``out_dir`` is checked and staged before coding starts and appears, whole, only when the
     run is complete (:class:`~hashembed.train.checkpoint.RunWriter`). A split without test
@@ -82,13 +86,13 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
                         graph.name, split)
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
         metrics = _train(graph, code_spec, decoder_config, model_config, train_config,
-                         embedding_dim, progress, task, writer)
+                         embedding_dim, progress, task, writer, batch)
         writer.commit()
     return metrics
 
 
 def _train(graph, code_spec, decoder_config, model_config, train_config, embedding_dim,
-           progress, task, writer: RunWriter) -> dict:
+           progress, task, writer: RunWriter, batch: BatchConfig | None) -> dict:
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
@@ -106,10 +110,14 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
     coding_seconds = time.perf_counter() - started
 
     model = build_model(model_config, decoder_config, graph.num_nodes, embedding_dim)
-    labels = torch.from_numpy(graph.labels)
-    masks = {k: torch.from_numpy(v) for k, v in graph.masks.items()}
-    adj_t = sparse_adjacency(torch.from_numpy(graph.edge_index), graph.num_nodes)
-    result = fit(model, node_input, adj_t, labels, masks, train_config, progress, task)
+    if batch is None:
+        labels = torch.from_numpy(graph.labels)
+        masks = {k: torch.from_numpy(v) for k, v in graph.masks.items()}
+        adj_t = sparse_adjacency(torch.from_numpy(graph.edge_index), graph.num_nodes)
+        result = fit(model, node_input, adj_t, labels, masks, train_config, progress, task)
+    else:
+        result = _fit_sampled(graph, codes, model, model_config, train_config, batch,
+                              embedding_dim, progress, task)
 
     metrics = {
         "dataset": graph.name,
@@ -126,6 +134,7 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
         "bytes": memory_report(model, graph.num_nodes, code_spec, embedding_dim),
         "seconds": {"coding": coding_seconds, "total": time.perf_counter() - started},
         "config": {
+            "batch": None if batch is None else asdict(batch),
             "code_spec": None if code_spec is None else code_spec.to_dict(),
             "decoder": None if decoder_config is None else decoder_config.to_dict(),
             "model": model_config.to_dict(),
@@ -135,3 +144,25 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
     metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, train_config,
                                     metrics)
     return json_safe(metrics)
+
+
+def _fit_sampled(graph: Graph, codes, model, model_config: ModelConfig,
+                 train_config: TrainConfig, batch: BatchConfig, embedding_dim: int,
+                 progress: bool, task: Task):
+    """Mini-batch training over the graph's CSR; prints the memory plan first."""
+    if len(batch.fanout) != model_config.num_layers:
+        raise ConfigError(f"--fanout has {len(batch.fanout)} hops for a "
+                          f"{model_config.num_layers}-layer GNN; give one per layer")
+    indptr, indices = to_csr(graph.edge_index, graph.num_nodes)
+    plan = memory_plan(graph.num_nodes, 0 if codes is None else codes.shape[1], model,
+                       embedding_dim)
+    log.info("memory plan: %s", ", ".join(f"{k} {v / 2**20:,.1f} MiB" for k, v in plan.items()))
+    loaders = {
+        split: node_loader(indptr, indices, codes, graph.labels,
+                           np.nonzero(graph.masks[split])[0], batch.fanout,
+                           batch.batch_size if split == "train" else batch.eval_batch_size,
+                           shuffle=split == "train", seed=train_config.seed)
+        for split in ("train", "val", "test") if split in graph.masks}
+    if int(graph.masks["train"].sum()) == 0 or int(graph.masks["val"].sum()) == 0:
+        raise ConfigError("the split leaves no training or no validation nodes")
+    return fit_minibatch(model, loaders, train_config, progress, task)

@@ -190,3 +190,41 @@ def test_uint64_ids_above_2_63_are_unknown_not_negative(bundle):
 
     with pytest.raises(UnknownNodeError, match="node id 9223372036854775809 is not in"):
         Predictor(bundle).predict(np.array([1, 2**63 + 1], dtype=np.uint64))
+
+
+# --- found in review: ids ---------------------------------------------------------------------
+
+def test_string_id_files_keep_their_first_line(tmp_path):
+    from hashembed.train.edgelist import load_edge_list_graph
+
+    (tmp_path / "e.csv").write_text("alice,bob\nuser7,42\n")
+    graph = load_edge_list_graph(tmp_path / "e.csv", id_type="str")
+    assert graph.ids.external(np.arange(graph.num_nodes)) == ["42", "alice", "bob", "user7"]
+    (tmp_path / "q.csv").write_text('"Smith, J","Doe, A"\n"Doe, A",Roe\n')
+    graph = load_edge_list_graph(tmp_path / "q.csv")
+    assert graph.ids.external(np.arange(graph.num_nodes)) == ["Doe, A", "Roe", "Smith, J"]
+
+
+def test_only_ascii_digits_are_integer_ids(tmp_path, capsys):
+    from hashembed.errors import GraphInputError
+    from hashembed.train.edgelist import load_edge_list_graph
+
+    (tmp_path / "e.csv").write_text("1,2\n\u0661,2\n")
+    with pytest.raises(GraphInputError, match="mix integers"):
+        load_edge_list_graph(tmp_path / "e.csv")
+
+
+def test_odd_predict_ids_are_named(bundle, tmp_path, capsys):
+    assert main(["predict", str(bundle), "--nodes", "1_0"]) == 2
+    assert "'1_0' is not an integer node id" in one_error_line(capsys)
+    np.save(tmp_path / "zero_d.npy", np.array(5))
+    assert main(["predict", str(bundle), "--nodes-file", str(tmp_path / "zero_d.npy")]) == 0
+    assert Predictor(bundle).predict(i for i in (1, 2)).logits.shape[0] == 2
+
+
+def test_string_ids_from_binary_edges(tmp_path):
+    from hashembed.train.edgelist import load_edge_list_graph
+
+    np.save(tmp_path / "e.npy", np.array([[10, 20], [20, 30]]))
+    graph = load_edge_list_graph(tmp_path / "e.npy", id_type="str")
+    assert graph.ids.kind == "str" and graph.ids.rows(["20"]).tolist() == [1]
