@@ -433,7 +433,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
         if dataset.name not in loaded:
             graph = load_dataset(dataset.name, data_root)
             split = load_ogbl_ddi_split(data_root) if dataset.task == "link" else None
-            adj_t = sparse_adjacency(torch.from_numpy(graph.edge_index), graph.num_nodes)
+            adj_t = sparse_adjacency(torch.from_numpy(graph.edges()), graph.num_nodes)
             loaded[dataset.name] = (graph, split, adj_t)
         graph, split, adj_t = loaded[dataset.name]
         key = (dataset.name, dataset.split_for(seed))

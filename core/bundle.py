@@ -9,7 +9,8 @@ Layout (format version 2)::
       model.onnx      packed codes uint8 [N, c/8] + edge_index int64 [2, E] -> logits, embeddings
       codes.npy       uint8 [n, c/8], the packed code table (memory-mapped at serving time)
       indptr.npy      int64 [n + 1], CSR row pointers of the graph (row v = v's neighbours)
-      indices.npy     int64 [nnz], CSR column indices
+      indices.npy     int32 [nnz] while n < 2^31, else int64: CSR column indices (the graph
+                      directory's own file, hard-linked where it can be)
       ids_*.npy       the users' own node ids, when they are not 0 .. n-1 (hashembed.idmap)
 
 Writing goes through :class:`BundleWriter` (a :class:`~hashembed.atomic.StagedDirectory`):
@@ -46,6 +47,7 @@ from hashembed.errors import (
     BundleVersionError,
     ConfigError,
 )
+from hashembed.graphdir import index_dtype
 from hashembed.idmap import ID_ARRAY_SPECS, ID_FILES, ID_KINDS, IdMap
 from hashembed.integrity import (LazyVerifiedArray, digest_matches, file_record, seal,
                                  sha256_file)
@@ -304,7 +306,7 @@ class Bundle:
         manifest: the parsed :class:`Manifest`.
         codes: ``uint8 [n, c/8]`` memory-mapped code table.
         indptr: ``int64 [n + 1]`` CSR row pointers.
-        indices: ``int64 [nnz]`` CSR neighbours.
+        indices: ``int32|int64 [nnz]`` CSR neighbours (:func:`~hashembed.graphdir.index_dtype`).
         ids: the node id map (external ids <-> rows).
         model: the verified bytes of ``model.onnx`` (what ONNX Runtime loads).
         verify: ``"full"`` (every file hashed on open) or ``"lazy"`` (the arrays are
@@ -463,7 +465,7 @@ def open_bundle(bundle_dir: str | os.PathLike, verify: str = "full") -> Bundle:
         name: _open_array(path / name, np.dtype(dtype), shape, manifest.files[name], lazy)
         for name, dtype, shape in ((CODES_FILE, np.uint8, (n, manifest.code_spec.bytes_per_node)),
                                    (INDPTR_FILE, np.int64, (n + 1,)),
-                                   (INDICES_FILE, np.int64, (nnz,)))}
+                                   (INDICES_FILE, index_dtype(n), (nnz,)))}
     indptr = arrays[INDPTR_FILE]
     if indptr[0] != 0 or indptr[n] != nnz:
         raise BundleCorruptError(f"{path / INDPTR_FILE} does not span the {nnz} CSR entries")

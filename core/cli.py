@@ -57,7 +57,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from hashembed.train.splits import parse_split
     from hashembed.train.trainer import ACCURACY, ROC_AUC, TrainConfig
 
-    inputs = [p for p in (a.edges, a.labels, a.graph) if p is not None] or [a.data_root]
+    inputs = [p for p in (a.edges, a.labels, a.graph, a.codes) if p is not None] or \
+        [a.data_root]
     check_run_dir(a.out, a.overwrite, inputs)  # before any work: a bad --out fails at once
     train = TrainConfig(a.epochs, a.patience, a.lr, a.weight_decay, a.seed)
     if a.dataset:
@@ -91,7 +92,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     metrics = train_run(graph, spec, decoder, model, train, a.out, embedding_dim=a.dim,
                         progress=not a.quiet,
                         task={"accuracy": ACCURACY, "roc_auc": ROC_AUC}[a.metric],
-                        overwrite=a.overwrite, inputs=inputs, batch=batch)
+                        overwrite=a.overwrite, inputs=inputs, batch=batch,
+                        codes_dir=a.codes)
     keys = ("dataset", "coding", "bits_per_node", "metric", "train", "val", "test",
             "majority_class_test", "bytes")
     print(json.dumps({k: metrics[k] for k in keys}, indent=2))
@@ -247,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits-per-index", type=int, default=DEFAULT_BITS_PER_INDEX,
                    help=f"b (1, 2, 4, 8, 16; default {DEFAULT_BITS_PER_INDEX})")
     p.add_argument("--projection", choices=("gaussian", "rademacher"), default="gaussian")
+    p.add_argument("--codes", type=Path, help="with --graph: codes made by 'hashembed codes' "
+                   "(their scheme, seed and projection are used; --bits must agree)")
     p.add_argument("--codebook-dim", type=int, default=64, help="d_c")
     p.add_argument("--dim", type=int, default=64, help="d, embedding width")
     p.add_argument("--gnn", choices=("sage", "gcn"), default="sage")

@@ -167,6 +167,7 @@ class GraphDir:
 
     path: Path
     header: GraphHeader
+    digest: str
     indptr: np.ndarray
     indices: np.ndarray
     labels: np.ndarray | None
@@ -228,4 +229,4 @@ def open_graph(graph_dir: str | os.PathLike, verify: bool = False) -> GraphDir:
     labels = _array(path / LABELS_FILE, np.int64, n) if header.has_labels else None
     masks = {s: _array(path / mask_file(s), np.bool_, n) for s in header.splits}
     ids = IdMap.load(header.id_kind, n, path) if ID_FILES[header.id_kind] else IdMap.dense(n)
-    return GraphDir(path, header, indptr, indices, labels, masks, ids)
+    return GraphDir(path, header, content["digest"], indptr, indices, labels, masks, ids)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +19,11 @@ from hashembed.errors import ConfigError
 from hashembed.export.onnx_model import (DEFAULT_OPSET, MIN_OPSET, declared_opset, export_onnx,
                                          max_opset)
 from hashembed.export.validate import compare_outputs
+from hashembed.codeformat import take_codes
+from hashembed.graphdir import index_dtype
 from hashembed.serve.predictor import Predictor
+from hashembed.serve.subgraph import k_hop_subgraph
 from hashembed.train.checkpoint import Run, load_run
-from hashembed.train.graph import to_csr
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +33,40 @@ DEFAULT_TOLERANCE = 1e-4
 def full_graph_outputs(run: Run) -> dict[str, np.ndarray]:
     """PyTorch outputs for every node on the whole graph: the reference the bundle must match."""
     with torch.no_grad():
-        logits, embeddings = run.model(run.node_input(), torch.from_numpy(run.graph.edge_index))
+        logits, embeddings = run.model(run.node_input(), torch.from_numpy(run.graph.edges()))
     return {OUTPUT_LOGITS: logits.numpy(), OUTPUT_EMBEDDINGS: embeddings.numpy()}
+
+
+def subgraph_outputs(run: Run, nodes: np.ndarray) -> dict[str, np.ndarray]:
+    """PyTorch outputs at ``nodes`` (distinct rows, sorted), computed on their exact k-hop
+    neighbourhood (:func:`~hashembed.serve.subgraph.k_hop_subgraph`), which equals the
+    full-graph output there and costs only the neighbourhood, whatever ``n``."""
+    indptr, indices = run.graph.csr()
+    sub = k_hop_subgraph(indptr, indices, nodes, run.model_config.edge_hops)
+    codes = take_codes(run.codes, sub.nodes)
+    with torch.no_grad():
+        logits, embeddings = run.model(torch.from_numpy(codes),
+                                       torch.from_numpy(sub.edge_index))
+    return {OUTPUT_LOGITS: logits[: sub.num_seeds].numpy(),
+            OUTPUT_EMBEDDINGS: embeddings[: sub.num_seeds].numpy()}
+
+
+def _write_csr(writer: BundleWriter, graph) -> int:
+    """Put the graph's CSR into the bundle: hard links to a graph directory's files (a copy
+    across file systems), else arrays written in the bundle's dtypes. Returns ``nnz``."""
+    indptr, indices = graph.csr()
+    if graph.source_dir is not None:
+        for name in (INDPTR_FILE, INDICES_FILE):
+            source = Path(graph.source_dir.path) / name
+            try:
+                os.link(source, writer.file(name))
+            except OSError:
+                shutil.copyfile(source, writer.file(name))
+            writer.add_file(name)
+    else:
+        writer.save_array(INDPTR_FILE, indptr)
+        writer.save_array(INDICES_FILE, np.asarray(indices).astype(index_dtype(graph.num_nodes)))
+    return int(indptr[-1])
 
 
 def check_bundle(bundle_dir: str | Path, run: Run, nodes: np.ndarray, atol: float,
@@ -41,9 +77,8 @@ def check_bundle(bundle_dir: str | Path, run: Run, nodes: np.ndarray, atol: floa
     Returns the max absolute difference per output; raises ``ShapeMismatchError`` or
     ``ToleranceError`` (see :func:`~hashembed.export.validate.compare_outputs`).
     """
-    reference = full_graph_outputs(run)
+    expected = subgraph_outputs(run, nodes)
     served = Predictor(bundle_dir, provider=provider).predict(run.graph.ids.external(nodes))
-    expected = {name: out[nodes] for name, out in reference.items()}
     actual = {OUTPUT_LOGITS: served.logits, OUTPUT_EMBEDDINGS: served.embeddings}
     return compare_outputs(expected, actual, atol)
 
@@ -80,7 +115,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
             raise ConfigError(f"{run_dir} trained a plain embedding table (--coding none); "
                               "only coded runs export to a bundle")
         spec, graph = run.code_spec, run.graph
-        indptr, indices = to_csr(graph.edge_index, graph.num_nodes)
         export_onnx(run.model, spec.bytes_per_node, writer.file(MODEL_FILE), opset)
         writer.add_file(MODEL_FILE)
         written_opset = declared_opset(writer.file(MODEL_FILE))
@@ -88,14 +122,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
             log.warning("asked for ONNX opset %d, the exporter wrote %d; the manifest records "
                         "%d", opset, written_opset, written_opset)
         writer.save_array(CODES_FILE, np.asarray(run.codes))
-        writer.save_array(INDPTR_FILE, indptr)
-        writer.save_array(INDICES_FILE, indices)
+        nnz = _write_csr(writer, graph)
         graph.ids.save(writer.save_array)
         config = run.model_config
         manifest = writer.write_manifest(Manifest(
             code_spec=spec,
             thresholds=None if run.thresholds is None else tuple(run.thresholds.tolist()),
-            graph=GraphInfo(graph.name, graph.num_nodes, graph.num_edges // 2, int(indices.size)),
+            graph=GraphInfo(graph.name, graph.num_nodes, graph.num_edges // 2, nnz),
             model=ModelInfo(num_classes=config.num_classes,
                             embedding_dim=run.decoder_config.embedding_dim,
                             num_layers=config.num_layers, edge_hops=config.edge_hops,

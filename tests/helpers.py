@@ -60,7 +60,7 @@ def write_toy_bundle(path, overwrite=False, fail_before_commit=False, n=3, manif
     with BundleWriter(path, overwrite=overwrite) as w:
         w.save_array(CODES_FILE, codes)
         w.save_array(INDPTR_FILE, np.array([0, 1, 2] + [2] * (n - 2), np.int64))
-        w.save_array(INDICES_FILE, np.array([1, 0], np.int64))
+        w.save_array(INDICES_FILE, np.array([1, 0], np.int32))
         w.save_bytes(MODEL_FILE, b"not really onnx")
         w.write_manifest(manifest or toy_manifest(num_nodes=n))
         if fail_before_commit:

@@ -7,6 +7,8 @@
       graph.npz       num_nodes, edge_index int64 [2, E], labels int64 [n], split masks
       ids_*.npy       the users' own node ids of the rows, when they are not 0 .. n-1
                       (:mod:`hashembed.idmap`)
+      graph_ref.json  instead of the edges and ids, for a graph directory
+                      (``train --graph``): its path and header digest
       metrics.json    scores and memory accounting
       run.json        written last: format + version, run id, size + sha256 of every file above,
                       and a digest of itself
@@ -31,7 +33,7 @@ import torch
 from hashembed import __version__
 from hashembed.atomic import StagedDirectory, check_output_dir, only_listed_files, recover
 from hashembed.codeformat import CodeSpec, check_packed
-from hashembed.errors import RunCorruptError, RunExistsError
+from hashembed.errors import HashembedError, RunCorruptError, RunExistsError
 from hashembed.idmap import IdMap
 from hashembed.integrity import digest_matches, file_record, json_safe, seal, sha256_file
 from hashembed.train.decoder import DecoderConfig
@@ -46,6 +48,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 CODES_FILE = "codes.npy"
 GRAPH_FILE = "graph.npz"
 METRICS_FILE = "metrics.json"
+GRAPH_REF_FILE = "graph_ref.json"
 RUN_KIND = "run directory"
 
 
@@ -113,17 +116,26 @@ class RunWriter(StagedDirectory):
                 np.save(f, np.ascontiguousarray(codes), allow_pickle=False)
             files.append(CODES_FILE)
         masks = graph.masks or {}
+        # a graph read from a graph directory is referenced, not copied (labels and the
+        # run's split are kept here either way)
+        edges = {} if graph.source_dir is not None else {"edge_index": graph.edge_index}
         with open(self.path / GRAPH_FILE, "wb") as f:
             np.savez(f, name=np.array(graph.name), num_nodes=np.int64(graph.num_nodes),
-                     edge_index=graph.edge_index, labels=graph.labels,
+                     labels=graph.labels, **edges,
                      **{f"mask_{k}": masks[k] for k in SPLIT_NAMES if k in masks})
         files.append(GRAPH_FILE)
+        if graph.source_dir is not None:
+            source = graph.source_dir
+            (self.path / GRAPH_REF_FILE).write_text(json.dumps(
+                {"graph_dir": str(Path(source.path).resolve()),
+                 "digest": source.digest}, indent=2) + "\n")
+            files.append(GRAPH_REF_FILE)
+        else:
+            def save_array(name, array):
+                with open(self.path / name, "wb") as f:
+                    np.save(f, np.ascontiguousarray(array), allow_pickle=False)
 
-        def save_array(name, array):
-            with open(self.path / name, "wb") as f:
-                np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-
-        files += graph.ids.save(save_array)
+            files += graph.ids.save(save_array)
         decoder_config = getattr(model.encoder, "config", None)
         checkpoint = {
             "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "run_id": run_id,
@@ -193,6 +205,23 @@ def _read_run_manifest(run_dir: Path) -> dict:
     return manifest
 
 
+def _referenced_graph(run_dir: Path, num_nodes: int) -> Graph:
+    """The graph directory a run references, checked to be the one it was trained on."""
+    from hashembed.graphdir import open_graph
+    from hashembed.train.graph import graph_from_dir
+
+    ref = json.loads((run_dir / GRAPH_REF_FILE).read_text())
+    try:
+        source = open_graph(ref["graph_dir"])
+    except HashembedError as e:
+        raise RunCorruptError(f"{run_dir} was trained on the graph directory "
+                              f"{ref['graph_dir']}, which cannot be opened: {e}") from None
+    if source.digest != ref["digest"] or source.num_nodes != num_nodes:
+        raise RunCorruptError(f"the graph directory {ref['graph_dir']} has changed since "
+                              f"{run_dir} was trained on it (header digest differs)")
+    return graph_from_dir(source)
+
+
 def load_run(run_dir: str | Path) -> Run:
     """Rebuild model, graph and codes from a run directory, refusing mixed or corrupt parts."""
     run_dir = Path(run_dir)
@@ -218,10 +247,17 @@ def load_run(run_dir: str | Path) -> Run:
 
     with np.load(run_dir / GRAPH_FILE) as data:
         masks = {k: data[f"mask_{k}"] for k in SPLIT_NAMES if f"mask_{k}" in data}
-        graph = Graph(str(data["name"]), int(data["num_nodes"]), data["edge_index"],
-                      data["labels"], masks or None, class_names=ckpt["class_names"])
-    if ckpt["id_kind"] != "dense":
-        graph.id_map = IdMap.load(ckpt["id_kind"], graph.num_nodes, run_dir)
+        name, n, labels = str(data["name"]), int(data["num_nodes"]), data["labels"]
+        edge_index = data["edge_index"] if "edge_index" in data else None
+    if (run_dir / GRAPH_REF_FILE).is_file():
+        graph = _referenced_graph(run_dir, n)
+        graph.name, graph.labels, graph.masks = name, labels, masks or None
+        graph.class_names = ckpt["class_names"]
+    else:
+        graph = Graph(name, n, edge_index, labels, masks or None,
+                      class_names=ckpt["class_names"])
+        if ckpt["id_kind"] != "dense":
+            graph.id_map = IdMap.load(ckpt["id_kind"], graph.num_nodes, run_dir)
     codes = None
     if code_spec is not None:
         codes = np.load(run_dir / CODES_FILE, mmap_mode="r", allow_pickle=False)

@@ -72,3 +72,40 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
         (staged.path / CODES_HEADER).write_text(json.dumps(content, indent=2) + "\n")
         staged.commit()
     return {k: v for k, v in summary.items() if k != "thresholds"}
+
+
+def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None):
+    """Open a codes directory: ``(CodeSpec, packed uint8 [n, c/8] memory map, thresholds)``.
+
+    Args:
+        graph_digest: if given, the codes must have been made from the graph directory with
+            this header digest.
+    """
+    import numpy as np
+
+    from hashembed.codeformat import check_packed
+    from hashembed.errors import CodeFormatError
+    from hashembed.integrity import digest_matches, sha256_file
+
+    path = Path(codes_dir)
+    try:
+        content = json.loads((path / CODES_HEADER).read_text())
+    except (OSError, ValueError) as e:
+        raise CodeFormatError(f"{path / CODES_HEADER} cannot be read: {e}") from None
+    if not isinstance(content, dict) or content.get("format") != CODES_FORMAT or \
+            content.get("format_version") != CODES_FORMAT_VERSION or not digest_matches(content):
+        raise CodeFormatError(f"{path / CODES_HEADER} is not an intact version "
+                              f"{CODES_FORMAT_VERSION} {CODES_FORMAT} header")
+    if graph_digest is not None and content["graph_digest"] != graph_digest:
+        raise CodeFormatError(f"{path} codes another graph (its graph digest differs)")
+    record = content["files"][CODES_FILE]
+    file = path / CODES_FILE
+    if not file.is_file() or file.stat().st_size != record["bytes"] or \
+            sha256_file(file) != record["sha256"]:
+        raise CodeFormatError(f"{file} does not match its size and sha256 in {CODES_HEADER}")
+    spec = CodeSpec.from_dict(content["code_spec"])
+    packed = np.load(file, mmap_mode="r", allow_pickle=False)
+    check_packed(packed, spec.bits)
+    thresholds = None if content["thresholds"] is None else np.array(content["thresholds"],
+                                                                     np.float32)
+    return spec, packed, thresholds

@@ -34,8 +34,9 @@ from tqdm.auto import tqdm
 
 from hashembed.codeformat import CodeSpec, pack_codes, unpack_codes
 from hashembed.errors import ConfigError
-from hashembed.projection import FIXED_POINT_SCALE, projection, projection_fixed, tie_rank
-from hashembed.train.graph import Graph, to_csr
+from hashembed.projection import (FIXED_POINT_SCALE, mix64, projection, projection_fixed,
+                                  tie_rank)
+from hashembed.train.graph import Graph
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Codes:
 def adjacency_with_self_loops(graph: Graph) -> sp.csr_matrix:
     """``Â = A + I`` as a float32 CSR matrix ``[n, n]``."""
     n = graph.num_nodes
-    src, dst = graph.edge_index
+    src, dst = graph.edges()
     loops = np.arange(n, dtype=np.int64)
     rows = np.concatenate([src, loops])
     cols = np.concatenate([dst, loops])
@@ -162,7 +163,7 @@ def _segment_add(out: np.ndarray, values: np.ndarray, offsets: np.ndarray, first
 def hash_codes(graph: Graph, spec: CodeSpec, block_bits: int | None = 64,
                progress: bool = True) -> Codes:
     """Hash codes of every node of an in-memory :class:`Graph` (see :func:`hash_codes_csr`)."""
-    indptr, indices = to_csr(graph.edge_index, graph.num_nodes)
+    indptr, indices = graph.csr()
     return hash_codes_csr(indptr, indices, graph.ids.keys(), spec, block_bits=block_bits,
                           progress=progress)
 
@@ -193,21 +194,34 @@ def make_codes(graph: Graph, spec: CodeSpec, progress: bool = True) -> Codes:
     return random_codes(graph.ids.keys(), spec)
 
 
-def code_stats(packed: np.ndarray, bits: int) -> dict[str, float]:
-    """Quality report of a code table.
+def code_stats(packed: np.ndarray, bits: int, chunk: int = 1 << 20) -> dict[str, float]:
+    """Quality report of a code table, read ``chunk`` rows at a time (no ``n × c`` array).
 
     Returns:
         ``bits_per_node``; ``bit_balance_max_dev``: the largest ``|mean(bit_j) - 0.5|`` over
         bits; ``collision_fraction``: fraction of nodes whose code equals another node's;
-        ``distinct_codes``.
+        ``distinct_codes``. Codes are compared through a 64-bit hash of each row (two
+        different codes sharing one is a 2^-64 event).
     """
-    ones = unpack_codes(packed, bits).mean(axis=0)
-    rows = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
-    _, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True)
+    n = packed.shape[0]
+    ones = np.zeros(bits, dtype=np.int64)
+    fingerprints = np.empty(n, dtype=np.uint64)
+    for start in range(0, n, chunk):
+        rows = np.ascontiguousarray(packed[start:start + chunk])
+        ones += unpack_codes(rows, bits).sum(axis=0)
+        padded = np.zeros((rows.shape[0], -(-rows.shape[1] // 8) * 8), dtype=np.uint8)
+        padded[:, :rows.shape[1]] = rows
+        words = padded.view(np.uint64)
+        h = np.zeros(rows.shape[0], dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for w in range(words.shape[1]):
+                h = mix64(h ^ words[:, w]) + np.uint64(w + 1)
+        fingerprints[start:start + chunk] = h
+    _, inverse, counts = np.unique(fingerprints, return_inverse=True, return_counts=True)
     colliding = counts[inverse] > 1
     return {
         "bits_per_node": int(bits),
-        "bit_balance_max_dev": float(np.abs(ones - 0.5).max()),
+        "bit_balance_max_dev": float(np.abs(ones / max(n, 1) - 0.5).max()),
         "collision_fraction": float(colliding.mean()),
         "distinct_codes": int(counts.size),
     }

@@ -23,7 +23,9 @@ class Graph:
         name: where it came from (dataset name or file).
         num_nodes: ``n``.
         edge_index: ``int64 [2, E]``, symmetric, de-duplicated, no self-loops, sorted by
-            (source, target).
+            (source, target); or ``None`` for a graph read from a graph directory, whose
+            memory-mapped CSR is ``csr_arrays`` (:meth:`csr` gives either form as CSR,
+            :meth:`edges` as an edge index).
         labels: ``int64 [n]`` class per node, ``-1`` where unlabelled; or ``None``.
         masks: ``{"train"|"val"|"test": bool [n]}`` once a split is applied; as loaded, a
             dataset's official split(s) keyed by name (``{"official": masks}``); or ``None``.
@@ -41,6 +43,26 @@ class Graph:
     class_names: list[str] | None = field(default=None)
     multilabels: np.ndarray | None = field(default=None, repr=False)
     id_map: IdMap | None = field(default=None, repr=False)
+    csr_arrays: tuple | None = field(default=None, repr=False)
+    source_dir: object = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.edge_index is None and self.csr_arrays is None:
+            raise ValueError("a Graph needs edge_index or csr_arrays")
+
+    def csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """``indptr int64 [n + 1]``, ``indices int32|int64 [E]`` (memory-mapped if so read)."""
+        if self.csr_arrays is not None:
+            return self.csr_arrays
+        return to_csr(self.edge_index, self.num_nodes)
+
+    def edges(self) -> np.ndarray:
+        """``int64 [2, E]`` edge index, built from the CSR when the graph has only that."""
+        if self.edge_index is not None:
+            return self.edge_index
+        indptr, indices = self.csr_arrays
+        src = np.repeat(np.arange(self.num_nodes, dtype=np.int64), np.diff(indptr))
+        return np.stack([src, np.asarray(indices, dtype=np.int64)])
 
     @property
     def ids(self) -> IdMap:
@@ -50,6 +72,8 @@ class Graph:
     @property
     def num_edges(self) -> int:
         """Directed edge count ``E`` (twice the undirected count)."""
+        if self.edge_index is None:
+            return int(self.csr_arrays[0][-1])
         return int(self.edge_index.shape[1])
 
     @property
@@ -60,6 +84,8 @@ class Graph:
 
     def degrees(self) -> np.ndarray:
         """``int64 [n]`` number of neighbours of each node."""
+        if self.edge_index is None:
+            return np.diff(self.csr_arrays[0])
         return np.bincount(self.edge_index[0], minlength=self.num_nodes).astype(np.int64)
 
     def __repr__(self) -> str:
@@ -69,18 +95,16 @@ class Graph:
 
 
 def graph_from_dir(graph_dir) -> Graph:
-    """An in-memory :class:`Graph` of a graph directory (:mod:`hashembed.graphdir`), for the
-    full-batch trainer: ``edge_index`` is built from the CSR (``2 × nnz`` int64)."""
-    n = graph_dir.num_nodes
-    src = np.repeat(np.arange(n, dtype=np.int64), graph_dir.degrees())
-    edge_index = np.stack([src, np.asarray(graph_dir.indices, dtype=np.int64)])
+    """A :class:`Graph` over a graph directory (:mod:`hashembed.graphdir`): its CSR stays
+    memory-mapped (``csr_arrays``); labels and official masks are read into memory."""
     header = graph_dir.header
-    masks = {k: np.asarray(v) for k, v in graph_dir.masks.items()} or None
-    return Graph(header.name, n, edge_index,
+    masks = {k: np.array(v) for k, v in graph_dir.masks.items()} or None
+    return Graph(header.name, graph_dir.num_nodes, None,
                  None if graph_dir.labels is None else np.array(graph_dir.labels),
                  None if masks is None else {"official": masks},
                  class_names=None if header.class_names is None else list(header.class_names),
-                 id_map=None if graph_dir.ids.kind == "dense" else graph_dir.ids)
+                 id_map=None if graph_dir.ids.kind == "dense" else graph_dir.ids,
+                 csr_arrays=(graph_dir.indptr, graph_dir.indices), source_dir=graph_dir)
 
 
 def symmetrize(edges: np.ndarray, num_nodes: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from hashembed.integrity import json_safe
 from hashembed.train.checkpoint import RunWriter
 from hashembed.train.coding import code_stats, make_codes
 from hashembed.train.decoder import DecoderConfig
-from hashembed.train.graph import Graph, to_csr
+from hashembed.train.graph import Graph
 from hashembed.train.model import ModelConfig, build_model, sparse_adjacency
 from hashembed.train.minibatch import BatchConfig, fit_minibatch, memory_plan, node_loader
 from hashembed.train.trainer import ACCURACY, Task, TrainConfig, fit, majority_accuracy
@@ -51,7 +51,8 @@ def memory_report(model, num_nodes: int, code_spec: CodeSpec | None, embedding_d
 def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderConfig | None,
               model_config: ModelConfig, train_config: TrainConfig, out_dir: str | Path,
               embedding_dim: int = 64, progress: bool = True, task: Task = ACCURACY,
-              overwrite: bool = False, inputs=(), batch: BatchConfig | None = None) -> dict:
+              overwrite: bool = False, inputs=(), batch: BatchConfig | None = None,
+              codes_dir: str | Path | None = None) -> dict:
     """Make codes, train, and write ``out_dir`` (see :mod:`hashembed.train.checkpoint`).
 
     Args:
@@ -65,6 +66,8 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
         inputs: the files the graph was read from; ``out_dir`` may not contain them.
         batch: train on sampled neighbourhoods of ``batch.batch_size`` seeds
             (:mod:`hashembed.train.minibatch`); ``None``: full batch.
+        codes_dir: codes made beforehand by ``hashembed codes`` from the same graph directory
+            (their spec replaces ``code_spec``'s scheme, bits, seed and projection).
 
     ``out_dir`` is checked and staged before coding starts and appears, whole, only when the
     run is complete (:class:`~hashembed.train.checkpoint.RunWriter`). A split without test
@@ -86,24 +89,36 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
                         graph.name, split)
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
         metrics = _train(graph, code_spec, decoder_config, model_config, train_config,
-                         embedding_dim, progress, task, writer, batch)
+                         embedding_dim, progress, task, writer, batch, codes_dir)
         writer.commit()
     return metrics
 
 
 def _train(graph, code_spec, decoder_config, model_config, train_config, embedding_dim,
-           progress, task, writer: RunWriter, batch: BatchConfig | None) -> dict:
+           progress, task, writer: RunWriter, batch: BatchConfig | None, codes_dir) -> dict:
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
     codes = thresholds = None
     stats: dict = {}
-    if code_spec is not None:
+    if code_spec is not None and codes_dir is not None:
+        from hashembed.train.codestore import read_codes
+
+        if graph.source_dir is None:
+            raise ConfigError("--codes goes with --graph (codes are made from a graph directory)")
+        spec, codes, thresholds = read_codes(codes_dir, graph.source_dir.digest)
+        if (spec.bits, spec.bits_per_index) != (code_spec.bits, code_spec.bits_per_index):
+            raise ConfigError(f"{codes_dir} holds c={spec.bits}, b={spec.bits_per_index} codes; "
+                              f"the decoder expects c={code_spec.bits}, "
+                              f"b={code_spec.bits_per_index}")
+        code_spec = spec
+    elif code_spec is not None:
         made = make_codes(graph, code_spec, progress=progress)
         codes, thresholds = made.packed, made.thresholds
+    if code_spec is not None:
         stats = code_stats(codes, code_spec.bits)
         log.info("codes: %s", stats)
-        node_input = torch.from_numpy(codes)
+        node_input = None if batch is not None else torch.from_numpy(np.asarray(codes))
         embedding_dim = decoder_config.embedding_dim
     else:
         node_input = torch.arange(graph.num_nodes)
@@ -113,7 +128,7 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
     if batch is None:
         labels = torch.from_numpy(graph.labels)
         masks = {k: torch.from_numpy(v) for k, v in graph.masks.items()}
-        adj_t = sparse_adjacency(torch.from_numpy(graph.edge_index), graph.num_nodes)
+        adj_t = sparse_adjacency(torch.from_numpy(graph.edges()), graph.num_nodes)
         result = fit(model, node_input, adj_t, labels, masks, train_config, progress, task)
     else:
         result = _fit_sampled(graph, codes, model, model_config, train_config, batch,
@@ -153,7 +168,7 @@ def _fit_sampled(graph: Graph, codes, model, model_config: ModelConfig,
     if len(batch.fanout) != model_config.num_layers:
         raise ConfigError(f"--fanout has {len(batch.fanout)} hops for a "
                           f"{model_config.num_layers}-layer GNN; give one per layer")
-    indptr, indices = to_csr(graph.edge_index, graph.num_nodes)
+    indptr, indices = graph.csr()
     plan = memory_plan(graph.num_nodes, 0 if codes is None else codes.shape[1], model,
                        embedding_dim)
     log.info("memory plan: %s", ", ".join(f"{k} {v / 2**20:,.1f} MiB" for k, v in plan.items()))

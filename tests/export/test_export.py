@@ -41,12 +41,14 @@ def test_other_models_export_with_parity(cora, tmp_path, gnn, layers):
 
 
 def test_failed_check_leaves_no_bundle(sage_run, tmp_path, monkeypatch):
-    def broken_reference(run):
-        out = full_graph_outputs(run)
+    real = exporter.subgraph_outputs
+
+    def broken_reference(run, nodes):
+        out = real(run, nodes)
         out["logits"] = out["logits"] + 1.0
         return out
 
-    monkeypatch.setattr(exporter, "full_graph_outputs", broken_reference)
+    monkeypatch.setattr(exporter, "subgraph_outputs", broken_reference)
     with pytest.raises(ToleranceError, match=r"logits: max \|diff\| 1"):
         export_run(sage_run, tmp_path / "bundle")
     assert list(tmp_path.iterdir()) == []
@@ -135,3 +137,16 @@ def test_a_fresh_process_exports_a_4_bit_run(cora, tmp_path):
     diffs = check_bundle(tmp_path / "bundle", run, np.arange(0, run.graph.num_nodes, 7),
                          atol=1e-4)
     assert max(diffs.values()) <= 1e-4
+
+
+def test_the_subgraph_reference_equals_the_full_graph_output(sage_run):
+    """Export checks ONNX Runtime against PyTorch on the probes' k-hop neighbourhood; that
+    PyTorch output is the full-graph output at those nodes."""
+    from hashembed.export.exporter import subgraph_outputs
+
+    run = load_run(sage_run)
+    nodes = np.sort(np.random.default_rng(0).choice(run.graph.num_nodes, 50, replace=False))
+    full = full_graph_outputs(run)
+    sub = subgraph_outputs(run, nodes)
+    for name in full:
+        np.testing.assert_allclose(sub[name], full[name][nodes], atol=1e-5)
