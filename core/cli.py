@@ -229,6 +229,15 @@ def _cmd_bench_ids(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_scale(a: argparse.Namespace) -> int:
+    from hashembed.bench.scale import run_scale_bench
+
+    run_scale_bench(a.num_nodes, avg_degree=a.avg_degree, work=a.work, queries=a.queries,
+                    out=a.out)
+    print(f"results written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_bench_summary(a: argparse.Namespace) -> int:
     from hashembed.bench.summary import markdown
 
@@ -402,6 +411,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", type=Path, default=Path("runs/bench/ids.json"))
     p.set_defaults(func=_cmd_bench_ids)
+
+    p = bench.add_parser("scale", help="every stage (synth, build, codes, one epoch, export, "
+                         "open, predict) at growing n: seconds, edges/s, peak RSS")
+    p.add_argument("--num-nodes", type=int, nargs="+", default=[100_000, 1_000_000],
+                   help="sizes n to run (default 1e5 1e6)")
+    p.add_argument("--avg-degree", type=float, default=10.0)
+    p.add_argument("--queries", type=int, default=200, help="single-node predictions timed")
+    p.add_argument("--work", type=Path, default=Path("runs/scale"),
+                   help="folder for the graphs, codes, runs and bundles made")
+    p.add_argument("--out", type=Path, default=Path("runs/bench/scale.json"))
+    p.set_defaults(func=_cmd_bench_scale)
 
     p = bench.add_parser("summary", help="one Markdown table at one code length from "
                          "several `bench accuracy` results (later ones override)")

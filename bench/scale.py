@@ -1,0 +1,161 @@
+"""``hashembed bench scale``: every stage of the pipeline at growing n, time and peak memory.
+
+For each ``n`` it runs, each stage in its own process (so a stage's peak RSS is its own, read
+by that process from ``getrusage`` as it ends):
+
+==========  ==========================================================================
+synth       ``hashembed synth`` (average degree ``d``, seed 0) -> graph directory
+edges       the graph's edges written as ``.npy`` parts (input of the next stage; untimed)
+build       ``hashembed graph build`` of those parts (out-of-core sort)
+codes       ``hashembed codes`` (c = 128, streaming)
+train       one epoch of mini-batch training over 1 % of the nodes as seeds (fan-out 15,10)
+export      ``hashembed export`` (CSR hard-linked, parity on 256 probes' neighbourhoods)
+open        ``Predictor(bundle, verify="lazy")`` and ``verify="full"``: seconds to open
+predict     single-node requests: p50 / p99 latency over ``queries`` random nodes
+==========  ==========================================================================
+
+It prints a table and writes JSON (``--out``), and fits seconds ~ a + b · edges per stage
+when at least two sizes ran, so the cost at 10^9 nodes / 10^10 edges is an extrapolation of
+measured points, stated as such.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hashembed.bench.harness import environment, format_table, write_json
+
+STAGES = ("synth", "build", "codes", "train", "export", "open", "predict")
+
+
+def _stage_main(argv: list[str]) -> None:
+    """Child process: run one stage, print ``{"seconds", "peak_rss_bytes", ...}`` as JSON."""
+    stage, work, n, d = argv[0], Path(argv[1]), int(argv[2]), float(argv[3])
+    queries = int(argv[4]) if len(argv) > 4 else 200
+    from hashembed.cli import main
+
+    started = time.perf_counter()
+    extra: dict = {}
+    if stage == "synth":
+        rc = main(["synth", "--num-nodes", str(n), "--avg-degree", str(d), "--out",
+                   str(work / "synth"), "--quiet", "--overwrite"])
+    elif stage == "edges":
+        from hashembed.graphdir import open_graph
+
+        graph = open_graph(work / "synth")
+        parts = work / "edges"
+        parts.mkdir(exist_ok=True)
+        chunk = 1 << 20
+        for i, lo in enumerate(range(0, graph.num_nodes, chunk)):
+            hi = min(lo + chunk, graph.num_nodes)
+            a, b = int(graph.indptr[lo]), int(graph.indptr[hi])
+            src = np.repeat(np.arange(lo, hi), np.diff(np.asarray(graph.indptr[lo:hi + 1])))
+            dst = np.asarray(graph.indices[a:b], dtype=np.int64)
+            keep = src < dst
+            np.save(parts / f"part-{i:05d}.npy", np.stack([src[keep], dst[keep]], axis=1))
+        rc = 0
+    elif stage == "build":
+        rc = main(["graph", "build", "--edges", str(work / "edges"), "--num-nodes", str(n),
+                   "--out", str(work / "graph"), "--quiet", "--overwrite"])
+    elif stage == "codes":
+        rc = main(["codes", str(work / "synth"), "--bits", "128", "--out", str(work / "codes"),
+                   "--quiet", "--overwrite"])
+    elif stage == "train":
+        rc = main(["train", "--graph", str(work / "synth"), "--codes", str(work / "codes"),
+                   "--bits", "128", "--split", "random:0.01,0.002,0.002", "--epochs", "1",
+                   "--patience", "1", "--batch-size", "1024", "--fanout", "15,10",
+                   "--out", str(work / "run"), "--overwrite", "--quiet"])
+    elif stage == "export":
+        rc = main(["export", str(work / "run"), "--out", str(work / "bundle"), "--overwrite",
+                   "--probe-nodes", "256"])
+    elif stage == "open":
+        from hashembed.serve import Predictor
+
+        t0 = time.perf_counter()
+        Predictor(work / "bundle", verify="lazy")
+        extra["open_lazy_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        Predictor(work / "bundle", verify="full")
+        extra["open_full_seconds"] = time.perf_counter() - t0
+        rc = 0
+    elif stage == "predict":
+        from hashembed.serve import Predictor
+
+        predictor = Predictor(work / "bundle", verify="lazy")
+        rng = np.random.default_rng(0)
+        latencies = []
+        for node in rng.integers(0, n, size=queries):
+            t0 = time.perf_counter()
+            predictor.predict([int(node)])
+            latencies.append(time.perf_counter() - t0)
+        extra["p50_ms"] = float(np.percentile(latencies, 50) * 1e3)
+        extra["p99_ms"] = float(np.percentile(latencies, 99) * 1e3)
+        rc = 0
+    else:
+        raise SystemExit(f"unknown stage {stage}")
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    print(json.dumps({"stage": stage, "rc": rc, "seconds": seconds, "peak_rss_bytes": peak,
+                      **extra}))
+
+
+def _run_stage(stage: str, work: Path, n: int, d: float, queries: int) -> dict:
+    result = subprocess.run([sys.executable, "-m", "hashembed.bench.scale", stage, str(work),
+                             str(n), str(d), str(queries)], capture_output=True, text=True)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{\"stage\"")]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"stage {stage} at n={n} failed: {result.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def run_scale_bench(sizes: list[int], avg_degree: float = 10.0, work: str | Path = "runs/scale",
+                    queries: int = 200, out: str | Path = "runs/bench/scale.json") -> dict:
+    """Run every stage at every size (see module docstring); print a table, write JSON."""
+    rows = []
+    for n in sizes:
+        folder = Path(work) / f"n{n}"
+        folder.mkdir(parents=True, exist_ok=True)
+        results = {}
+        for stage in ("synth", "edges", "build", "codes", "train", "export", "open",
+                      "predict"):
+            results[stage] = _run_stage(stage, folder, n, avg_degree, queries)
+        header = json.loads((folder / "synth" / "graph.json").read_text())
+        edges = int(header["num_edges"])
+        for stage in STAGES:
+            r = results[stage]
+            rows.append({"n": n, "edges": edges, "stage": stage, "seconds": r["seconds"],
+                         "edges_per_s": edges / r["seconds"] if stage in (
+                             "synth", "build", "codes") else None,
+                         "peak_rss_gib": r["peak_rss_bytes"] / 2**30,
+                         **{k: v for k, v in r.items() if k.endswith(("_ms", "_seconds"))}})
+        print(f"n={n:,} done", file=sys.stderr)
+    fits = {}
+    for stage in STAGES:
+        points = [(r["edges"], r["seconds"]) for r in rows if r["stage"] == stage]
+        if len(points) >= 2:
+            x, y = np.array(points, dtype=np.float64).T
+            slope, intercept = np.polyfit(x, y, 1)
+            fits[stage] = {"seconds_per_edge": slope, "intercept_seconds": intercept,
+                           "extrapolated_seconds_at_1e10_edges": intercept + slope * 1e10}
+    table = format_table(rows, [("n", "n", ","), ("edges", "edges", ","), ("stage", "stage", "s"),
+                                ("seconds", "seconds", ".2f"), ("edges_per_s", "edges/s", ",.0f"),
+                                ("peak_rss_gib", "peak RSS GiB", ".2f"),
+                                ("open_lazy_seconds", "open lazy s", ".3f"),
+                                ("open_full_seconds", "open full s", ".3f"),
+                                ("p50_ms", "p50 ms", ".1f"), ("p99_ms", "p99 ms", ".1f")])
+    print(table)
+    payload = {"config": {"sizes": sizes, "avg_degree": avg_degree, "queries": queries},
+               "environment": environment(), "rows": rows, "fits": fits, "table": table}
+    write_json(out, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    _stage_main(sys.argv[1:])

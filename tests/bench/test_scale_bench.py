@@ -1,0 +1,18 @@
+import json
+
+from hashembed.cli import main
+
+
+def test_bench_scale_runs_every_stage_and_fits_a_slope(tmp_path, capsys):
+    out = tmp_path / "scale.json"
+    assert main(["bench", "scale", "--num-nodes", "2000", "4000", "--queries", "20",
+                 "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+    assert "| 4,000 |" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    stages = [row["stage"] for row in result["rows"]]
+    assert stages == ["synth", "build", "codes", "train", "export", "open", "predict"] * 2
+    by = {(row["n"], row["stage"]): row for row in result["rows"]}
+    assert by[(4000, "synth")]["edges"] > by[(2000, "synth")]["edges"]  # twice the graph
+    assert all(row["peak_rss_gib"] > 0 and row["seconds"] > 0 for row in result["rows"])
+    assert by[(2000, "predict")]["p99_ms"] >= by[(2000, "predict")]["p50_ms"]
+    assert set(result["fits"]) == set(stages[:7])
