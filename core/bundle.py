@@ -115,6 +115,9 @@ class Manifest:
         class_names: ``K`` label names when the labels had names, else ``None``.
         id_kind: how node ids map to rows (:mod:`hashembed.idmap`): ``"dense"`` (ids are
             rows), ``"int"`` or ``"str"`` (an id map ships with the bundle).
+        fanout_cap: at most this many in-edges per node in a served neighbourhood (a
+            deterministic choice, :func:`hashembed.serve.subgraph.k_hop_subgraph`), or
+            ``None``: exact neighbourhoods, outputs equal to the full-graph model's.
         run_id: the training run the bundle was exported from.
         package_version, created: provenance.
         files: file name -> ``{"bytes", "sha256", ["chunk_bytes", "chunk_sha256"]}``.
@@ -128,6 +131,7 @@ class Manifest:
     tolerance: float
     class_names: tuple[str, ...] | None = None
     id_kind: str = "dense"
+    fanout_cap: int | None = None
     run_id: str = ""
     package_version: str = __version__
     created: str = ""
@@ -153,6 +157,10 @@ class Manifest:
                             f"csr={g.num_csr_entries}")
         if self.id_kind not in ID_KINDS:
             problems.append(f"id kind {self.id_kind!r}")
+        if self.fanout_cap is not None and (isinstance(self.fanout_cap, bool)
+                                            or not isinstance(self.fanout_cap, int)
+                                            or self.fanout_cap < 1):
+            problems.append(f"fanout_cap {self.fanout_cap!r}")
         if problems:
             raise BundleCorruptError("inconsistent manifest: " + "; ".join(problems))
 
@@ -171,6 +179,7 @@ class Manifest:
             "tolerance": self.tolerance,
             "class_names": None if self.class_names is None else list(self.class_names),
             "id_kind": self.id_kind,
+            "serving": {"fanout_cap": self.fanout_cap},
             "files": self.files,
         }
 
@@ -193,6 +202,7 @@ class Manifest:
                 tolerance=_typed(data, "tolerance", "float"),
                 class_names=None if names is None else tuple(str(n) for n in names),
                 id_kind=_typed(data, "id_kind", "str"),
+                fanout_cap=data["serving"]["fanout_cap"],
                 run_id=str(data["run_id"]),
                 package_version=str(data["package_version"]),
                 created=str(data["created"]),

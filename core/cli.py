@@ -105,7 +105,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
     from hashembed.export.exporter import export_run
 
     manifest = export_run(a.run_dir, a.out, overwrite=a.overwrite, probe_nodes=a.probe_nodes,
-                          tolerance=a.tolerance, opset=a.opset)
+                          tolerance=a.tolerance, opset=a.opset, fanout_cap=a.fanout_cap)
     if manifest["parity"] is None:
         check = "ONNX Runtime vs PyTorch check skipped (--probe-nodes 0)"
     else:
@@ -294,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-nodes", type=int, default=256,
                    help="nodes the check serves and compares (0 skips the check)")
     p.add_argument("--opset", type=int, default=20, help="ONNX opset (18 or newer)")
+    p.add_argument("--fanout-cap", type=int, help="serve with at most this many in-edges per "
+                   "node (deterministic; for hub-heavy graphs); default: exact neighbourhoods")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("predict", help="predict node classes with ONNX Runtime")

@@ -37,12 +37,14 @@ def full_graph_outputs(run: Run) -> dict[str, np.ndarray]:
     return {OUTPUT_LOGITS: logits.numpy(), OUTPUT_EMBEDDINGS: embeddings.numpy()}
 
 
-def subgraph_outputs(run: Run, nodes: np.ndarray) -> dict[str, np.ndarray]:
-    """PyTorch outputs at ``nodes`` (distinct rows, sorted), computed on their exact k-hop
-    neighbourhood (:func:`~hashembed.serve.subgraph.k_hop_subgraph`), which equals the
-    full-graph output there and costs only the neighbourhood, whatever ``n``."""
+def subgraph_outputs(run: Run, nodes: np.ndarray, fanout_cap: int | None = None
+                     ) -> dict[str, np.ndarray]:
+    """PyTorch outputs at ``nodes`` (distinct rows, sorted), computed on their k-hop
+    neighbourhood (:func:`~hashembed.serve.subgraph.k_hop_subgraph`) as serving builds it:
+    exact by default, which equals the full-graph output there and costs only the
+    neighbourhood, whatever ``n``; or capped at ``fanout_cap`` in-edges per node."""
     indptr, indices = run.graph.csr()
-    sub = k_hop_subgraph(indptr, indices, nodes, run.model_config.edge_hops)
+    sub = k_hop_subgraph(indptr, indices, nodes, run.model_config.edge_hops, fanout_cap)
     codes = take_codes(run.codes, sub.nodes)
     with torch.no_grad():
         logits, embeddings = run.model(torch.from_numpy(codes),
@@ -70,14 +72,14 @@ def _write_csr(writer: BundleWriter, graph) -> int:
 
 
 def check_bundle(bundle_dir: str | Path, run: Run, nodes: np.ndarray, atol: float,
-                 provider: str = "auto") -> dict[str, float]:
+                 provider: str = "auto", fanout_cap: int | None = None) -> dict[str, float]:
     """Serve ``nodes`` (rows) from the bundle with ONNX Runtime, asked for by their external
     ids, and compare with PyTorch.
 
     Returns the max absolute difference per output; raises ``ShapeMismatchError`` or
     ``ToleranceError`` (see :func:`~hashembed.export.validate.compare_outputs`).
     """
-    expected = subgraph_outputs(run, nodes)
+    expected = subgraph_outputs(run, nodes, fanout_cap)
     served = Predictor(bundle_dir, provider=provider).predict(run.graph.ids.external(nodes))
     actual = {OUTPUT_LOGITS: served.logits, OUTPUT_EMBEDDINGS: served.embeddings}
     return compare_outputs(expected, actual, atol)
@@ -95,7 +97,8 @@ def _check_export_options(probe_nodes: int, tolerance: float, opset: int) -> Non
 
 def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False,
                probe_nodes: int = 256, tolerance: float = DEFAULT_TOLERANCE,
-               opset: int = DEFAULT_OPSET, seed: int = 0) -> dict:
+               opset: int = DEFAULT_OPSET, seed: int = 0,
+               fanout_cap: int | None = None) -> dict:
     """Write the serving bundle of a training run.
 
     The bundle is staged beside ``out_dir``, checked (ONNX Runtime through
@@ -103,12 +106,16 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
     ``probe_nodes`` sampled nodes, max abs diff ``<= tolerance``; ``0`` skips the check) and
     only then renamed into place; on any failure nothing appears at ``out_dir``. ``overwrite``
     replaces only an existing bundle, never the run itself or a folder holding it.
+    ``fanout_cap`` (recorded in the manifest) bounds the in-edges per node that serving
+    gathers, for graphs whose hubs make exact neighbourhoods too large.
 
     Returns:
         The manifest's JSON form, with ``parity`` (max abs diff per output, or ``None`` when
         skipped) and ``path`` added.
     """
     _check_export_options(probe_nodes, tolerance, opset)
+    if fanout_cap is not None and fanout_cap < 1:
+        raise ConfigError(f"--fanout-cap {fanout_cap} must be at least 1")
     with BundleWriter(out_dir, overwrite=overwrite, inputs=[run_dir]) as writer:
         run = load_run(run_dir)
         if run.code_spec is None or run.codes is None:
@@ -135,13 +142,14 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
                             config=config.to_dict(), decoder=run.decoder_config.to_dict()),
             opset=written_opset, tolerance=tolerance,
             class_names=None if graph.class_names is None else tuple(graph.class_names),
-            id_kind=graph.ids.kind, run_id=run.run_id, package_version=__version__))
+            id_kind=graph.ids.kind, fanout_cap=fanout_cap, run_id=run.run_id, package_version=__version__))
         parity = None
         if probe_nodes:
             rng = np.random.default_rng(seed)
             nodes = np.sort(rng.choice(graph.num_nodes, min(probe_nodes, graph.num_nodes),
                                        replace=False))
-            parity = check_bundle(writer.staging_dir, run, nodes, tolerance)
+            parity = check_bundle(writer.staging_dir, run, nodes, tolerance,
+                                  fanout_cap=fanout_cap)
         else:  # still make sure ONNX Runtime loads what was written
             Predictor(writer.staging_dir)
             log.warning("--probe-nodes 0: the ONNX Runtime vs PyTorch check was skipped")

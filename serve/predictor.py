@@ -123,7 +123,8 @@ class Predictor:
                 f"c={self.manifest.code_spec.bits}, provider={self.provider})")
 
     def _run(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sub = k_hop_subgraph(self.bundle.indptr, self.bundle.indices, seeds, self.edge_hops)
+        sub = k_hop_subgraph(self.bundle.indptr, self.bundle.indices, seeds, self.edge_hops,
+                             self.manifest.fanout_cap)
         table = self.bundle.codes
         codes = table.take(sub.nodes) if isinstance(table, LazyVerifiedArray) \
             else take_codes(table, sub.nodes)

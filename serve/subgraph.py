@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hashembed.projection import mix64, node_keys
+
 
 @dataclass(frozen=True)
 class Subgraph:
@@ -28,22 +30,40 @@ class Subgraph:
     num_seeds: int
 
 
-def _neighbours(indptr: np.ndarray, indices: np.ndarray, frontier: np.ndarray):
-    """All CSR entries of ``frontier``: ``(neighbour int64 [k], owner int64 [k])``."""
-    starts = indptr[frontier]
-    counts = indptr[frontier + 1] - starts
+def _neighbours(indptr: np.ndarray, indices: np.ndarray, frontier: np.ndarray,
+                cap: int | None = None, seed: int = 0):
+    """CSR entries of ``frontier``: ``(neighbour int64 [k], owner int64 [k])``.
+
+    With ``cap``, a node of degree ``deg > cap`` keeps ``cap`` neighbours at evenly spaced
+    positions of its (id-sorted) row, from an offset that is a hash of (seed, node): the same
+    choice for that node in every request, whatever else the request asks for.
+    """
+    starts = np.asarray(indptr[frontier], dtype=np.int64)
+    degree = np.asarray(indptr[frontier + 1], dtype=np.int64) - starts
+    counts = degree if cap is None else np.minimum(degree, cap)
     total = int(counts.sum())
-    # position of entry t of row r = starts[r] + t, built without a Python loop
+    # entry t of row r, built without a Python loop
     first = np.repeat(np.cumsum(counts) - counts, counts)
-    positions = np.arange(total, dtype=np.int64) - first + np.repeat(starts, counts)
+    step = np.arange(total, dtype=np.int64) - first
+    if cap is not None and (degree > cap).any():
+        big = np.repeat(degree > cap, counts)
+        deg = np.repeat(degree, counts)
+        offset = (mix64(node_keys(frontier) ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
+                  % np.maximum(degree, 1).astype(np.uint64)).astype(np.int64)
+        spaced = (np.repeat(offset, counts) + step * deg // cap) % np.maximum(deg, 1)
+        step = np.where(big, spaced, step)
+    positions = step + np.repeat(starts, counts)
     return np.asarray(indices[positions], dtype=np.int64), np.repeat(frontier, counts)
 
 
 def k_hop_subgraph(indptr: np.ndarray, indices: np.ndarray, seeds: np.ndarray,
-                   hops: int) -> Subgraph:
+                   hops: int, fanout_cap: int | None = None, seed: int = 0) -> Subgraph:
     """Neighbourhood of ``seeds`` (distinct ``int64 [Q]``) needed by ``hops`` layers of edges.
 
     The graph is undirected, so the CSR row of ``v`` lists the sources of ``v``'s in-edges.
+    With ``fanout_cap`` every node keeps at most that many in-edges (a deterministic choice,
+    see :func:`_neighbours`): the output is then an approximation whose size no longer
+    explodes around hubs, and it is the same for a node whatever the request.
     """
     visited = np.sort(seeds)
     frontier = seeds
@@ -51,7 +71,7 @@ def k_hop_subgraph(indptr: np.ndarray, indices: np.ndarray, seeds: np.ndarray,
     for _ in range(hops):
         if frontier.size == 0:
             break
-        src, dst = _neighbours(indptr, indices, frontier)
+        src, dst = _neighbours(indptr, indices, frontier, fanout_cap, seed)
         sources.append(src)
         targets.append(dst)
         new = np.setdiff1d(src, visited, assume_unique=False)

@@ -43,8 +43,8 @@ def test_other_models_export_with_parity(cora, tmp_path, gnn, layers):
 def test_failed_check_leaves_no_bundle(sage_run, tmp_path, monkeypatch):
     real = exporter.subgraph_outputs
 
-    def broken_reference(run, nodes):
-        out = real(run, nodes)
+    def broken_reference(run, nodes, fanout_cap=None):
+        out = real(run, nodes, fanout_cap)
         out["logits"] = out["logits"] + 1.0
         return out
 
@@ -150,3 +150,14 @@ def test_the_subgraph_reference_equals_the_full_graph_output(sage_run):
     sub = subgraph_outputs(run, nodes)
     for name in full:
         np.testing.assert_allclose(sub[name], full[name][nodes], atol=1e-5)
+
+
+def test_a_fanout_cap_is_recorded_and_checked_against_pytorch(sage_run, tmp_path):
+    from hashembed.serve import Predictor
+
+    manifest = export_run(sage_run, tmp_path / "bundle", probe_nodes=128, fanout_cap=3)
+    assert manifest["serving"]["fanout_cap"] == 3
+    assert max(manifest["parity"].values()) <= 1e-4  # ONNX Runtime vs PyTorch, same subgraph
+    capped = Predictor(tmp_path / "bundle").predict(np.arange(200))
+    exact = full_graph_outputs(load_run(sage_run))["logits"][:200]
+    assert np.abs(capped.logits - exact).max() > 1e-3  # a cap of 3 is an approximation

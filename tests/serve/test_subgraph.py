@@ -28,3 +28,20 @@ def test_seeds_come_first_and_isolated_nodes_work():
     assert sub.nodes[:2].tolist() == [5, 4] and sub.num_seeds == 2
     sub = k_hop_subgraph(INDPTR, INDICES, np.array([5]), 2)
     assert sub.nodes.tolist() == [5] and sub.edge_index.shape == (2, 0)
+
+
+def test_a_fanout_cap_is_deterministic_bounded_and_per_node(power_law_graph):
+    from hashembed.train.graph import to_csr
+
+    indptr, indices = to_csr(power_law_graph.edge_index, power_law_graph.num_nodes)
+    hub = int(np.argmax(np.diff(indptr)))
+    assert np.diff(indptr)[hub] > 20
+    a = k_hop_subgraph(indptr, indices, np.array([hub]), 1, fanout_cap=5)
+    assert a.edge_index.shape[1] == 5 and len(set(a.nodes[1:].tolist())) == 5
+    assert set(a.nodes[1:].tolist()) <= set(indices[indptr[hub]:indptr[hub + 1]].tolist())
+    again = k_hop_subgraph(indptr, indices, np.array([7, hub]), 1, fanout_cap=5)
+    hub_edges = again.nodes[again.edge_index[0][again.edge_index[1] == 1]]
+    assert sorted(hub_edges.tolist()) == sorted(a.nodes[1:].tolist())  # same choice
+    exact = k_hop_subgraph(indptr, indices, np.array([hub]), 2)
+    capped = k_hop_subgraph(indptr, indices, np.array([hub]), 2, fanout_cap=5)
+    assert capped.nodes.size < exact.nodes.size
