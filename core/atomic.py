@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import json
 import logging
 import os
 import re
@@ -163,6 +164,23 @@ def only_listed_files(path: Path, manifest_name: str, listed: Iterable[str],
         shown = ", ".join(extra[:3]) + (", …" if len(extra) > 3 else "")
         return f"holds files that are not part of its {kind} ({shown})"
     return None
+
+
+def replaceable_artifact(manifest_name: str, format_name: str, kind: str
+                         ) -> Callable[[Path], str | None]:
+    """The ``recognise`` function of an artifact whose sealed JSON header ``manifest_name``
+    has ``"format": format_name`` and lists its ``files``: ``None`` (replaceable) when the
+    folder holds exactly that, else why not."""
+    def recognise(path: Path) -> str | None:
+        try:
+            content = json.loads((Path(path) / manifest_name).read_text())
+        except (OSError, ValueError):
+            content = None
+        if not isinstance(content, dict) or content.get("format") != format_name:
+            return f"exists and is not a hashembed {kind}"
+        files = content.get("files") if isinstance(content.get("files"), dict) else {}
+        return only_listed_files(Path(path), manifest_name, files, kind)
+    return recognise
 
 
 # renameat2(2) flags (Linux >= 3.15): fail if the target exists / swap two paths atomically

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from hashembed import __version__
-from hashembed.atomic import StagedDirectory, only_listed_files, recover
+from hashembed.atomic import StagedDirectory, recover, replaceable_artifact
 from hashembed.codeformat import CodeSpec
 from hashembed.errors import (
     BundleChecksumError,
@@ -294,17 +294,8 @@ class BundleWriter(StagedDirectory):
         return super().commit()
 
 
-def replaceable_bundle(path: Path) -> str | None:
-    """``None`` when ``path`` is a bundle holding nothing but its files (``--overwrite`` may
-    replace it), else why not."""
-    try:
-        content = json.loads((Path(path) / MANIFEST_NAME).read_text())
-    except (OSError, ValueError):
-        content = None
-    if not isinstance(content, dict) or content.get("format") != FORMAT_NAME:
-        return "exists and is not a hashembed bundle"
-    files = content.get("files") if isinstance(content.get("files"), dict) else {}
-    return only_listed_files(Path(path), MANIFEST_NAME, files, "bundle")
+# ``--overwrite`` may replace a folder holding a bundle's manifest and exactly its files
+replaceable_bundle = replaceable_artifact(MANIFEST_NAME, FORMAT_NAME, "bundle")
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from hashembed import __version__
-from hashembed.atomic import StagedDirectory, only_listed_files, recover
+from hashembed.atomic import StagedDirectory, recover, replaceable_artifact
 from hashembed.errors import GraphInputError, OutputPathError
 from hashembed.idmap import ID_FILES, ID_KINDS, IdMap
-from hashembed.integrity import digest_matches, file_record, seal, sha256_file
+from hashembed.integrity import file_record, read_sealed, seal, sha256_file
 
 GRAPH_FORMAT = "hashembed-graph"
 GRAPH_FORMAT_VERSION = 1
@@ -113,16 +113,7 @@ class GraphHeader:
             raise GraphInputError(f"{where} lacks or mistypes a field: {e}") from None
 
 
-def replaceable_graph(path: Path) -> str | None:
-    """``None`` when ``path`` is a graph directory holding only its files, else why not."""
-    try:
-        content = json.loads((Path(path) / HEADER_NAME).read_text())
-    except (OSError, ValueError):
-        content = None
-    if not isinstance(content, dict) or content.get("format") != GRAPH_FORMAT:
-        return "exists and is not a hashembed graph directory"
-    files = content.get("files") if isinstance(content.get("files"), dict) else {}
-    return only_listed_files(Path(path), HEADER_NAME, files, "graph")
+replaceable_graph = replaceable_artifact(HEADER_NAME, GRAPH_FORMAT, "graph directory")
 
 
 class GraphWriter(StagedDirectory):
@@ -201,18 +192,8 @@ def open_graph(graph_dir: str | os.PathLike, verify: bool = False) -> GraphDir:
     header_path = path / HEADER_NAME
     if not path.is_dir() and not recover(path):
         raise GraphInputError(f"graph directory {path} does not exist")
-    try:
-        content = json.loads(header_path.read_text())
-    except (OSError, ValueError) as e:
-        raise GraphInputError(f"{header_path} cannot be read: {e}") from None
-    if not isinstance(content, dict) or content.get("format") != GRAPH_FORMAT:
-        raise GraphInputError(f"{header_path} is not a {GRAPH_FORMAT} header")
-    if content.get("format_version") != GRAPH_FORMAT_VERSION:
-        raise GraphInputError(f"{header_path}: graph format version "
-                              f"{content.get('format_version')!r}; this hashembed reads "
-                              f"{GRAPH_FORMAT_VERSION}")
-    if not digest_matches(content):
-        raise GraphInputError(f"{header_path} does not match its digest: edited or corrupt")
+    content = read_sealed(header_path, GRAPH_FORMAT, GRAPH_FORMAT_VERSION, GraphInputError,
+                          " (build the graph again)")
     header = GraphHeader.from_dict(content, str(header_path))
     for name, record in header.files.items():
         file = path / name

@@ -86,6 +86,28 @@ def digest_matches(content: dict[str, Any]) -> bool:
         return False
 
 
+def read_sealed(path: Path, format_name: str, version: int, error: Callable[[str], Exception],
+                hint: str = "") -> dict[str, Any]:
+    """Read a sealed JSON header and check its format name, version and digest.
+
+    Every problem raises ``error(message)`` naming ``path``; ``hint`` is added to a version
+    mismatch (what to do about it).
+    """
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise error(f"{path} cannot be read as JSON: {e}") from None
+    if not isinstance(content, dict) or content.get("format") != format_name:
+        raise error(f"{path} is not a {format_name} header")
+    if content.get("format_version") != version:
+        raise error(f"{path}: {format_name} format version {content.get('format_version')!r}; "
+                    f"this hashembed reads version {version}{hint}")
+    if not digest_matches(content) or not isinstance(content.get("files"), dict):
+        raise error(f"{path} does not match its digest: edited or corrupt")
+    return content
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from hashembed import __version__
-from hashembed.atomic import StagedDirectory, check_output_dir, only_listed_files, recover
+from hashembed.atomic import StagedDirectory, check_output_dir, recover, replaceable_artifact
 from hashembed.codeformat import CodeSpec, check_packed
 from hashembed.errors import HashembedError, RunCorruptError, RunExistsError
 from hashembed.idmap import IdMap
-from hashembed.integrity import digest_matches, file_record, json_safe, seal, sha256_file
+from hashembed.integrity import file_record, json_safe, read_sealed, seal, sha256_file
 from hashembed.train.decoder import DecoderConfig
 from hashembed.train.graph import SPLIT_NAMES, Graph
 from hashembed.train.model import ModelConfig, NodeClassifier, build_model
@@ -75,17 +75,8 @@ class Run:
         return torch.arange(self.graph.num_nodes)
 
 
-def replaceable_run(path: Path) -> str | None:
-    """``None`` when ``path`` is a run holding nothing but its files (``--overwrite`` may
-    replace it), else why not."""
-    try:
-        content = json.loads((Path(path) / RUN_MANIFEST).read_text())
-    except (OSError, ValueError):
-        content = None
-    if not isinstance(content, dict) or content.get("format") != RUN_FORMAT:
-        return f"exists and is not a hashembed {RUN_KIND}"
-    files = content.get("files") if isinstance(content.get("files"), dict) else {}
-    return only_listed_files(Path(path), RUN_MANIFEST, files, "run")
+# ``--overwrite`` may replace a folder holding a run's run.json and exactly its files
+replaceable_run = replaceable_artifact(RUN_MANIFEST, RUN_FORMAT, RUN_KIND)
 
 
 def check_run_dir(out_dir: str | Path, overwrite: bool = False, inputs=()) -> Path:
@@ -184,17 +175,8 @@ def _read_run_manifest(run_dir: Path) -> dict:
         raise RunCorruptError(f"{run_dir} is not a complete training run: {RUN_MANIFEST} is "
                               "missing (written last; a run from hashembed < 0.1 or killed "
                               "while writing)")
-    try:
-        manifest = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise RunCorruptError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
-        raise RunCorruptError(f"{path} is not a {RUN_FORMAT} manifest")
-    if manifest.get("format_version") != RUN_FORMAT_VERSION:
-        raise RunCorruptError(f"{path}: run format version {manifest.get('format_version')!r}; "
-                              f"this hashembed reads version {RUN_FORMAT_VERSION} (train again)")
-    if not digest_matches(manifest) or not isinstance(manifest.get("files"), dict):
-        raise RunCorruptError(f"{path} does not match its digest: edited or corrupt")
+    manifest = read_sealed(path, RUN_FORMAT, RUN_FORMAT_VERSION, RunCorruptError,
+                           " (train again)")
     for name, record in manifest["files"].items():
         file = run_dir / name
         if Path(name).name != name or not file.is_file():

@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from hashembed.atomic import StagedDirectory, only_listed_files
+from hashembed.atomic import StagedDirectory, replaceable_artifact
 from hashembed.codeformat import CodeSpec
 from hashembed.errors import OutputPathError
 from hashembed.graphdir import HEADER_NAME, open_graph
@@ -29,14 +29,7 @@ CODES_HEADER = "codes.json"
 CODES_FILE = "codes.npy"
 
 
-def _replaceable_codes(path: Path) -> str | None:
-    try:
-        content = json.loads((path / CODES_HEADER).read_text())
-    except (OSError, ValueError):
-        content = None
-    if not isinstance(content, dict) or content.get("format") != CODES_FORMAT:
-        return "exists and is not a hashembed codes directory"
-    return only_listed_files(path, CODES_HEADER, content.get("files", {}), "codes")
+_replaceable_codes = replaceable_artifact(CODES_HEADER, CODES_FORMAT, "codes directory")
 
 
 def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.PathLike,
@@ -85,17 +78,11 @@ def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None):
 
     from hashembed.codeformat import check_packed
     from hashembed.errors import CodeFormatError
-    from hashembed.integrity import digest_matches, sha256_file
+    from hashembed.integrity import read_sealed, sha256_file
 
     path = Path(codes_dir)
-    try:
-        content = json.loads((path / CODES_HEADER).read_text())
-    except (OSError, ValueError) as e:
-        raise CodeFormatError(f"{path / CODES_HEADER} cannot be read: {e}") from None
-    if not isinstance(content, dict) or content.get("format") != CODES_FORMAT or \
-            content.get("format_version") != CODES_FORMAT_VERSION or not digest_matches(content):
-        raise CodeFormatError(f"{path / CODES_HEADER} is not an intact version "
-                              f"{CODES_FORMAT_VERSION} {CODES_FORMAT} header")
+    content = read_sealed(path / CODES_HEADER, CODES_FORMAT, CODES_FORMAT_VERSION,
+                          CodeFormatError, " (make the codes again)")
     if graph_digest is not None and content["graph_digest"] != graph_digest:
         raise CodeFormatError(f"{path} codes another graph (its graph digest differs)")
     record = content["files"][CODES_FILE]

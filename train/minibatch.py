@@ -10,7 +10,6 @@ inference), so no ``n × d`` matrix is ever formed.
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 from hashembed.errors import ConfigError
 from hashembed.train.model import NodeClassifier
 from hashembed.train.sampler import CSRNeighborSampler
-from hashembed.train.trainer import ACCURACY, FitResult, Task, TrainConfig
+from hashembed.train.trainer import ACCURACY, EarlyStopping, FitResult, Task, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ def fit_minibatch(model: NodeClassifier, loaders: dict[str, NodeLoader], config:
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
-    best_val, best_epoch, best_state = -float("inf"), 0, None
+    stopper = EarlyStopping(model, config.patience)
     epoch = 0
     bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -110,17 +109,15 @@ def fit_minibatch(model: NodeClassifier, loaders: dict[str, NodeLoader], config:
             optimizer.step()
             losses.append(loss.item())
         val = score(model, loaders["val"], task)
-        if val > best_val:
-            best_val, best_epoch = val, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{val:.3f}", best=f"{best_val:.3f}")
-        if epoch - best_epoch >= config.patience:
+        stop = stopper.update(epoch, val)
+        bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{val:.3f}",
+                        best=f"{stopper.best_val:.3f}")
+        if stop:
             break
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    stopper.restore()
     scores = {name: score(model, loader, task) for name, loader in loaders.items()}
-    return FitResult(scores=scores, best_epoch=best_epoch, epochs_run=epoch,
+    return FitResult(scores=scores, best_epoch=stopper.best_epoch, epochs_run=epoch,
                      logits=np.zeros((0, 0), np.float32))
 
 

@@ -77,6 +77,33 @@ MULTILABEL_MICRO_F1 = Task("micro_f1", F.binary_cross_entropy_with_logits,
                            lambda logits, y: metrics.multilabel_f1(y > 0.5, logits)[0])
 
 
+class EarlyStopping:
+    """Keeps a copy of the best-validation weights and says when patience has run out.
+
+    Example:
+        >>> stopper = EarlyStopping(model, patience=50)          # doctest: +SKIP
+        >>> if stopper.update(epoch, val_score): break            # doctest: +SKIP
+        >>> stopper.restore()                                     # doctest: +SKIP
+    """
+
+    def __init__(self, model: torch.nn.Module, patience: int):
+        self.model, self.patience = model, patience
+        self.best_val, self.best_epoch, self._state = -float("inf"), 0, None
+
+    def update(self, epoch: int, val: float) -> bool:
+        """Record epoch ``epoch``'s validation score; True when training should stop."""
+        if val > self.best_val:
+            self.best_val, self.best_epoch = val, epoch
+            self._state = copy.deepcopy(self.model.state_dict())
+        return epoch - self.best_epoch >= self.patience
+
+    def restore(self) -> None:
+        """Load the best weights back (if any epoch improved on ``-inf``)."""
+        if self._state is not None:
+            self.model.load_state_dict(self._state)
+        self.model.eval()
+
+
 @dataclass
 class FitResult:
     """Scores of the best-validation epoch.
@@ -119,7 +146,7 @@ def fit(model: NodeClassifier, node_input: torch.Tensor, edge_index: torch.Tenso
         mask = masks_np[split]
         return task.score(logits.numpy()[mask], labels_np[mask]) if mask.any() else float("nan")
 
-    best_val, best_epoch, best_state = -float("inf"), 0, None
+    stopper = EarlyStopping(model, config.patience)
     bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not progress)
     epoch = 0
     for epoch in bar:
@@ -134,19 +161,17 @@ def fit(model: NodeClassifier, node_input: torch.Tensor, edge_index: torch.Tenso
         with torch.no_grad():
             logits, _ = model(node_input, edge_index)
         val = evaluate("val", logits)
-        if val > best_val:
-            best_val, best_epoch = val, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{val:.3f}", best=f"{best_val:.3f}")
-        if epoch - best_epoch >= config.patience:
+        stop = stopper.update(epoch, val)
+        bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{val:.3f}",
+                        best=f"{stopper.best_val:.3f}")
+        if stop:
             break
     bar.close()
-    model.load_state_dict(best_state)
-    model.eval()
+    stopper.restore()
     with torch.no_grad():
         logits, _ = model(node_input, edge_index)
     scores = {name: evaluate(name, logits) for name in masks}
-    return FitResult(scores=scores, best_epoch=best_epoch, epochs_run=epoch,
+    return FitResult(scores=scores, best_epoch=stopper.best_epoch, epochs_run=epoch,
                      logits=logits.numpy())
 
 

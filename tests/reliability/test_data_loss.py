@@ -255,7 +255,7 @@ def test_overwrite_refuses_a_run_that_holds_other_files(trained_run, graph_files
     assert main(["export", str(trained_run), "--out", str(trained_run / "bundle"),
                  "--probe-nodes", "8"]) == 0
     assert train(*graph_files, trained_run, "--overwrite") == 2
-    assert "holds files that are not part of its run (bundle)" in one_error_line(capsys)
+    assert "holds files that are not part of its run directory (bundle)" in one_error_line(capsys)
     open_bundle(trained_run / "bundle")
 
 
