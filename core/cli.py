@@ -119,22 +119,28 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     import numpy as np
 
     from hashembed.serve import Predictor
-    from hashembed.serve.node_ids import parse_ids_text, read_ids_file
+    from hashembed.serve.node_ids import parse_ids_text, read_ids_file, read_unseen_nodes
 
-    if a.nodes_file is not None and not a.nodes_file.is_file():
-        raise NodeIdTypeError(f"--nodes-file {a.nodes_file} does not exist")
+    for flag, path in (("--nodes-file", a.nodes_file),
+                       ("--new-node-neighbors", a.new_node_neighbors)):
+        if path is not None and not path.is_file():
+            raise NodeIdTypeError(f"{flag} {path} does not exist")
     if a.output is not None:
-        inputs = [a.bundle] + ([a.nodes_file] if a.nodes_file is not None else [])
+        inputs = [a.bundle] + [p for p in (a.nodes_file, a.new_node_neighbors) if p is not None]
         check_output_file(a.output, overwrite=a.overwrite, inputs=inputs)
         if a.output.suffix not in (".json", ".npy"):
             raise OutputPathError(f"--output {a.output}: write .json or .npy")
     predictor = Predictor(a.bundle, provider=a.provider,
                           verify="lazy" if a.skip_checksums else a.verify)
-    if a.nodes is not None:
-        node_ids = parse_ids_text(a.nodes, predictor.id_kind, "--nodes")
+    if a.new_node_neighbors is not None:
+        neighbours, ids = read_unseen_nodes(a.new_node_neighbors, predictor.id_kind)
+        result = predictor.predict_new(neighbours, ids)
     else:
-        node_ids = read_ids_file(a.nodes_file, predictor.id_kind)
-    result = predictor.predict(node_ids)
+        if a.nodes is not None:
+            node_ids = parse_ids_text(a.nodes, predictor.id_kind, "--nodes")
+        else:
+            node_ids = read_ids_file(a.nodes_file, predictor.id_kind)
+        result = predictor.predict(node_ids)
     if a.output is None or a.output.suffix == ".json":
         rows = result.to_json()
         if a.embeddings:
@@ -305,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "3,17,42 or alice,bob")
     nodes.add_argument("--nodes-file", type=Path, help="ids as text (integers: comma/space "
                        "separated; strings: one per line) or .npy")
+    nodes.add_argument("--new-node-neighbors", type=Path, help="nodes not in the graph: JSON "
+                       'list (or lines) of {"neighbors": [ids], "id": optional}')
     p.add_argument("--output", type=Path, help=".json or .npy file (default: JSON to stdout)")
     p.add_argument("--what", choices=("logits", "embeddings", "labels"), default="logits",
                    help="array written to a .npy --output")

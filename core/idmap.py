@@ -149,6 +149,23 @@ class IdMap:
         keys[self.arrays[IDS_ROWS_FILE]] = self.arrays[IDS_HASH_FILE]
         return keys
 
+    def key_of(self, ids) -> np.ndarray:
+        """``uint64 [k]`` projection keys of ids that need not be in the graph (unseen nodes),
+        by the same rule as :meth:`keys`; the ids must be of this map's kind."""
+        if self.kind == "str":
+            values = [ids] if isinstance(ids, str) else list(ids)
+            for value in values:
+                if not isinstance(value, str):
+                    raise NodeIdTypeError(f"this graph's node ids are strings, got {value!r}")
+            return string_keys(values)
+        values = list(ids) if np.ndim(ids) else [ids]
+        for value in values:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise NodeIdTypeError(f"node ids must be integers, got {value!r}")
+            if not -2**63 <= int(value) < 2**63:
+                raise NodeIdTypeError(f"node id {value} does not fit in 64 bits")
+        return node_keys(np.array(values, dtype=np.int64))
+
     def external(self, rows: np.ndarray) -> list:
         """The external ids of ``rows`` (Python ints or strings)."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)

@@ -104,3 +104,36 @@ def projection_fixed(keys: np.ndarray, start: int, stop: int, seed: int,
 def tie_rank(keys: np.ndarray, bit: int, seed: int) -> np.ndarray:
     """``uint64 [k]``: a stable pseudo-random rank of each key for bit ``bit`` (tie-breaking)."""
     return _hashes(np.asarray(keys, dtype=np.uint64) ^ _TIE_SALT, bit, bit + 1, seed)[:, 0]
+
+
+# random codes draw from their own family of the counter hash, apart from hash projections
+_RANDOM_CODE_SALT = np.uint64(0x72616E646F6D2D63)  # "random-c"
+
+
+def random_bits(keys: np.ndarray, start: int, stop: int, seed: int) -> np.ndarray:
+    """Bits ``start … stop-1`` of the random codes (ALONE-style baseline) of ``keys``:
+    ``bool [k, stop - start]``, the sign of a keyed ±1 draw, so a node's random code depends
+    on its key only (and an unseen node gets one the same way)."""
+    keys = np.asarray(keys, dtype=np.uint64) ^ _RANDOM_CODE_SALT
+    return projection(keys, start, stop, seed, "rademacher") > 0
+
+
+def new_node_bits(own_key: int, neighbour_keys: np.ndarray, thresholds: np.ndarray, seed: int,
+                  kind: str = "gaussian") -> np.ndarray:
+    """The hash coder's bits for one node that was not in the graph: ``bool [c]``.
+
+    ``p = R[own] + sum_u R[u]`` over the node's neighbours, in the coder's fixed point, and
+    ``bit_j = p_j > threshold_j`` with the per-bit thresholds stored at coding time — the bits
+    the coder gives a node of the graph with these neighbours, except where ``p_j`` equals the
+    threshold exactly (there the coder broke ties to balance the bit; here the bit is 0).
+
+    Args:
+        own_key: the node's key (:meth:`hashembed.idmap.IdMap.keys` rule applied to its id).
+        neighbour_keys: ``uint64 [k]`` its neighbours' keys (distinct).
+        thresholds: ``float64 [c]`` medians of ``p`` in projection units (exact).
+    """
+    c = int(np.asarray(thresholds).shape[0])
+    keys = np.concatenate([np.array([own_key], dtype=np.uint64),
+                           np.asarray(neighbour_keys, dtype=np.uint64)])
+    p = projection_fixed(keys, 0, c, seed, kind).astype(np.int64).sum(axis=0)
+    return p > np.asarray(thresholds, dtype=np.float64) * FIXED_POINT_SCALE

@@ -46,3 +46,37 @@ def read_ids_file(path: Path, kind: str):
         raise NodeIdTypeError(f"--nodes-file {path} is not a text file of node ids (nor "
                               ".npy)") from None
     return parse_ids_text(text, kind, f"--nodes-file {path}", one_per_line=True)
+
+
+def read_unseen_nodes(path: Path, kind: str) -> tuple[list[list], list | None]:
+    """Unseen nodes from a JSON file: a list of ``{"neighbors": [ids…], "id": optional}``
+    objects (or one such object per line). Returns the neighbour lists and the ids (``None``
+    when no node has one; every node needs one if any does)."""
+    import json
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise NodeIdTypeError(f"--new-node-neighbors {path} cannot be read: {e}") from None
+    try:
+        stripped = text.strip()
+        items = json.loads(stripped) if stripped.startswith("[") else [
+            json.loads(line) for line in stripped.splitlines() if line.strip()]
+    except ValueError as e:
+        raise NodeIdTypeError(f"--new-node-neighbors {path} is not JSON: {e}") from None
+    neighbours, ids = [], []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("neighbors"), list):
+            raise NodeIdTypeError(f"--new-node-neighbors {path}, node {i}: expected an object "
+                                  'with a "neighbors" list')
+        want = str if kind == "str" else int
+        for value in item["neighbors"] + ([item["id"]] if "id" in item else []):
+            if isinstance(value, bool) or not isinstance(value, want):
+                raise NodeIdTypeError(f"--new-node-neighbors {path}, node {i}: {value!r} is "
+                                      f"not {'a string' if kind == 'str' else 'an integer'} id")
+        neighbours.append(item["neighbors"])
+        ids.append(item.get("id"))
+    if any(i is not None for i in ids) and any(i is None for i in ids):
+        raise NodeIdTypeError(f"--new-node-neighbors {path}: give every node an id, or none")
+    return neighbours, (ids if ids and ids[0] is not None else None)

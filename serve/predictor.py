@@ -13,10 +13,13 @@ import numpy as np
 from hashembed.bundle import (INPUT_CODES, INPUT_EDGES, OUTPUT_EMBEDDINGS, OUTPUT_LOGITS,
                               open_bundle)
 from hashembed.codeformat import take_codes
-from hashembed.errors import BundleCorruptError, ConfigError
+from hashembed.errors import BundleCorruptError, ConfigError, UnknownNodeError
 from hashembed.integrity import LazyVerifiedArray
 from hashembed.serve.providers import create_session
 from hashembed.serve.subgraph import k_hop_subgraph
+from hashembed.serve.unseen import UnseenNode, default_key, unseen_inputs
+
+DEFAULT_MAX_NEIGHBORS = 10_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Predictor:
             computed from bytes that do not match the manifest.
         checksums: ``False`` is the older spelling of ``verify="lazy"``.
         batch_size: query nodes per ONNX Runtime call (at least 1).
+        max_neighbors: most neighbours accepted for one unseen node (:meth:`predict_new`).
 
     Example:
         >>> predictor = Predictor("runs/demo/bundle")          # doctest: +SKIP
@@ -78,7 +82,8 @@ class Predictor:
     """
 
     def __init__(self, bundle_dir: str | Path, provider: str = "auto", verify: str = "full",
-                 batch_size: int = 1024, checksums: bool = True):
+                 batch_size: int = 1024, checksums: bool = True,
+                 max_neighbors: int = DEFAULT_MAX_NEIGHBORS):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r} must be a positive integer")
@@ -86,6 +91,8 @@ class Predictor:
         self.manifest = self.bundle.manifest
         self.edge_hops = self.manifest.model.edge_hops
         self.batch_size = int(batch_size)
+        self.max_neighbors = int(max_neighbors)
+        self._row_keys: np.ndarray | None = None
         self.session = create_session(self.bundle.model, provider, str(self.bundle.model_path))
         self._check_signature()
 
@@ -132,6 +139,63 @@ class Predictor:
             [OUTPUT_LOGITS, OUTPUT_EMBEDDINGS],
             {INPUT_CODES: codes, INPUT_EDGES: sub.edge_index})
         return logits[: sub.num_seeds], embeddings[: sub.num_seeds]
+
+    def _keys_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        if self._row_keys is None:  # built once, on the first unseen node
+            self._row_keys = self.bundle.ids.keys()
+        return self._row_keys[rows]
+
+    def predict_new(self, neighbors, ids=None) -> Prediction:
+        """Outputs for nodes that were not in the graph, from their neighbours.
+
+        Args:
+            neighbors: one list of existing node ids (the graph's own) per unseen node.
+            ids: optionally one id per unseen node (the graph's kind of id, not one of its
+                nodes): the key of its own projection term. Without it the key is derived
+                from its sorted neighbours (:mod:`hashembed.serve.unseen`).
+
+        Returns:
+            a :class:`Prediction` whose ``node_ids`` are ``ids`` (or ``None`` each). Each node
+            is computed alone: its answer does not depend on the rest of the request.
+
+        Raises:
+            UnknownNodeError: a neighbour is not in the graph; NodeIdTypeError: a bad id;
+            ConfigError: an id that already names a node, or too many neighbours.
+        """
+        neighbors = list(neighbors)
+        if ids is not None:
+            ids = list(ids)
+            if len(ids) != len(neighbors):
+                raise ConfigError(f"{len(ids)} ids for {len(neighbors)} unseen nodes")
+        logits, embeddings = [], []
+        for i, nbrs in enumerate(neighbors):
+            nbrs = list(nbrs) if not isinstance(nbrs, (str, bytes)) else [nbrs]
+            if len(nbrs) > self.max_neighbors:
+                raise ConfigError(f"unseen node {i} has {len(nbrs)} neighbours; at most "
+                                  f"{self.max_neighbors} are accepted")
+            rows = np.unique(self.bundle.ids.rows(nbrs)) if nbrs else np.zeros(0, np.int64)
+            if ids is not None:
+                try:
+                    self.bundle.ids.rows([ids[i]])
+                except UnknownNodeError:
+                    pass
+                else:
+                    raise ConfigError(f"unseen node id {ids[i]!r} already names a node of the "
+                                      "graph; use predict() for it")
+                key = self.bundle.ids.key_of([ids[i]])[0]
+            else:
+                key = default_key(self._keys_of_rows(rows))
+            codes, edge_index, x = unseen_inputs(self.bundle, UnseenNode(rows, key),
+                                                 self._keys_of_rows)
+            lg, em = self.session.run([OUTPUT_LOGITS, OUTPUT_EMBEDDINGS],
+                                      {INPUT_CODES: codes, INPUT_EDGES: edge_index})
+            logits.append(lg[x])
+            embeddings.append(em[x])
+        k, d = self.manifest.model.num_classes, self.manifest.model.embedding_dim
+        node_ids = np.array(ids if ids is not None else [None] * len(neighbors), dtype=object)
+        return Prediction(node_ids, np.array(logits, np.float32).reshape(-1, k),
+                          np.array(embeddings, np.float32).reshape(-1, d),
+                          self.manifest.class_names)
 
     @property
     def id_kind(self) -> str:

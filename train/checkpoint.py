@@ -248,6 +248,7 @@ def load_run(run_dir: str | Path) -> Run:
             raise RunCorruptError(f"{run_dir / CODES_FILE} has {codes.shape[0]} rows, the graph "
                                   f"has {graph.num_nodes} nodes")
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    thresholds = None if ckpt["thresholds"] is None else np.array(ckpt["thresholds"], np.float32)
+    thresholds = None if ckpt["thresholds"] is None else \
+        np.array(ckpt["thresholds"], np.float64)
     return Run(run_dir, manifest["run_id"], model, graph, code_spec, thresholds, codes,
                model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics)

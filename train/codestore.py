@@ -94,5 +94,5 @@ def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None):
     packed = np.load(file, mmap_mode="r", allow_pickle=False)
     check_packed(packed, spec.bits)
     thresholds = None if content["thresholds"] is None else np.array(content["thresholds"],
-                                                                     np.float32)
+                                                                     np.float64)
     return spec, packed, thresholds

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from hashembed.codeformat import CodeSpec, pack_codes, unpack_codes
 from hashembed.errors import ConfigError
-from hashembed.projection import (FIXED_POINT_SCALE, mix64, projection, projection_fixed,
+from hashembed.projection import (FIXED_POINT_SCALE, mix64, projection_fixed, random_bits,
                                   tie_rank)
 from hashembed.train.graph import Graph
 
@@ -46,7 +46,8 @@ class Codes:
     Attributes:
         spec: the :class:`CodeSpec` they follow.
         packed: ``uint8 [n, c/8]`` (bit order: :mod:`hashembed.codeformat`).
-        thresholds: ``float32 [c]`` per-bit medians for the hash scheme, else ``None``.
+        thresholds: ``float64 [c]`` per-bit medians of ``p`` for the hash scheme (exact:
+            fixed-point sums divided by ``2^20``), else ``None``.
     """
 
     spec: CodeSpec
@@ -109,8 +110,8 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
         block_bits: bits per block; default: as many as ``memory_gb`` allows (8 to 64).
 
     Returns:
-        :class:`Codes` with ``packed uint8 [n, c/8]`` and ``thresholds float32 [c]`` (the
-        medians of ``p``, in projection units).
+        :class:`Codes` with ``packed uint8 [n, c/8]`` and ``thresholds float64 [c]`` (the
+        medians of ``p``, in projection units, exact).
     """
     if spec.scheme != "hash":
         raise ConfigError(f"hash_codes needs scheme='hash', got {spec.scheme!r}")
@@ -140,7 +141,7 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
         bits = _balance_ties(proj > median, proj, median, keys, start, spec.seed)
         packed[:, start // 8: stop // 8] = pack_codes(bits)
     bar.close()
-    return Codes(spec, packed, thresholds.astype(np.float32))
+    return Codes(spec, packed, thresholds)
 
 
 def _row_chunks(indptr: np.ndarray, entries: int) -> list[tuple[int, int]]:
@@ -168,22 +169,17 @@ def hash_codes(graph: Graph, spec: CodeSpec, block_bits: int | None = 64,
                           progress=progress)
 
 
-# random codes draw from their own family of the counter hash, apart from hash projections
-_RANDOM_CODE_SALT = np.uint64(0x72616E646F6D2D63)  # "random-c"
-
-
 def random_codes(keys: np.ndarray, spec: CodeSpec, block_bits: int = 64) -> Codes:
     """Uniform random bits (ALONE-style baseline) of nodes ``keys`` (``uint64 [n]``):
     ``packed uint8 [n, c/8]``. Bit ``j`` of a node is the sign of a keyed ±1 draw, so, like
     hash codes, it does not depend on the node's row."""
     if spec.scheme != "random":
         raise ConfigError(f"random_codes needs scheme='random', got {spec.scheme!r}")
-    keys = np.asarray(keys, dtype=np.uint64) ^ _RANDOM_CODE_SALT
+    keys = np.asarray(keys, dtype=np.uint64)
     packed = np.empty((keys.size, spec.bytes_per_node), dtype=np.uint8)
     for start in range(0, spec.bits, block_bits):
         stop = min(start + block_bits, spec.bits)
-        signs = projection(keys, start, stop, spec.seed, "rademacher")
-        packed[:, start // 8: stop // 8] = pack_codes(signs > 0)
+        packed[:, start // 8: stop // 8] = pack_codes(random_bits(keys, start, stop, spec.seed))
     return Codes(spec, packed, None)
 
 

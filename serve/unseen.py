@@ -1,0 +1,85 @@
+"""Nodes that were not in the graph at training time: their code and their neighbourhood.
+
+A learnable table cannot embed a node it never saw; a hash code can, because a node's code is
+a function of its neighbours (:mod:`hashembed.projection`). Given an unseen node ``x`` with
+neighbours ``N(x)`` (existing nodes) and a key:
+
+* its code is what the coder would have given it: ``p = R[key(x)] + sum_{u in N(x)} R[key(u)]``
+  thresholded at the per-bit medians stored in the bundle (random codes: the keyed random
+  bits); existing nodes' codes and the thresholds stay as they are;
+* its output is the model's on the graph with ``x`` and its edges added: the in-edges of every
+  node within ``edge_hops - 1`` hops of ``x`` — the neighbourhood of ``N(x)`` the bundle's CSR
+  gives, plus ``u -> x`` and ``x -> u`` for every ``u`` in ``N(x)``.
+
+Each unseen node is computed on its own, so its answer never depends on the other nodes of a
+request. Its key is its id when the caller gives one (the same rule as the graph's ids:
+``mix64`` of an integer, BLAKE2b-64 of a string), else a BLAKE2b-64 of its sorted neighbours'
+keys, so the same neighbours always give the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from hashembed.codeformat import pack_codes, take_codes
+from hashembed.projection import new_node_bits, random_bits
+from hashembed.serve.subgraph import Subgraph, k_hop_subgraph
+
+
+@dataclass(frozen=True)
+class UnseenNode:
+    """One unseen node of a request: its neighbours' rows and its key."""
+
+    neighbour_rows: np.ndarray   # int64 [k], distinct
+    key: np.uint64
+
+
+def default_key(neighbour_keys: np.ndarray) -> np.uint64:
+    """The key of an unseen node given without an id: BLAKE2b-64 of its sorted neighbours'
+    keys (little-endian uint64 bytes)."""
+    data = np.sort(np.asarray(neighbour_keys, dtype=np.uint64)).astype("<u8").tobytes()
+    return np.uint64(int.from_bytes(hashlib.blake2b(b"unseen:" + data, digest_size=8).digest(),
+                                    "little"))
+
+
+def unseen_code(node: UnseenNode, keys_of_rows, manifest) -> np.ndarray:
+    """``uint8 [1, c/8]``: the packed code of an unseen node (module docstring)."""
+    spec = manifest.code_spec
+    if spec.scheme == "random":
+        bits = random_bits(np.array([node.key]), 0, spec.bits, spec.seed)[0]
+    else:
+        bits = new_node_bits(int(node.key), keys_of_rows(node.neighbour_rows),
+                             np.asarray(manifest.thresholds), spec.seed, spec.projection)
+    return pack_codes(bits[None, :])
+
+
+def unseen_subgraph(indptr, indices, node: UnseenNode, edge_hops: int,
+                    fanout_cap: int | None = None) -> tuple[Subgraph, int]:
+    """The subgraph for the unseen node's output: ``(subgraph over existing rows, local index
+    of the unseen node)``; the unseen node is the last local node, its edges included."""
+    rows = node.neighbour_rows
+    if rows.size and edge_hops > 1:
+        sub = k_hop_subgraph(indptr, indices, rows, edge_hops - 1, fanout_cap)
+    else:
+        sub = Subgraph(rows.astype(np.int64), np.zeros((2, 0), np.int64), int(rows.size))
+    x = int(sub.nodes.size)
+    local = np.arange(rows.size, dtype=np.int64)  # the neighbours are the seeds, first
+    new_edges = np.concatenate([np.stack([local, np.full_like(local, x)]),
+                                np.stack([np.full_like(local, x), local])], axis=1)
+    edge_index = np.concatenate([sub.edge_index, new_edges], axis=1)
+    return Subgraph(sub.nodes, edge_index, sub.num_seeds), x
+
+
+def unseen_inputs(bundle, node: UnseenNode, keys_of_rows) -> tuple[np.ndarray, np.ndarray, int]:
+    """ONNX inputs for one unseen node: ``codes uint8 [N+1, c/8]``, ``edge_index int64 [2, E]``
+    and the row of the unseen node in them."""
+    manifest = bundle.manifest
+    sub, x = unseen_subgraph(bundle.indptr, bundle.indices, node, manifest.model.edge_hops,
+                             manifest.fanout_cap)
+    table = bundle.codes
+    existing = table.take(sub.nodes) if hasattr(table, "verify") else take_codes(table, sub.nodes)
+    codes = np.concatenate([existing, unseen_code(node, keys_of_rows, manifest)])
+    return codes, sub.edge_index, x

@@ -1,0 +1,93 @@
+"""Unseen nodes: coded as the coder would have, served as the model would on the grown graph."""
+
+import numpy as np
+import pytest
+import torch
+
+from hashembed.errors import ConfigError, UnknownNodeError
+from hashembed.serve import Predictor
+from hashembed.serve.unseen import UnseenNode, unseen_code
+from hashembed.train.checkpoint import load_run
+
+
+@pytest.fixture(scope="module")
+def predictor(sage_bundle):
+    return Predictor(sage_bundle)
+
+
+def test_an_existing_node_recoded_from_its_neighbours_gets_its_own_code(predictor):
+    """The unseen-node path is the coder: redo it for nodes of the graph. Bits may differ
+    only where the node's sum equals the median exactly (the coder broke those ties)."""
+    from hashembed.codeformat import unpack_codes
+    from hashembed.projection import FIXED_POINT_SCALE, projection_fixed
+
+    bundle, manifest = predictor.bundle, predictor.manifest
+    keys = bundle.ids.keys()
+    thresholds = np.array(manifest.thresholds) * FIXED_POINT_SCALE
+    differing = 0
+    for v in range(0, bundle.num_nodes, 7):
+        rows = np.asarray(bundle.indices[bundle.indptr[v]:bundle.indptr[v + 1]], np.int64)
+        code = unseen_code(UnseenNode(rows, keys[v]), lambda r: keys[r], manifest)
+        bits = np.nonzero(unpack_codes(code)[0] != unpack_codes(bundle.codes[v:v + 1])[0])[0]
+        if bits.size:
+            sums = projection_fixed(np.concatenate([[keys[v]], keys[rows]]), 0, 64,
+                                    manifest.code_spec.seed).astype(np.int64).sum(0)
+            assert (sums[bits] == thresholds[bits]).all(), (v, bits)
+            differing += 1
+    assert differing <= 10  # of 387 nodes: ties are rare
+
+
+def test_an_unseen_node_is_served_as_the_model_would_on_the_grown_graph(predictor, sage_run):
+    run = load_run(sage_run)
+    neighbours = [5, 17, 900, 2000]
+    out = predictor.predict_new([neighbours], ids=[10**6])
+    # PyTorch on the whole graph with the new node (row n) and its edges added
+    n = run.graph.num_nodes
+    code = unseen_code(UnseenNode(np.array(neighbours), predictor.bundle.ids.key_of([10**6])[0]),
+                       lambda r: predictor.bundle.ids.keys()[r], predictor.manifest)
+    codes = np.concatenate([np.asarray(run.codes), code])
+    added = np.array([[u for u in neighbours] + [n] * 4, [n] * 4 + neighbours])
+    edges = np.concatenate([run.graph.edges(), added], axis=1)
+    with torch.no_grad():
+        logits, embeddings = run.model(torch.from_numpy(codes), torch.from_numpy(edges))
+    np.testing.assert_allclose(out.logits[0], logits[n].numpy(), atol=1e-4)
+    np.testing.assert_allclose(out.embeddings[0], embeddings[n].numpy(), atol=1e-4)
+
+
+def test_each_unseen_node_is_answered_alone_and_the_same_every_time(predictor):
+    alone = predictor.predict_new([[1, 2, 3]])
+    together = predictor.predict_new([[40, 41], [1, 2, 3], [3, 2, 1]])
+    np.testing.assert_array_equal(alone.logits[0], together.logits[1])
+    np.testing.assert_array_equal(together.logits[1], together.logits[2])  # order-free key
+    assert not np.array_equal(predictor.predict_new([[1, 2, 3]], ids=[10**7]).logits,
+                              alone.logits)  # another key, another code
+
+
+def test_bad_unseen_nodes_are_named(predictor):
+    with pytest.raises(UnknownNodeError, match="node id 99999 is not in the graph"):
+        predictor.predict_new([[1, 99999]])
+    with pytest.raises(ConfigError, match="already names a node"):
+        predictor.predict_new([[1, 2]], ids=[5])
+    with pytest.raises(ConfigError, match="at most 3 are accepted"):
+        Predictor(predictor.bundle.path, max_neighbors=3).predict_new([[1, 2, 3, 4]])
+    isolated = predictor.predict_new([[]], ids=[10**6 + 1])  # a node with no edges yet
+    assert isolated.logits.shape == (1, 7) and np.isfinite(isolated.logits).all()
+
+
+def test_predict_command_serves_unseen_nodes(sage_bundle, predictor, tmp_path, capsys):
+    import json
+
+    from hashembed.cli import main
+
+    (tmp_path / "new.json").write_text('[{"neighbors": [1, 2, 3], "id": 5000000}, '
+                                       '{"neighbors": [7], "id": 5000001}]')
+    assert main(["predict", str(sage_bundle), "--new-node-neighbors",
+                 str(tmp_path / "new.json")]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["node"] for row in rows] == [5000000, 5000001]
+    expected = predictor.predict_new([[1, 2, 3]], ids=[5000000]).logits[0]
+    np.testing.assert_allclose(rows[0]["logits"], expected, rtol=1e-6)
+    (tmp_path / "bad.json").write_text('[{"neighbors": [1, "x"]}]')
+    assert main(["predict", str(sage_bundle), "--new-node-neighbors",
+                 str(tmp_path / "bad.json")]) == 2
+    assert "'x' is not an integer id" in capsys.readouterr().err
