@@ -75,6 +75,11 @@ def _cmd_train(a: argparse.Namespace) -> int:
             raise ConfigError("--edges needs --labels for node classification")
         graph = load_edge_list_graph(a.edges, a.labels, a.num_nodes, src_col=a.src_col,
                                      dst_col=a.dst_col, id_type=a.id_type)
+    holdout = None
+    if a.holdout_nodes is not None:
+        from hashembed.train.holdout import hold_out
+
+        graph, holdout = hold_out(graph, a.holdout_nodes, a.seed)
     graph = apply_split(graph, parse_split(a.split) if a.split else None, a.seed)
     spec = decoder = None
     if a.coding != "none":
@@ -93,7 +98,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
                         progress=not a.quiet,
                         task={"accuracy": ACCURACY, "roc_auc": ROC_AUC}[a.metric],
                         overwrite=a.overwrite, inputs=inputs, batch=batch,
-                        codes_dir=a.codes)
+                        codes_dir=a.codes, holdout=holdout)
     keys = ("dataset", "coding", "bits_per_node", "metric", "train", "val", "test",
             "majority_class_test", "bytes")
     print(json.dumps({k: metrics[k] for k in keys}, indent=2))
@@ -244,6 +249,15 @@ def _cmd_bench_scale(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_inductive(a: argparse.Namespace) -> int:
+    from hashembed.bench.inductive import run_inductive_bench
+
+    run_inductive_bench(a.data_root, datasets=a.datasets, methods=a.methods, seeds=a.seeds,
+                        fraction=a.fraction, bits=a.bits, out=a.out, progress=not a.quiet)
+    print(f"results written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_bench_summary(a: argparse.Namespace) -> int:
     from hashembed.bench.summary import markdown
 
@@ -280,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="early-stopping and reported metric (roc_auc: binary labels, e.g. "
                    "tolokers)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holdout-nodes", type=float, help="take this fraction of the labelled "
+                   "nodes and their edges out before coding and training (kept in the run "
+                   "for hashembed bench inductive)")
     p.add_argument("--batch-size", type=int, help="train on sampled neighbourhoods of this "
                    "many seed nodes (default: full batch)")
     p.add_argument("--fanout", help="with --batch-size: neighbours per hop, one per layer, "
@@ -432,6 +449,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the graphs, codes, runs and bundles made")
     p.add_argument("--out", type=Path, default=Path("runs/bench/scale.json"))
     p.set_defaults(func=_cmd_bench_scale)
+
+    from hashembed.bench.inductive import INDUCTIVE_DATASETS, METHODS as INDUCTIVE_METHODS
+
+    p = bench.add_parser("inductive", help="serve held-out nodes as unseen nodes and score "
+                         "them against transductive accuracy")
+    p.add_argument("--data-root", type=Path,
+                   default=Path(os.environ.get("HASHEMBED_DATA", "../shared/data")))
+    p.add_argument("--datasets", nargs="+", default=list(INDUCTIVE_DATASETS))
+    p.add_argument("--methods", nargs="+", choices=INDUCTIVE_METHODS,
+                   default=list(INDUCTIVE_METHODS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--fraction", type=float, default=0.1, help="labelled nodes held out")
+    p.add_argument("--bits", type=int, default=128)
+    p.add_argument("--out", type=Path, default=Path("runs/bench/inductive.json"))
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_bench_inductive)
 
     p = bench.add_parser("summary", help="one Markdown table at one code length from "
                          "several `bench accuracy` results (later ones override)")

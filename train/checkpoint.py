@@ -7,6 +7,7 @@
       graph.npz       num_nodes, edge_index int64 [2, E], labels int64 [n], split masks
       ids_*.npy       the users' own node ids of the rows, when they are not 0 .. n-1
                       (:mod:`hashembed.idmap`)
+      holdout.json    with --holdout-nodes: the held-out nodes' ids, labels, neighbours
       graph_ref.json  instead of the edges and ids, for a graph directory
                       (``train --graph``): its path and header digest
       metrics.json    scores and memory accounting
@@ -49,6 +50,7 @@ CODES_FILE = "codes.npy"
 GRAPH_FILE = "graph.npz"
 METRICS_FILE = "metrics.json"
 GRAPH_REF_FILE = "graph_ref.json"
+HOLDOUT_FILE = "holdout.json"  # nodes taken out before training (train --holdout-nodes)
 RUN_KIND = "run directory"
 
 
@@ -67,6 +69,7 @@ class Run:
     decoder_config: DecoderConfig | None
     train_config: TrainConfig
     metrics: dict
+    holdout: "HeldOut | None" = None
 
     def node_input(self) -> torch.Tensor:
         """What the encoder takes for all nodes: codes ``uint8 [n, c/8]`` or ids ``int64 [n]``."""
@@ -98,7 +101,7 @@ class RunWriter(StagedDirectory):
 
     def save(self, model: NodeClassifier, graph: Graph, code_spec: CodeSpec | None,
              thresholds: np.ndarray | None, codes: np.ndarray | None, train_config: TrainConfig,
-             metrics: dict) -> str:
+             metrics: dict, holdout=None) -> str:
         """Write every file into the staging directory, ``run.json`` last; returns the run id."""
         run_id = uuid.uuid4().hex
         files = []
@@ -127,6 +130,9 @@ class RunWriter(StagedDirectory):
                     np.save(f, np.ascontiguousarray(array), allow_pickle=False)
 
             files += graph.ids.save(save_array)
+        if holdout is not None:
+            (self.path / HOLDOUT_FILE).write_text(json.dumps(holdout.to_dict()) + "\n")
+            files.append(HOLDOUT_FILE)
         decoder_config = getattr(model.encoder, "config", None)
         checkpoint = {
             "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "run_id": run_id,
@@ -250,5 +256,10 @@ def load_run(run_dir: str | Path) -> Run:
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
     thresholds = None if ckpt["thresholds"] is None else \
         np.array(ckpt["thresholds"], np.float64)
+    holdout = None
+    if (run_dir / HOLDOUT_FILE).is_file():
+        from hashembed.train.holdout import HeldOut
+
+        holdout = HeldOut.from_dict(json.loads((run_dir / HOLDOUT_FILE).read_text()))
     return Run(run_dir, manifest["run_id"], model, graph, code_spec, thresholds, codes,
-               model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics)
+               model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics, holdout)

@@ -52,7 +52,7 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
               model_config: ModelConfig, train_config: TrainConfig, out_dir: str | Path,
               embedding_dim: int = 64, progress: bool = True, task: Task = ACCURACY,
               overwrite: bool = False, inputs=(), batch: BatchConfig | None = None,
-              codes_dir: str | Path | None = None) -> dict:
+              codes_dir: str | Path | None = None, holdout=None) -> dict:
     """Make codes, train, and write ``out_dir`` (see :mod:`hashembed.train.checkpoint`).
 
     Args:
@@ -68,6 +68,8 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
             (:mod:`hashembed.train.minibatch`); ``None``: full batch.
         codes_dir: codes made beforehand by ``hashembed codes`` from the same graph directory
             (their spec replaces ``code_spec``'s scheme, bits, seed and projection).
+        holdout: nodes already taken out of ``graph`` (:func:`~hashembed.train.holdout.hold_out`),
+            saved with the run for ``hashembed bench inductive``.
 
     ``out_dir`` is checked and staged before coding starts and appears, whole, only when the
     run is complete (:class:`~hashembed.train.checkpoint.RunWriter`). A split without test
@@ -89,13 +91,14 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
                         graph.name, split)
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
         metrics = _train(graph, code_spec, decoder_config, model_config, train_config,
-                         embedding_dim, progress, task, writer, batch, codes_dir)
+                         embedding_dim, progress, task, writer, batch, codes_dir, holdout)
         writer.commit()
     return metrics
 
 
 def _train(graph, code_spec, decoder_config, model_config, train_config, embedding_dim,
-           progress, task, writer: RunWriter, batch: BatchConfig | None, codes_dir) -> dict:
+           progress, task, writer: RunWriter, batch: BatchConfig | None, codes_dir,
+           holdout=None) -> dict:
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
@@ -156,8 +159,10 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
             "train": train_config.to_dict(),
         },
     }
+    if holdout is not None:
+        metrics["holdout_nodes"] = len(holdout.ids)
     metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, train_config,
-                                    metrics)
+                                    metrics, holdout)
     return json_safe(metrics)
 
 
