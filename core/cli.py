@@ -202,6 +202,15 @@ def _cmd_codes(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(a: argparse.Namespace) -> int:
+    from hashembed.serve.app import serve
+
+    return serve(a.bundle, host=a.host, port=a.port, workers=a.workers, provider=a.provider,
+                 verify=a.verify, max_nodes=a.max_nodes, max_neighbors=a.max_neighbors,
+                 max_body_bytes=a.max_body_bytes, max_queue=a.max_queue,
+                 max_wait_ms=a.max_wait_ms)
+
+
 def _cmd_demo(a: argparse.Namespace) -> int:
     from hashembed.demo import run_demo
 
@@ -342,6 +351,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "it (huge tables; nothing unverified is ever served)")
     p.add_argument("--skip-checksums", action="store_true", help="the same as --verify lazy")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("serve", help="HTTP service (FastAPI + uvicorn) for a bundle")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes; each memory-maps the same bundle")
+    p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto",
+                   help="cuda: refuse to start unless ONNX Runtime's CUDA provider loads")
+    p.add_argument("--verify", choices=("full", "lazy"), default="full")
+    p.add_argument("--max-nodes", type=int, default=4096, help="ids per request (default 4096)")
+    p.add_argument("--max-neighbors", type=int, default=10_000,
+                   help="neighbours per unseen node (default 10000)")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20,
+                   help="request body size (default 1 MiB)")
+    p.add_argument("--max-queue", type=int, default=1024,
+                   help="requests waiting for a batch before 503 (default 1024)")
+    p.add_argument("--max-wait-ms", type=float, default=2.0,
+                   help="how long a request waits for others to batch with (default 2)")
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("graph", help="graph directories: build one from edge files")
     graph_sub = p.add_subparsers(dest="graph_command", required=True)

@@ -280,7 +280,7 @@ def _load_parquet(path: Path, src_col: str | None, dst_col: str | None) -> np.nd
         import pyarrow.parquet as pq
     except ImportError:
         raise GraphInputError(
-            f"reading {path} needs pyarrow: pip install 'hashembed[parquet]'"
+            f"reading {path} needs pyarrow (a dependency of hashembed: reinstall the package)"
         ) from None
     try:
         parquet = pq.ParquetFile(path)

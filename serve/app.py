@@ -1,0 +1,62 @@
+"""``hashembed serve``: run the HTTP service (:mod:`hashembed.serve.http`) under uvicorn.
+
+The bundle is opened (and verified) before the server binds its port, so a bad bundle or an
+unavailable ``--provider cuda`` stops the command with one error line instead of a server
+that answers 500s. With ``--workers N`` each uvicorn process opens the bundle itself; the
+code table and CSR are memory-mapped, so the processes share them through the page cache.
+SIGTERM/SIGINT shut down gracefully: uvicorn stops accepting, in-flight requests finish, the
+batching queue drains.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ENV_CONFIG = "HASHEMBED_SERVE_CONFIG"
+
+
+def _app_from_config(config: dict):
+    from hashembed.serve import Predictor
+    from hashembed.serve.http import Limits, create_app
+
+    predictor = Predictor(config["bundle"], provider=config["provider"],
+                          verify=config["verify"], max_neighbors=config["max_neighbors"])
+    limits = Limits(max_body_bytes=config["max_body_bytes"], max_nodes=config["max_nodes"],
+                    max_neighbors=config["max_neighbors"], max_queue=config["max_queue"],
+                    max_wait_ms=config["max_wait_ms"])
+    return create_app(predictor, limits)
+
+
+def app_factory():
+    """uvicorn's ``--factory`` entry for worker processes (config from the environment)."""
+    return _app_from_config(json.loads(os.environ[ENV_CONFIG]))
+
+
+def serve(bundle: str | Path, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
+          provider: str = "auto", verify: str = "full", max_nodes: int = 4096,
+          max_neighbors: int = 10_000, max_body_bytes: int = 1 << 20, max_queue: int = 1024,
+          max_wait_ms: float = 2.0) -> int:
+    """Open the bundle, then serve it until interrupted; returns the exit status."""
+    import uvicorn
+
+    from hashembed.errors import ConfigError
+
+    for name, value in (("--workers", workers), ("--max-nodes", max_nodes),
+                        ("--max-neighbors", max_neighbors), ("--max-body-bytes", max_body_bytes),
+                        ("--max-queue", max_queue)):
+        if value < 1:
+            raise ConfigError(f"{name} {value} must be at least 1")
+    config = {"bundle": str(Path(bundle).resolve()), "provider": provider, "verify": verify,
+              "max_nodes": max_nodes, "max_neighbors": max_neighbors,
+              "max_body_bytes": max_body_bytes, "max_queue": max_queue,
+              "max_wait_ms": max_wait_ms}
+    app = _app_from_config(config)  # fails here, before binding, on a bad bundle or provider
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    else:
+        os.environ[ENV_CONFIG] = json.dumps(config)
+        uvicorn.run("hashembed.serve.app:app_factory", factory=True, host=host, port=port,
+                    workers=workers, log_level="info")
+    return 0

@@ -1,0 +1,184 @@
+"""The HTTP service: every endpoint, dynamic batching, and a 4xx naming the field for each
+malformed request (the process keeps answering)."""
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from hashembed.serve import Predictor
+from hashembed.serve.http import Limits, create_app
+
+
+@pytest.fixture(scope="module")
+def predictor(sage_bundle):
+    return Predictor(sage_bundle)
+
+
+@pytest.fixture(scope="module")
+def client(predictor):
+    with TestClient(create_app(predictor, Limits(max_nodes=100, max_neighbors=5))) as client:
+        yield client
+
+
+def test_predict_and_embed_answer_one_row_per_id_in_order(client, predictor):
+    response = client.post("/v1/predict", json={"nodes": [42, 3, 42]})
+    assert response.status_code == 200
+    rows = response.json()["predictions"]
+    assert [row["node"] for row in rows] == [42, 3, 42]
+    expected = predictor.predict([42, 3, 42])
+    np.testing.assert_allclose([row["logits"] for row in rows], expected.logits, rtol=1e-6)
+    emb = client.post("/v1/embed", json={"nodes": [7]}).json()["embeddings"]
+    np.testing.assert_allclose(emb[0]["embedding"], predictor.predict([7]).embeddings[0],
+                               rtol=1e-6)
+
+
+def test_unseen_nodes_over_http(client, predictor):
+    body = {"nodes": [{"neighbors": [1, 2, 3], "id": 10**6}]}
+    rows = client.post("/v1/nodes/predict", json=body).json()["predictions"]
+    expected = predictor.predict_new([[1, 2, 3]], ids=[10**6])
+    assert rows[0]["node"] == 10**6
+    np.testing.assert_allclose(rows[0]["logits"], expected.logits[0], rtol=1e-6)
+    assert client.post("/v1/nodes/embed", json=body).status_code == 200
+
+
+@pytest.mark.parametrize("path, body, status, field", [
+    ("/v1/predict", {"nodes": []}, 422, "nodes"),
+    ("/v1/predict", {"nodes": [1.5]}, 422, "nodes.0"),
+    ("/v1/predict", {"nodes": [True]}, 422, "nodes.0"),
+    ("/v1/predict", {"nodes": "3"}, 422, "nodes"),
+    ("/v1/predict", {"node": [3]}, 422, "nodes"),
+    ("/v1/predict", {"nodes": [99999]}, 404, "nodes"),
+    ("/v1/predict", {"nodes": [-1]}, 404, "nodes"),
+    ("/v1/predict", {"nodes": ["abc"]}, 422, "nodes"),
+    ("/v1/predict", {"nodes": list(range(101))}, 422, "nodes"),
+    ("/v1/nodes/predict", {"nodes": [{"neighbors": list(range(6))}]}, 422,
+     "nodes.0.neighbors"),
+    ("/v1/nodes/predict", {"nodes": [{"neighbors": [1], "id": 3}]}, 422, "nodes"),
+    ("/v1/nodes/predict", {"nodes": [{"neighbors": [99999]}]}, 404, "nodes"),
+    ("/v1/nodes/predict", {"nodes": [{"neighbours": [1]}]}, 422, "nodes.0.neighbors"),
+])
+def test_malformed_requests_get_a_4xx_naming_the_field(client, path, body, status, field):
+    response = client.post(path, json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["field"] == field
+    assert client.get("/healthz").status_code == 200  # still answering
+
+
+def test_bad_json_and_oversized_bodies(client):
+    response = client.post("/v1/predict", content=b"{not json",
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "field" in response.json()
+    big = json.dumps({"nodes": [1] * 400_000}).encode()
+    response = client.post("/v1/predict", content=big,
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["field"] == "body"
+
+
+def test_health_model_and_metrics(client, predictor):
+    assert client.get("/readyz").json() == {"status": "ready"}
+    model = client.get("/v1/model").json()
+    assert model["num_nodes"] == predictor.num_nodes and model["num_classes"] == 7
+    assert model["provider"] == "CPUExecutionProvider" and model["id_kind"] == "dense"
+    client.post("/v1/predict", json={"nodes": [1]})
+    text = client.get("/metrics").text
+    assert 'hashembed_requests_total{route="/v1/predict",status="200"}' in text
+    assert "hashembed_batch_nodes_bucket" in text and "hashembed_queue_depth" in text
+
+
+def test_open_inference_protocol(client, predictor):
+    meta = client.get("/v2/models/hashembed").json()
+    assert meta["inputs"][0] == {"name": "node_ids", "datatype": "INT64", "shape": [-1]}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    body = {"inputs": [{"name": "node_ids", "shape": [2], "datatype": "INT64",
+                        "data": [5, 9]}], "outputs": [{"name": "logits"}]}
+    out = client.post("/v2/models/hashembed/infer", json=body).json()["outputs"]
+    assert out[0]["name"] == "logits" and out[0]["shape"] == [2, 7]
+    np.testing.assert_allclose(np.array(out[0]["data"]).reshape(2, 7),
+                               predictor.predict([5, 9]).logits, rtol=1e-6)
+    assert client.get("/v2/models/other").status_code == 404
+    body["inputs"][0]["datatype"] = "FP32"
+    response = client.post("/v2/models/hashembed/infer", json=body)
+    assert response.status_code == 422 and response.json()["field"] == "inputs.node_ids.datatype"
+
+
+def test_concurrent_requests_share_onnx_runtime_calls(predictor):
+    from hashembed.serve.batching import DynamicBatcher
+
+    sizes = []
+
+    async def scenario():
+        batcher = DynamicBatcher(predictor, max_wait_ms=50, on_batch=sizes.append)
+        batcher.start()
+        results = await asyncio.gather(*(batcher.submit([i, i + 1]) for i in range(10)))
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert sum(sizes) == 20 and len(sizes) < 10  # grouped
+    for i, result in enumerate(results):
+        np.testing.assert_allclose(result.logits, predictor.predict([i, i + 1]).logits,
+                                   rtol=1e-6)
+
+
+def test_a_full_queue_answers_503_with_retry_after(predictor):
+    from hashembed.serve.batching import DynamicBatcher, QueueFull
+
+    async def scenario():
+        batcher = DynamicBatcher(predictor, max_wait_ms=200, max_queue=2)
+        batcher.start()
+        tasks = [asyncio.ensure_future(batcher.submit([1])) for _ in range(6)]
+        await asyncio.sleep(0)
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        await batcher.stop()
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert any(isinstance(o, QueueFull) for o in outcomes)
+    assert any(not isinstance(o, Exception) for o in outcomes)
+
+
+def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle, tmp_path):
+    """`hashembed serve` on a loopback port: ready, one request, SIGTERM, clean exit."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "hashembed.cli", "serve", str(sage_bundle),
+                               "--port", str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "server never ready"
+            time.sleep(0.2)
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"nodes": [1, 2]},
+                              timeout=10)
+        assert response.status_code == 200 and len(response.json()["predictions"]) == 2
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught (exit -SIGTERM)
+    log = server.stdout.read().decode()
+    assert code in (0, -signal.SIGTERM) and "Application shutdown complete" in log, log[-2000:]
+
+
+def test_serve_refuses_a_missing_bundle_before_binding(tmp_path, capsys):
+    from hashembed.cli import main
+
+    assert main(["serve", str(tmp_path / "nothing"), "--port", "1"]) == 2
+    assert "does not exist" in capsys.readouterr().err
