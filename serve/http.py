@@ -13,7 +13,7 @@ Endpoints (JSON; every malformed request gets a 4xx whose body names the field):
 ``GET /metrics``                              Prometheus text: requests and errors by route
                                               and status, latency, batch sizes, queue depth
 ``GET /v2/health/ready``, ``/v2/health/live``,  the Open Inference Protocol (KServe v2 REST):
-``GET /v2/models/{name}``,                     an ``INT64`` (or ``BYTES`` for string ids)
+``GET /v2``, ``/v2/models/{name}[/ready]``,    an ``INT64`` (or ``BYTES`` for string ids)
 ``POST /v2/models/{name}/infer``              ``node_ids`` input, ``FP32`` outputs
 ==========================================  ===============================================
 
@@ -25,6 +25,7 @@ the graph's own (integers, or strings for a string-id graph); an unknown id is 4
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -77,7 +78,8 @@ class InferInput(BaseModel):
     name: str
     shape: list[StrictInt]
     datatype: str
-    data: list
+    data: list | None = None
+    parameters: dict | None = None
 
 
 class InferRequest(BaseModel):
@@ -260,6 +262,18 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
             return _error(503, "not ready")
         return {"ready": True}
 
+    @app.get("/v2")
+    async def v2_server():
+        return {"name": "hashembed", "version": __version__, "extensions": []}
+
+    @app.get("/v2/models/{name}/ready")
+    async def v2_model_ready(name: str):
+        if name != model_name:
+            return _error(404, f"unknown model {name!r}", "name")
+        if not state["ready"]:
+            return _error(503, "not ready")
+        return {"name": model_name, "ready": True}
+
     @app.get("/v2/models/{name}")
     async def v2_metadata(name: str):
         if name != model_name:
@@ -272,9 +286,18 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
                             {"name": "embeddings", "datatype": "FP32", "shape": [-1, d]}]}
 
     @app.post("/v2/models/{name}/infer")
-    async def v2_infer(name: str, body: InferRequest):
+    async def v2_infer(name: str, request: Request):
+        """JSON body, or the binary extension: ``Inference-Header-Content-Length`` bytes of
+        JSON followed by the raw tensors its inputs' ``binary_data_size`` announce."""
         if name != model_name:
             return _error(404, f"unknown model {name!r}", "name")
+        raw = await request.body()
+        length = request.headers.get("inference-header-content-length")
+        split = int(length) if length and length.isdigit() else len(raw)
+        try:
+            body = InferRequest.model_validate(json.loads(raw[:split]))
+        except ValueError as e:  # bad JSON, or pydantic's ValidationError (a ValueError)
+            return _error(422, f"body: not a valid inference request ({str(e)[:200]})", "body")
         found = [i for i in body.inputs if i.name == "node_ids"]
         if not found:
             return _error(422, "inputs: no input named 'node_ids'", "inputs")
@@ -282,15 +305,19 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
         if tensor.datatype != id_type:
             return _error(422, f"inputs.node_ids.datatype: {tensor.datatype}; this model takes "
                           f"{id_type}", "inputs.node_ids.datatype")
-        if len(tensor.shape) != 1 or tensor.shape[0] != len(tensor.data) or not tensor.data:
-            return _error(422, "inputs.node_ids.shape: must be [k] with k = len(data) >= 1",
+        data = tensor.data
+        size = (tensor.parameters or {}).get("binary_data_size")
+        if data is None and isinstance(size, int) and id_type == "INT64":
+            data = np.frombuffer(raw[split:split + size], dtype="<i8").tolist()
+        if data is None or len(tensor.shape) != 1 or tensor.shape[0] != len(data) or not data:
+            return _error(422, "inputs.node_ids.shape: must be [k] with k ids, k >= 1",
                           "inputs.node_ids.shape")
         kind = str if id_type == "BYTES" else int
-        if any(isinstance(v, bool) or not isinstance(v, kind) for v in tensor.data):
+        if any(isinstance(v, bool) or not isinstance(v, kind) for v in data):
             return _error(422, f"inputs.node_ids.data: every id must be "
                           f"{'a string' if kind is str else 'an integer'}",
                           "inputs.node_ids.data")
-        result = await _known(NodesRequest(nodes=list(tensor.data)))
+        result = await _known(NodesRequest(nodes=list(data)))
         if isinstance(result, JSONResponse):
             return result
         names = [o.get("name") for o in body.outputs] if body.outputs else ["logits",

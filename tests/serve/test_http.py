@@ -2,7 +2,15 @@
 malformed request (the process keeps answering)."""
 
 import asyncio
+import contextlib
 import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
 
 import numpy as np
 import pytest
@@ -140,22 +148,18 @@ def test_a_full_queue_answers_503_with_retry_after(predictor):
     assert any(not isinstance(o, Exception) for o in outcomes)
 
 
-def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle, tmp_path):
-    """`hashembed serve` on a loopback port: ready, one request, SIGTERM, clean exit."""
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
+@contextlib.contextmanager
+def live_server(bundle):
+    """`hashembed serve BUNDLE` on a free loopback port, ready; SIGTERM on exit.
 
-    import httpx
-
+    Yields ``(url, result)``; after the block ``result`` holds the exit code and the log."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "hashembed.cli", "serve", str(sage_bundle),
+    server = subprocess.Popen([sys.executable, "-m", "hashembed.cli", "serve", str(bundle),
                                "--port", str(port)], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
+    result = {}
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -166,15 +170,39 @@ def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle, tmp_
                 pass
             assert server.poll() is None and time.monotonic() < deadline, "server never ready"
             time.sleep(0.2)
-        response = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"nodes": [1, 2]},
-                              timeout=10)
-        assert response.status_code == 200 and len(response.json()["predictions"]) == 2
+        yield f"127.0.0.1:{port}", result
     finally:
         server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=30)
+        result["code"] = server.wait(timeout=30)
+        result["log"] = server.stdout.read().decode()
+
+
+def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle):
+    with live_server(sage_bundle) as (url, result):
+        response = httpx.post(f"http://{url}/v1/predict", json={"nodes": [1, 2]}, timeout=10)
+        assert response.status_code == 200 and len(response.json()["predictions"]) == 2
     # uvicorn shuts down gracefully, then re-raises the signal it caught (exit -SIGTERM)
-    log = server.stdout.read().decode()
-    assert code in (0, -signal.SIGTERM) and "Application shutdown complete" in log, log[-2000:]
+    assert result["code"] in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in result["log"], result["log"][-2000:]
+
+
+def test_the_official_kserve_v2_client_works_unchanged(sage_bundle, predictor):
+    """tritonclient[http], the client of Triton Inference Server, against our service."""
+    tritonclient = pytest.importorskip("tritonclient.http")
+    with live_server(sage_bundle) as (url, _):
+        client = tritonclient.InferenceServerClient(url=url)
+        assert client.is_server_ready() and client.is_model_ready("hashembed")
+        assert client.get_model_metadata("hashembed")["inputs"][0]["datatype"] == "INT64"
+        ids = tritonclient.InferInput("node_ids", [3], "INT64")
+        ids.set_data_from_numpy(np.array([4, 8, 15], dtype=np.int64), binary_data=False)
+        outputs = [tritonclient.InferRequestedOutput("logits", binary_data=False)]
+        result = client.infer("hashembed", [ids], outputs=outputs)
+        np.testing.assert_allclose(result.as_numpy("logits"),
+                                   predictor.predict([4, 8, 15]).logits, rtol=1e-6)
+        ids.set_data_from_numpy(np.array([16, 23, 42], dtype=np.int64), binary_data=True)
+        result = client.infer("hashembed", [ids], outputs=outputs)  # the binary extension
+        np.testing.assert_allclose(result.as_numpy("logits"),
+                                   predictor.predict([16, 23, 42]).logits, rtol=1e-6)
 
 
 def test_serve_refuses_a_missing_bundle_before_binding(tmp_path, capsys):
@@ -182,3 +210,13 @@ def test_serve_refuses_a_missing_bundle_before_binding(tmp_path, capsys):
 
     assert main(["serve", str(tmp_path / "nothing"), "--port", "1"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_serve_provider_cuda_refuses_to_start_without_cuda(sage_bundle, capsys):
+    from hashembed.cli import main
+    from hashembed.serve.providers import CUDA, select_providers
+
+    if select_providers("auto")[0] == CUDA:
+        pytest.skip("this machine has a working CUDA provider")
+    assert main(["serve", str(sage_bundle), "--provider", "cuda", "--port", "1"]) == 2
+    assert "CUDA execution provider requested but unavailable" in capsys.readouterr().err
