@@ -267,6 +267,16 @@ def _cmd_bench_inductive(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_serve(a: argparse.Namespace) -> int:
+    from hashembed.bench.serve import run_serve_bench
+
+    run_serve_bench(a.bundle, levels=a.concurrency, requests=a.requests,
+                    nodes_per_request=a.nodes_per_request, soak_seconds=a.soak_seconds,
+                    out=a.out)
+    print(f"results written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_bench_summary(a: argparse.Namespace) -> int:
     from hashembed.bench.summary import markdown
 
@@ -494,6 +504,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/bench/inductive.json"))
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_bench_inductive)
+
+    p = bench.add_parser("serve", help="load, fault and soak test of hashembed serve on "
+                         "127.0.0.1")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 128])
+    p.add_argument("--requests", type=int, default=400, help="requests per level")
+    p.add_argument("--nodes-per-request", type=int, default=64)
+    p.add_argument("--soak-seconds", type=float, default=120.0)
+    p.add_argument("--out", type=Path, default=Path("runs/bench/serve.json"))
+    p.set_defaults(func=_cmd_bench_serve)
 
     p = bench.add_parser("summary", help="one Markdown table at one code length from "
                          "several `bench accuracy` results (later ones override)")

@@ -1,0 +1,172 @@
+"""``hashembed bench serve``: load, fault and soak test of the HTTP service, loopback only.
+
+It starts ``hashembed serve BUNDLE`` on a free port of 127.0.0.1 (a child process), then:
+
+1. **load**: at each concurrency level (1, 8, 32, 128 by default), a fixed number of
+   ``POST /v1/predict`` requests of ``nodes_per_request`` random known ids, sent by that many
+   concurrent httpx clients; throughput, p50/p95/p99 latency and the count of each status;
+2. **faults**: a fixed list of malformed requests, each of which must get a 4xx, with the
+   service still answering ``/healthz`` afterwards;
+3. **soak**: requests at concurrency 8 for ``soak_seconds``, the server's RSS read from
+   ``/proc/PID/status`` after warm-up and at the end.
+
+Everything is bounded in count and time and targets only the loopback address. Prints a
+table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from hashembed.bench.harness import environment, format_table, write_json
+
+MALFORMED = [
+    ("bad JSON", b"{not json", "/v1/predict"),
+    ("nodes not a list", {"nodes": "3"}, "/v1/predict"),
+    ("empty batch", {"nodes": []}, "/v1/predict"),
+    ("float id", {"nodes": [1.5]}, "/v1/predict"),
+    ("boolean id", {"nodes": [True]}, "/v1/predict"),
+    ("negative id", {"nodes": [-7]}, "/v1/predict"),
+    ("unknown id", {"nodes": [10**15]}, "/v1/predict"),
+    ("oversized batch", {"nodes": [0] * 5000}, "/v1/predict"),
+    ("missing field", {"ids": [1]}, "/v1/predict"),
+    ("neighbours not a list", {"nodes": [{"neighbors": 3}]}, "/v1/nodes/predict"),
+    ("unknown neighbour", {"nodes": [{"neighbors": [10**15]}]}, "/v1/nodes/predict"),
+    ("wrong v2 datatype", {"inputs": [{"name": "node_ids", "shape": [1], "datatype": "FP32",
+                                       "data": [1.0]}]}, "/v2/models/hashembed/infer"),
+    ("unknown model", {"inputs": []}, "/v2/models/nope/infer"),
+]
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def _load(url: str, num_nodes_ids: list, concurrency: int, requests: int,
+                nodes_per_request: int, seed: int) -> dict:
+    import httpx
+
+    rng = np.random.default_rng(seed)
+    bodies = [{"nodes": [num_nodes_ids[i] for i in rng.integers(0, len(num_nodes_ids),
+                                                                nodes_per_request)]}
+              for _ in range(requests)]
+    latencies, statuses = [], Counter()
+    queue = list(range(requests))
+
+    async def worker(client):
+        while queue:
+            i = queue.pop()
+            t0 = time.perf_counter()
+            try:
+                response = await client.post(f"{url}/v1/predict", json=bodies[i])
+                statuses[response.status_code] += 1
+            except httpx.HTTPError as e:
+                statuses[type(e).__name__] += 1
+            latencies.append(time.perf_counter() - t0)
+
+    started = time.perf_counter()
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    ms = np.array(latencies) * 1e3
+    return {"concurrency": concurrency, "requests": requests, "seconds": seconds,
+            "requests_per_s": requests / seconds, "p50_ms": float(np.percentile(ms, 50)),
+            "p95_ms": float(np.percentile(ms, 95)), "p99_ms": float(np.percentile(ms, 99)),
+            "statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
+            "errors_5xx": sum(v for k, v in statuses.items()
+                              if isinstance(k, int) and k >= 500),
+            "lost": requests - sum(statuses.values())}
+
+
+def run_serve_bench(bundle: str | Path, levels=(1, 8, 32, 128), requests: int = 400,
+                    nodes_per_request: int = 64, soak_seconds: float = 120.0,
+                    out: str | Path = "runs/bench/serve.json") -> dict:
+    """Run the three parts (module docstring) against a fresh server; returns the results."""
+    import logging
+
+    import httpx
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per request
+
+    from hashembed.serve import Predictor
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    ids = Predictor(bundle, verify="lazy").bundle.ids
+    known = ids.external(np.arange(ids.num_nodes))
+    server = subprocess.Popen([sys.executable, "-m", "hashembed.cli", "serve", str(bundle),
+                               "--port", str(port), "--max-nodes", "4096"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not become ready")
+            time.sleep(0.2)
+        load = [asyncio.run(_load(url, known, level, requests, nodes_per_request, level))
+                for level in levels]
+        faults = []
+        for name, body, path in MALFORMED:
+            kwargs = {"content": body, "headers": {"content-type": "application/json"}} \
+                if isinstance(body, bytes) else {"json": body}
+            status = httpx.post(f"{url}{path}", timeout=10, **kwargs).status_code
+            alive = httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+            faults.append({"case": name, "status": status, "4xx": 400 <= status < 500,
+                           "still_answering": alive})
+        rss_start = _rss_bytes(server.pid)
+        soak_started, rounds = time.perf_counter(), []
+        while time.perf_counter() - soak_started < soak_seconds:
+            rounds.append(asyncio.run(_load(url, known, 8, 200, nodes_per_request, len(rounds))))
+        rss_end = _rss_bytes(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    soak = {"seconds": soak_seconds, "requests": sum(r["requests"] for r in rounds),
+            "errors_5xx": sum(r["errors_5xx"] for r in rounds),
+            "lost": sum(r["lost"] for r in rounds), "rss_start_bytes": rss_start,
+            "rss_end_bytes": rss_end,
+            "rss_change": (rss_end - rss_start) / rss_start if rss_start else None}
+    table = format_table(load, [("concurrency", "concurrency", "d"), ("requests", "requests", "d"),
+                                ("requests_per_s", "requests/s", ",.0f"),
+                                ("p50_ms", "p50 ms", ".1f"), ("p95_ms", "p95 ms", ".1f"),
+                                ("p99_ms", "p99 ms", ".1f"), ("errors_5xx", "5xx", "d"),
+                                ("lost", "lost", "d")])
+    print(table)
+    print(f"malformed requests: {sum(f['4xx'] for f in faults)}/{len(faults)} got a 4xx; "
+          f"service answering after each: {all(f['still_answering'] for f in faults)}")
+    change = soak["rss_change"]
+    print(f"soak: {soak['requests']} requests in {soak_seconds:.0f} s, "
+          f"{soak['errors_5xx']} 5xx, {soak['lost']} lost, RSS "
+          f"{rss_start / 2**20:.0f} -> {rss_end / 2**20:.0f} MiB"
+          + ("" if change is None else f" ({change:+.1%})"))
+    payload = {"config": {"bundle": str(bundle), "levels": list(levels), "requests": requests,
+                          "nodes_per_request": nodes_per_request, "soak_seconds": soak_seconds,
+                          "num_nodes": ids.num_nodes},
+               "environment": environment(), "load": load, "faults": faults, "soak": soak,
+               "table": table}
+    write_json(out, payload)
+    return payload
+
