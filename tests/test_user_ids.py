@@ -16,6 +16,8 @@ from hashembed.cli import main
 from hashembed.serve import Predictor
 from hashembed.train.checkpoint import load_run
 
+pytestmark = pytest.mark.slow  # trains and serves Cora three times
+
 EPOCHS = ["--epochs", "80", "--patience", "80", "--bits", "64", "--quiet"]
 
 

@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from hashembed.cli import main
 
 
+@pytest.mark.slow
 def test_bench_scale_runs_every_stage_and_fits_a_slope(tmp_path, capsys):
     out = tmp_path / "scale.json"
     assert main(["bench", "scale", "--num-nodes", "2000", "4000", "--queries", "20",

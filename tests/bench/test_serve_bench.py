@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from hashembed.cli import main
 
 
+@pytest.mark.slow
 def test_bench_serve_loads_faults_and_soaks_a_live_server(sage_bundle, tmp_path, capsys):
     out = tmp_path / "serve.json"
     assert main(["bench", "serve", str(sage_bundle), "--concurrency", "1", "4", "--requests",

@@ -59,6 +59,7 @@ def test_export_overwrite_replaces_a_bundle(trained_run, tmp_path, capsys):
 
 # 2. a killed train left a new checkpoint beside old codes --------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["run-files", "exchange", "rename"])
 def test_killed_train_leaves_the_previous_run_whole(graph_files, tmp_path, point):
     edges, labels = graph_files

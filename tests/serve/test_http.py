@@ -177,6 +177,7 @@ def live_server(bundle):
         result["log"] = server.stdout.read().decode()
 
 
+@pytest.mark.slow
 def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle):
     with live_server(sage_bundle) as (url, result):
         response = httpx.post(f"http://{url}/v1/predict", json={"nodes": [1, 2]}, timeout=10)
@@ -186,6 +187,7 @@ def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle):
     assert "Application shutdown complete" in result["log"], result["log"][-2000:]
 
 
+@pytest.mark.slow
 def test_the_official_kserve_v2_client_works_unchanged(sage_bundle, predictor):
     """tritonclient[http], the client of Triton Inference Server, against our service."""
     tritonclient = pytest.importorskip("tritonclient.http")

@@ -1,6 +1,7 @@
 """Held-out nodes leave the graph whole: no edge of theirs stays, every other node keeps its id."""
 
 import numpy as np
+import pytest
 
 from hashembed.train.holdout import hold_out
 
@@ -25,6 +26,7 @@ def test_hold_out_removes_nodes_and_their_edges_and_keeps_ids(cora):
     np.testing.assert_array_equal(reduced.labels, np.delete(cora.labels, held.ids))
 
 
+@pytest.mark.slow
 def test_bench_inductive_reports_each_method(tmp_path, capsys):
     import json
 
