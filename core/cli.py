@@ -60,7 +60,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     inputs = [p for p in (a.edges, a.labels, a.graph, a.codes) if p is not None] or \
         [a.data_root]
     check_run_dir(a.out, a.overwrite, inputs)  # before any work: a bad --out fails at once
-    train = TrainConfig(a.epochs, a.patience, a.lr, a.weight_decay, a.seed)
+    train = TrainConfig(a.epochs, a.patience, a.lr, a.weight_decay, a.seed, a.device)
     if a.dataset:
         graph = load_dataset(a.dataset, a.data_root)
     elif a.graph:
@@ -313,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="early-stopping and reported metric (roc_auc: binary labels, e.g. "
                    "tolokers)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where the decoder and GNN train (auto: CUDA when available); the "
+                   "code table stays in host memory")
     p.add_argument("--holdout-nodes", type=float, help="take this fraction of the labelled "
                    "nodes and their edges out before coding and training (kept in the run "
                    "for hashembed bench inductive)")

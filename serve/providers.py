@@ -19,6 +19,7 @@ import onnxruntime as ort
 from hashembed.errors import BundleCorruptError, ProviderError
 
 log = logging.getLogger(__name__)
+ort.set_default_logger_severity(3)  # ONNX Runtime's own logger: errors only, no loader noise
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -58,6 +59,28 @@ def select_providers(requested: str = "auto") -> list[str]:
 
 _announced: set[str] = set()
 
+# CUDA provider options. ONNX Runtime's CUDA provider runs fp32 GEMMs in TF32 by default,
+# which moves logits by ~1e-2 against PyTorch's fp32; serving keeps full fp32 (the export
+# check's 1e-4 tolerance holds, and answers do not depend on the GPU generation).
+CUDA_OPTIONS = {"use_tf32": "0"}
+
+
+def provider_options(providers: list[str]) -> list[dict]:
+    """Options for each provider of :func:`select_providers`' list (same order)."""
+    return [dict(CUDA_OPTIONS) if name == CUDA else {} for name in providers]
+
+
+def prepare_cuda() -> None:
+    """Before a CUDA session: let onnxruntime-gpu find the CUDA libraries that pip's
+    ``nvidia-*`` wheels ship (``preload_dlls``, onnxruntime >= 1.21); torch is never imported
+    by serving, so nothing else loads them. Silent where the function does not exist."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        try:
+            preload()
+        except Exception as e:  # a partial CUDA install: the session creation reports it
+            log.debug("onnxruntime.preload_dlls failed: %s", e)
+
 
 def create_session(model: str | bytes, requested: str = "auto",
                    name: str | None = None) -> ort.InferenceSession:
@@ -69,10 +92,13 @@ def create_session(model: str | bytes, requested: str = "auto",
     """
     model_path = name or (model if isinstance(model, str) else "the ONNX model")
     providers = select_providers(requested)
+    if providers[0] == CUDA:
+        prepare_cuda()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: no per-node placement chatter
     try:
-        session = ort.InferenceSession(model, sess_options=options, providers=providers)
+        session = ort.InferenceSession(model, sess_options=options, providers=providers,
+                                       provider_options=provider_options(providers))
     except Exception as e:  # onnxruntime's pybind errors (Fail, InvalidGraph, …) share no base
         # keep ORT's last two sentences, not its C++ source location
         sentences = re.split(r"(?<=\.)\s+", " ".join(str(e).split())) or [type(e).__name__]

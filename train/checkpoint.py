@@ -27,6 +27,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -41,6 +42,9 @@ from hashembed.train.decoder import DecoderConfig
 from hashembed.train.graph import SPLIT_NAMES, Graph
 from hashembed.train.model import ModelConfig, NodeClassifier, build_model
 from hashembed.train.trainer import TrainConfig
+
+if TYPE_CHECKING:
+    from hashembed.train.holdout import HeldOut
 
 RUN_FORMAT = "hashembed-run"
 RUN_FORMAT_VERSION = 2

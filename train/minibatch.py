@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 from hashembed.errors import ConfigError
 from hashembed.train.model import NodeClassifier
 from hashembed.train.sampler import CSRNeighborSampler
-from hashembed.train.trainer import ACCURACY, EarlyStopping, FitResult, Task, TrainConfig
+from hashembed.train.trainer import (ACCURACY, EarlyStopping, FitResult, Task, TrainConfig,
+                                     resolve_device)
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +67,23 @@ def node_loader(indptr, indices, node_input: np.ndarray, labels: np.ndarray, see
                       batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
-def _forward(model: NodeClassifier, batch) -> torch.Tensor:
+def _forward(model: NodeClassifier, batch, device: torch.device) -> torch.Tensor:
+    """Logits of the batch's seeds; the batch's codes (or ids) and edges move to ``device``."""
     x = batch.codes if "codes" in batch else batch.n_id
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
-    logits, _ = model(x, batch.edge_index)
+    logits, _ = model(x.to(device), batch.edge_index.to(device))
     return logits[: batch.batch_size]
 
 
-def score(model: NodeClassifier, loader: NodeLoader, task: Task) -> float:
+def score(model: NodeClassifier, loader: NodeLoader, task: Task,
+          device: torch.device = torch.device("cpu")) -> float:
     """The task's metric over every seed of ``loader`` (sampled inference)."""
     model.eval()
     logits, targets = [], []
     with torch.no_grad():
         for batch in loader:
-            logits.append(_forward(model, batch).numpy())
+            logits.append(_forward(model, batch, device).cpu().numpy())
             targets.append(batch.y[: batch.batch_size].numpy())
     if not logits:
         return float("nan")
@@ -94,6 +97,8 @@ def fit_minibatch(model: NodeClassifier, loaders: dict[str, NodeLoader], config:
     Returns scores of the best-validation epoch for every loader given (``logits`` empty:
     they are never gathered for all nodes).
     """
+    device = resolve_device(config.device)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
     stopper = EarlyStopping(model, config.patience)
@@ -104,11 +109,12 @@ def fit_minibatch(model: NodeClassifier, loaders: dict[str, NodeLoader], config:
         losses = []
         for batch in loaders["train"]:
             optimizer.zero_grad()
-            loss = task.loss(_forward(model, batch), batch.y[: batch.batch_size])
+            loss = task.loss(_forward(model, batch, device),
+                             batch.y[: batch.batch_size].to(device))
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        val = score(model, loaders["val"], task)
+        val = score(model, loaders["val"], task, device)
         stop = stopper.update(epoch, val)
         bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{val:.3f}",
                         best=f"{stopper.best_val:.3f}")
@@ -116,7 +122,8 @@ def fit_minibatch(model: NodeClassifier, loaders: dict[str, NodeLoader], config:
             break
     bar.close()
     stopper.restore()
-    scores = {name: score(model, loader, task) for name, loader in loaders.items()}
+    scores = {name: score(model, loader, task, device) for name, loader in loaders.items()}
+    model.cpu()
     return FitResult(scores=scores, best_epoch=stopper.best_epoch, epochs_run=epoch,
                      logits=np.zeros((0, 0), np.float32))
 

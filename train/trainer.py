@@ -17,6 +17,19 @@ from hashembed.train import metrics
 from hashembed.train.model import NodeClassifier
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(requested: str) -> torch.device:
+    """The torch device for ``--device``: ``auto`` picks CUDA when available; ``cuda`` where
+    torch sees no GPU is a :class:`ConfigError`, not a silent CPU run."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: torch sees no CUDA device here (use auto or cpu)")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings.
@@ -27,6 +40,10 @@ class TrainConfig:
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
         seed: seeds parameter initialisation and dropout.
+        device: ``"auto"`` (CUDA when torch sees a GPU, else CPU), ``"cpu"`` or ``"cuda"``.
+            The code table stays in host memory; a batch's codes (full batch: all of them)
+            move to the device, where :class:`~hashembed.train.decoder.CodeDecoder` takes
+            the fused Triton path. The saved weights are always on the CPU.
     """
 
     epochs: int = 300
@@ -34,12 +51,15 @@ class TrainConfig:
     lr: float = 0.01
     weight_decay: float = 0.0
     seed: int = 0
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.patience < 1:
             raise ConfigError("epochs and patience must be at least 1")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr={self.lr} must be a positive finite number")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device {self.device!r} is not one of {DEVICES}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"weight_decay={self.weight_decay} must be a non-negative finite "
                               "number")
@@ -137,14 +157,20 @@ def fit(model: NodeClassifier, node_input: torch.Tensor, edge_index: torch.Tenso
     """
     if int(masks["train"].sum()) == 0 or int(masks["val"].sum()) == 0:
         raise ConfigError("the split leaves no training or no validation nodes")
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
+    device = resolve_device(config.device)
     labels_np = labels.numpy()
     masks_np = {name: mask.numpy() for name, mask in masks.items()}
+    model.to(device)
+    node_input, edge_index = node_input.to(device), edge_index.to(device)
+    labels = labels.to(device)
+    masks = {name: mask.to(device) for name, mask in masks.items()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
 
     def evaluate(split: str, logits: torch.Tensor) -> float:
         mask = masks_np[split]
-        return task.score(logits.numpy()[mask], labels_np[mask]) if mask.any() else float("nan")
+        return task.score(logits.cpu().numpy()[mask], labels_np[mask]) if mask.any() \
+            else float("nan")
 
     stopper = EarlyStopping(model, config.patience)
     bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not progress)
@@ -171,8 +197,9 @@ def fit(model: NodeClassifier, node_input: torch.Tensor, edge_index: torch.Tenso
     with torch.no_grad():
         logits, _ = model(node_input, edge_index)
     scores = {name: evaluate(name, logits) for name in masks}
+    model.cpu()
     return FitResult(scores=scores, best_epoch=stopper.best_epoch, epochs_run=epoch,
-                     logits=logits.numpy())
+                     logits=logits.cpu().numpy())
 
 
 def majority_accuracy(labels: np.ndarray, masks: dict[str, np.ndarray]) -> float:

@@ -92,3 +92,16 @@ def test_a_model_onnx_runtime_cannot_load_is_named(tmp_path):
     write_toy_bundle(tmp_path / "b")  # checksums match, but model.onnx is not ONNX
     with pytest.raises(BundleCorruptError, match=r"ONNX Runtime .* cannot load .*model\.onnx"):
         Predictor(tmp_path / "b")
+
+
+def test_cuda_sessions_keep_full_fp32_and_find_pip_cuda_libraries(monkeypatch):
+    from hashembed.serve import providers
+
+    assert providers.provider_options([providers.CUDA, providers.CPU]) == [{"use_tf32": "0"},
+                                                                          {}]
+    assert providers.provider_options([providers.CPU]) == [{}]
+    called = []
+    monkeypatch.setattr(providers.ort, "preload_dlls", lambda: called.append(True),
+                        raising=False)
+    providers.prepare_cuda()
+    assert called == [True]

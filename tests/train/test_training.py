@@ -30,3 +30,19 @@ def test_checkpoint_reloads_alone(cora, sage_run):
         logits, _ = run.model(run.node_input(), torch.from_numpy(run.graph.edge_index))
     acc = (logits.argmax(1).numpy() == cora.labels)[cora.masks["train"]].mean()
     assert acc == pytest.approx(run.metrics["train"], abs=1e-6)
+
+
+def test_device_choice_never_falls_back_silently():
+    import pytest
+    import torch
+
+    from hashembed.errors import ConfigError
+    from hashembed.train.trainer import TrainConfig, resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="torch sees no CUDA device"):
+            resolve_device("cuda")
+    with pytest.raises(ConfigError, match="device 'tpu'"):
+        TrainConfig(device="tpu")
