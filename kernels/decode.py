@@ -32,9 +32,8 @@ import triton
 import triton.language as tl
 
 from hashembed.errors import CodeFormatError
-from hashembed.kernels.reference import check_decode_inputs, codes_to_indices
+from hashembed.kernels.reference import MAX_CODEBOOK_DIM, check_decode_inputs, codes_to_indices
 
-MAX_CODEBOOK_DIM = 1024
 CODEBOOK_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 

@@ -24,6 +24,9 @@ from hashembed import codeformat
 from hashembed.codeformat import check_bits_per_index
 from hashembed.errors import CodeFormatError
 
+# widest codebook row the fused Triton kernel (kernels.decode) takes
+MAX_CODEBOOK_DIM = 1024
+
 
 @functools.lru_cache(maxsize=None)
 def _byte_to_indices_np(bits_per_index: int) -> np.ndarray:

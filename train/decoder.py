@@ -32,7 +32,21 @@ from torch import nn
 
 from hashembed.codeformat import DEFAULT_BITS_PER_INDEX, CodeSpec
 from hashembed.errors import ConfigError
-from hashembed.kernels.reference import code_decode_reference
+from hashembed.kernels.reference import MAX_CODEBOOK_DIM, code_decode_reference
+
+
+def kernel_serves(is_cuda: bool, dtype: torch.dtype, width: int) -> bool:
+    """Whether ``backend="auto"`` takes the fused Triton kernel: CUDA tensors, fp32 codebooks
+    (its autograd keeps fp32), rows of at most ``MAX_CODEBOOK_DIM``, and
+    Triton importable. Anything else (bf16 or fp64 models, wider rows, no Triton) falls back
+    to the PyTorch reference instead of failing."""
+    if not is_cuda or dtype != torch.float32 or width > MAX_CODEBOOK_DIM:
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -125,9 +139,12 @@ class CodeDecoder(nn.Module):
         return self.codebooks @ self.mlp[0].weight.T
 
     def _codebook_sum(self, packed: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
-        """``sum_i codebooks[i, k_i]``: ``uint8 [B, c/8]`` -> ``float [B, codebooks.shape[2]]``."""
+        """``sum_i codebooks[i, k_i]``: ``uint8 [B, c/8]`` -> ``[B, codebooks.shape[2]]`` in
+        the codebooks' dtype."""
         b = self.config.bits_per_index
-        use_triton = self.backend == "triton" or (self.backend == "auto" and packed.is_cuda)
+        use_triton = self.backend == "triton" or (
+            self.backend == "auto" and kernel_serves(packed.is_cuda, codebooks.dtype,
+                                                     codebooks.shape[2]))
         if not use_triton or torch.onnx.is_in_onnx_export():
             return code_decode_reference(packed, codebooks, b)
         if not packed.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
@@ -135,7 +152,7 @@ class CodeDecoder(nn.Module):
                               "interpreter, TRITON_INTERPRET=1 set before Triton is imported)")
         from hashembed.kernels.decode import code_decode_triton  # Triton exists on Linux only
 
-        return code_decode_triton(packed, codebooks, b, self.deterministic)
+        return code_decode_triton(packed, codebooks, b, self.deterministic).to(codebooks.dtype)
 
     def extra_repr(self) -> str:
         c = self.config

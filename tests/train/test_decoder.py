@@ -1,3 +1,5 @@
+import importlib.util
+
 import pytest
 import torch
 
@@ -73,3 +75,26 @@ def test_folding_is_chosen_only_where_it_narrows_the_rows():
     assert CodeDecoder(DecoderConfig(codebook_dim=64, hidden_dim=64)).fold_first_linear
     assert CodeDecoder(DecoderConfig(codebook_dim=64, hidden_dim=128),
                        fold_first_linear=True).fold_first_linear
+
+
+def test_auto_backend_falls_back_where_the_kernel_cannot_serve():
+    import torch
+
+    from hashembed.train.decoder import kernel_serves
+
+    assert not kernel_serves(False, torch.float32, 64)          # CPU tensors
+    assert not kernel_serves(True, torch.bfloat16, 64)          # a bf16 model
+    assert not kernel_serves(True, torch.float64, 64)           # a float64 model
+    assert not kernel_serves(True, torch.float32, 2048)         # rows too wide
+    triton_installed = importlib.util.find_spec("triton") is not None
+    assert kernel_serves(True, torch.float32, 64) == triton_installed
+
+
+def test_the_decoder_returns_its_codebooks_dtype():
+    import torch
+
+    from hashembed.train.decoder import CodeDecoder, DecoderConfig
+
+    decoder = CodeDecoder(DecoderConfig(32, 8, 8, 16, 8)).to(torch.float64)
+    packed = torch.randint(0, 256, (5, 4), dtype=torch.uint8)
+    assert decoder(packed).dtype == torch.float64
