@@ -28,15 +28,19 @@ def test_wrong_code_width_is_named():
         dec(torch.zeros(3, 16, dtype=torch.uint8))
 
 
+# the Triton path runs on the GPU where there is one, else under Triton's CPU interpreter
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def test_triton_backend_matches_reference_backend():
-    """The module's Triton path (interpreted on CPU) and reference path agree, with gradients."""
+    """The module's Triton path and reference path agree, with gradients."""
     torch.manual_seed(0)
     config = DecoderConfig(bits=32, bits_per_index=8, codebook_dim=12, hidden_dim=8,
                            embedding_dim=4)
-    ref = CodeDecoder(config, backend="reference")
-    tri = CodeDecoder(config, backend="triton")
+    ref = CodeDecoder(config, backend="reference").to(DEVICE)
+    tri = CodeDecoder(config, backend="triton").to(DEVICE)
     tri.load_state_dict(ref.state_dict())
-    packed = torch.randint(0, 256, (9, 4), dtype=torch.uint8)
+    packed = torch.randint(0, 256, (9, 4), dtype=torch.uint8, device=DEVICE)
     out_ref, out_tri = ref(packed), tri(packed)
     torch.testing.assert_close(out_tri, out_ref, atol=1e-5, rtol=1e-5)
     out_ref.sum().backward()
@@ -55,11 +59,11 @@ def test_folded_first_linear_equals_the_unfolded_decoder(backend):
     torch.manual_seed(1)
     config = DecoderConfig(bits=48, bits_per_index=4, codebook_dim=24, hidden_dim=10,
                            embedding_dim=7)
-    plain = CodeDecoder(config, backend=backend, fold_first_linear=False)
-    folded = CodeDecoder(config, backend=backend)
+    plain = CodeDecoder(config, backend=backend, fold_first_linear=False).to(DEVICE)
+    folded = CodeDecoder(config, backend=backend).to(DEVICE)
     assert folded.fold_first_linear and "fold_first_linear=True" in repr(folded)
     folded.load_state_dict(plain.state_dict())
-    packed = torch.randint(0, 256, (13, 6), dtype=torch.uint8)
+    packed = torch.randint(0, 256, (13, 6), dtype=torch.uint8, device=DEVICE)
     out_plain, out_folded = plain(packed), folded(packed)
     torch.testing.assert_close(out_folded, out_plain, atol=1e-5, rtol=1e-5)
     weights = torch.randn_like(out_plain)
