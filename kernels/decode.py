@@ -27,6 +27,8 @@ imported), which is how CI tests them.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -40,12 +42,14 @@ CODEBOOK_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 @triton.jit
 def _load_indices(codes_ptr, rows, row_mask, stride_codes, i, BITS: tl.constexpr):
     """``int32 [BLOCK_B]``: index ``i`` of each row's code (see module docstring)."""
+    # int64 row offsets: B · c/8 passes 2^31 at B = 134 M nodes of 128-bit codes
+    row_start = codes_ptr + rows.to(tl.int64) * stride_codes
     if BITS == 16:  # constexpr branch: one return point keeps the compiled path simple
-        lo = tl.load(codes_ptr + rows * stride_codes + 2 * i, mask=row_mask, other=0)
-        hi = tl.load(codes_ptr + rows * stride_codes + 2 * i + 1, mask=row_mask, other=0)
+        lo = tl.load(row_start + 2 * i, mask=row_mask, other=0)
+        hi = tl.load(row_start + 2 * i + 1, mask=row_mask, other=0)
         index = lo.to(tl.int32) | (hi.to(tl.int32) << 8)
     else:
-        byte = tl.load(codes_ptr + rows * stride_codes + (i * BITS) // 8, mask=row_mask, other=0)
+        byte = tl.load(row_start + (i * BITS) // 8, mask=row_mask, other=0)
         index = (byte.to(tl.int32) >> ((i * BITS) % 8)) & ((1 << BITS) - 1)
     return index
 
@@ -105,7 +109,8 @@ def _code_decode_bwd_atomic_kernel(
     for i in range(num_books):
         k = _load_indices(codes_ptr, rows, row_mask, stride_codes, i, BITS)
         offsets = (i * book_rows + k).to(tl.int64)[:, None] * dim + cols[None, :]
-        tl.atomic_add(grad_books_ptr + offsets, grad, mask=mask)
+        # relaxed: the adds only need atomicity, not ordering (acq_rel costs a fence each)
+        tl.atomic_add(grad_books_ptr + offsets, grad, mask=mask, sem="relaxed")
 
 
 @triton.jit
@@ -164,9 +169,16 @@ def code_decode_forward(packed: torch.Tensor, codebooks: torch.Tensor,
         return out
     block_b, block_d = _block_sizes(dim)
     grid = (triton.cdiv(num_rows, block_b), triton.cdiv(dim, block_d))
-    _code_decode_fwd_kernel[grid](packed, codebooks, out, num_rows, m, dim, packed.stride(0),
-                                  BITS=bits_per_index, BLOCK_B=block_b, BLOCK_D=block_d)
+    with _on_device(packed):
+        _code_decode_fwd_kernel[grid](packed, codebooks, out, num_rows, m, dim,
+                                      packed.stride(0), BITS=bits_per_index, BLOCK_B=block_b,
+                                      BLOCK_D=block_d)
     return out
+
+
+def _on_device(tensor: torch.Tensor):
+    """Launch on the tensor's own GPU (not the current one) when it is on CUDA."""
+    return torch.cuda.device(tensor.device) if tensor.is_cuda else contextlib.nullcontext()
 
 
 def code_decode_backward(packed: torch.Tensor, grad_out: torch.Tensor, codebooks_shape,
@@ -185,9 +197,10 @@ def code_decode_backward(packed: torch.Tensor, grad_out: torch.Tensor, codebooks
     block_b, block_d = _block_sizes(dim)
     if not deterministic:
         grid = (triton.cdiv(num_rows, block_b), triton.cdiv(dim, block_d))
-        _code_decode_bwd_atomic_kernel[grid](packed, grad_out, grad_books, num_rows, m, dim,
-                                             packed.stride(0), BITS=bits_per_index,
-                                             BLOCK_B=block_b, BLOCK_D=block_d)
+        with _on_device(packed):
+            _code_decode_bwd_atomic_kernel[grid](packed, grad_out, grad_books, num_rows, m, dim,
+                                                 packed.stride(0), BITS=bits_per_index,
+                                                 BLOCK_B=block_b, BLOCK_D=block_d)
         return grad_books.to(dtype)
     # Deterministic: destination row of entry (v, i) is i * 2^b + k_i(v); sort entries by it.
     offsets = torch.arange(m, device=packed.device, dtype=torch.int64) * rows
@@ -198,8 +211,9 @@ def code_decode_backward(packed: torch.Tensor, grad_out: torch.Tensor, codebooks
     seg_start = torch.zeros(seg_row.numel() + 1, dtype=torch.int64, device=packed.device)
     torch.cumsum(counts, 0, out=seg_start[1:])
     grid = (seg_row.numel(), triton.cdiv(dim, block_d))
-    _code_decode_bwd_sorted_kernel[grid](seg_start, seg_row, entry_node, grad_out, grad_books,
-                                         dim, BLOCK_D=block_d)
+    with _on_device(packed):
+        _code_decode_bwd_sorted_kernel[grid](seg_start, seg_row, entry_node, grad_out,
+                                             grad_books, dim, BLOCK_D=block_d)
     return grad_books.to(dtype)
 
 
