@@ -12,6 +12,7 @@ raises :class:`QueueFull` at once, so memory never grows with load (the HTTP lay
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +37,8 @@ class DynamicBatcher:
 
     Args:
         predictor: a :class:`~hashembed.serve.Predictor` (thread-safe ``predict``).
-        max_batch_nodes: ids per ONNX Runtime call at most (a larger request runs alone).
+        max_batch_nodes: a batch closes once it holds this many ids (the request that
+            crosses the bound is still included; a larger request runs alone).
         max_wait_ms: how long the first request of a batch waits for company.
         max_queue: requests waiting at most before :class:`QueueFull`.
         on_batch: ``on_batch(num_ids)`` after each call (metrics).
@@ -51,6 +53,8 @@ class DynamicBatcher:
         self.on_batch = on_batch or (lambda size: None)
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
+        # one thread of its own: batches never wait behind other work of the event loop's pool
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashembed-batch")
 
     @property
     def depth(self) -> int:
@@ -66,6 +70,7 @@ class DynamicBatcher:
             await self._queue.join()
         if self._worker is not None:
             self._worker.cancel()
+        self._pool.shutdown(wait=False)
 
     async def submit(self, ids: list):
         """The prediction for ``ids`` (a :class:`~hashembed.serve.Prediction`)."""
@@ -96,7 +101,7 @@ class DynamicBatcher:
                 total += item.size
             ids = [i for pending in batch for i in pending.ids]
             try:
-                result = await loop.run_in_executor(None, self.predictor.predict, ids)
+                result = await loop.run_in_executor(self._pool, self.predictor.predict, ids)
                 self.on_batch(len(ids))
                 start = 0
                 for pending in batch:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Union
@@ -108,6 +109,11 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
                         registry=registry)
     batcher = DynamicBatcher(predictor, limits.max_batch_nodes, limits.max_wait_ms,
                              limits.max_queue, on_batch=batch_sizes.observe)
+    # unseen nodes run one request at a time per thread, on their own small pool, and no more
+    # than ``max_queue`` such requests wait: a flood gets 503s and never delays known nodes'
+    # batches (which have their own executor thread)
+    unseen_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hashembed-unseen")
+    unseen_waiting = {"count": 0}
     queue_depth.set_function(lambda: batcher.depth)
     state = {"ready": False}
     manifest = predictor.manifest
@@ -121,6 +127,7 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
         yield
         state["ready"] = False
         await batcher.stop()  # finish what is queued
+        unseen_pool.shutdown(wait=True)
 
     app = FastAPI(title="hashembed", version=__version__, lifespan=lifespan,
                   description="Hash-code node embeddings served with ONNX Runtime")
@@ -128,7 +135,11 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
     @app.middleware("http")
     async def measure(request: Request, call_next):
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limits.max_body_bytes):
+        if request.method == "POST" and length is None:
+            # a chunked body would be read whole before any limit applied: refuse it
+            response = _error(411, "a Content-Length header is required", "body")
+        elif length is not None and (not (length.isascii() and length.isdigit())
+                                     or int(length) > limits.max_body_bytes):
             response = _error(413, f"body exceeds {limits.max_body_bytes} bytes", "body")
         else:
             started = time.perf_counter()
@@ -143,6 +154,8 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":
+            return _error(422, f"body: not valid JSON ({first.get('msg', '')})", "body")
         # pydantic adds the union member tried (``int``, ``str``) to the location: drop it
         field = ".".join(str(p) for p in first.get("loc", ())
                          if p != "body" and p not in _TYPE_NAMES) or "body"
@@ -179,14 +192,19 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
             if len(node.neighbors) > limits.max_neighbors:
                 return _error(422, f"nodes.{index}.neighbors: {len(node.neighbors)} neighbours; "
                               f"at most {limits.max_neighbors}", f"nodes.{index}.neighbors")
+        if unseen_waiting["count"] >= limits.max_queue:
+            return _error(503, "the server is busy; retry shortly", None, {"Retry-After": "1"})
+        unseen_waiting["count"] += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                None, predictor.predict_new, [n.neighbors for n in body.nodes],
+                unseen_pool, predictor.predict_new, [n.neighbors for n in body.nodes],
                 ids if ids[0] is not None else None)
         except UnknownNodeError as e:
             return _error(404, str(e), "nodes")
         except (NodeIdTypeError, ConfigError) as e:
             return _error(422, str(e), "nodes")
+        finally:
+            unseen_waiting["count"] -= 1
 
     def _rows(result, embeddings: bool) -> list[dict]:
         if embeddings:
@@ -293,10 +311,14 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
             return _error(404, f"unknown model {name!r}", "name")
         raw = await request.body()
         length = request.headers.get("inference-header-content-length")
-        split = int(length) if length and length.isdigit() else len(raw)
+        if length is not None and not (length.isascii() and length.isdigit()
+                                       and int(length) <= len(raw)):
+            return _error(422, "Inference-Header-Content-Length: not a length within the body",
+                          "Inference-Header-Content-Length")
+        split = int(length) if length is not None else len(raw)
         try:
             body = InferRequest.model_validate(json.loads(raw[:split]))
-        except ValueError as e:  # bad JSON, or pydantic's ValidationError (a ValueError)
+        except (ValueError, RecursionError) as e:  # bad JSON, too deep, or a ValidationError
             return _error(422, f"body: not a valid inference request ({str(e)[:200]})", "body")
         found = [i for i in body.inputs if i.name == "node_ids"]
         if not found:
@@ -307,7 +329,12 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
                           f"{id_type}", "inputs.node_ids.datatype")
         data = tensor.data
         size = (tensor.parameters or {}).get("binary_data_size")
-        if data is None and isinstance(size, int) and id_type == "INT64":
+        if data is None and size is not None:
+            if id_type != "INT64" or isinstance(size, bool) or not isinstance(size, int) or \
+                    size % 8 or not 0 < size <= len(raw) - split:
+                return _error(422, "inputs.node_ids.parameters.binary_data_size: not a whole "
+                              "number of INT64 ids within the body",
+                              "inputs.node_ids.parameters.binary_data_size")
             data = np.frombuffer(raw[split:split + size], dtype="<i8").tolist()
         if data is None or len(tensor.shape) != 1 or tensor.shape[0] != len(data) or not data:
             return _error(422, "inputs.node_ids.shape: must be [k] with k ids, k >= 1",
@@ -323,7 +350,7 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
         names = [o.get("name") for o in body.outputs] if body.outputs else ["logits",
                                                                               "embeddings"]
         arrays = {"logits": result.logits, "embeddings": result.embeddings}
-        unknown = [n for n in names if n not in arrays]
+        unknown = [n for n in names if not isinstance(n, str) or n not in arrays]
         if unknown:
             return _error(422, f"outputs: unknown output {unknown[0]!r}", "outputs")
         return {"model_name": model_name, "model_version": "1", "id": body.id,

@@ -61,6 +61,11 @@ def unseen_subgraph(indptr, indices, node: UnseenNode, edge_hops: int,
     """The subgraph for the unseen node's output: ``(subgraph over existing rows, local index
     of the unseen node)``; the unseen node is the last local node, its edges included."""
     rows = node.neighbour_rows
+    if fanout_cap is not None and rows.size > fanout_cap:  # the cap binds the new node too:
+        # evenly spaced over its sorted neighbours, from an offset its key fixes
+        offset = int(node.key % np.uint64(rows.size))
+        rows = np.sort(rows)[(offset + np.arange(fanout_cap) * rows.size // fanout_cap)
+                             % rows.size]
     if rows.size and edge_hops > 1:
         sub = k_hop_subgraph(indptr, indices, rows, edge_hops - 1, fanout_cap)
     else:

@@ -1,7 +1,9 @@
 """``hashembed graph build``: edge files -> a graph directory, out of core.
 
-Memory stays within ``memory_gb`` whatever the number of edges (the id map of a mapped graph,
-8–50 bytes per node, is the one thing held whole):
+Memory stays within ``memory_gb`` whatever the number of edges, as long as edges spread over
+source rows about evenly (buckets are row ranges: a range holding many hubs overruns the
+budget by its excess), plus the id map of a mapped graph (8–50 bytes per node), the one
+thing held whole:
 
 1. **Scan** every file in chunks (delimited text through pyarrow's C CSV reader, ``.npy``
    memory-mapped, Parquet row groups): validate ids, count edges, find ``n`` (dense ids) or the
@@ -88,9 +90,16 @@ def _text_chunks(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[np.
             convert_options=csv.ConvertOptions(column_types={names[src]: kind,
                                                              names[dst]: kind},
                                                include_columns=[names[src], names[dst]]))
+        seen = 0
         for batch in reader:
+            for column in (batch.column(0), batch.column(1)):
+                if column.null_count:  # an empty field: pyarrow would make it NaN
+                    row = seen + int(np.nonzero(column.is_null().to_numpy(
+                        zero_copy_only=False))[0][0])
+                    raise GraphInputError(f"{path}, data row {row + 1}: a node id is missing")
             a = batch.column(0).to_numpy(zero_copy_only=False)
             b = batch.column(1).to_numpy(zero_copy_only=False)
+            seen += batch.num_rows
             yield np.stack([a, b], axis=1)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         hint = "" if as_strings else " (pass --id-type str for string ids)"
@@ -195,7 +204,7 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
         as_strings = kind == "str"
 
         # 1. scan: count, validate, distinct ids
-        total, distinct, largest = 0, [], -1
+        total, distinct, distinct_dense, largest = 0, [], [], -1
         bar = tqdm(desc="scan edges", unit="edge", unit_scale=True, disable=not progress)
         for path in files:
             for chunk in _edge_chunks(path, src_col, dst_col, as_strings):
@@ -205,14 +214,18 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                     if kind == "dense":
                         _check_dense(column, num_nodes)
                         largest = max(largest, int(column.values.max(initial=-1)))
+                        if num_nodes is None:
+                            distinct_dense.append(np.unique(column.values))
                     else:
                         distinct.append(np.unique(column.values))
                 else:
-                    distinct.append(np.unique(column.values.astype(str)))
+                    distinct.append(np.unique(column.values.astype(object)))
                 total += chunk.shape[0]
                 bar.update(chunk.shape[0])
                 if len(distinct) > 16:
                     distinct = [np.unique(np.concatenate(distinct))]
+                if len(distinct_dense) > 16:
+                    distinct_dense = [np.unique(np.concatenate(distinct_dense))]
         bar.close()
         if total == 0:
             raise GraphInputError("the edge files hold no edges")
@@ -223,8 +236,9 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                 _check_dense(lab, num_nodes)
                 largest = max(largest, int(lab.values.max()))
             n = num_nodes if num_nodes is not None else largest + 1
-            if num_nodes is None:
-                check_num_nodes(n, n, largest, str(files[0]), given=True)
+            if num_nodes is None:  # ids are rows: refuse a stray id that would inflate n
+                pool = np.unique(np.concatenate(distinct_dense)) if distinct_dense else []
+                check_num_nodes(n, len(pool), largest, str(files[0]), given=False)
             id_map = IdMap.dense(n)
         else:
             pool = np.unique(np.concatenate(distinct)) if distinct else np.zeros(0)

@@ -11,7 +11,8 @@ Per hop ``h`` with fan-out ``k_h``, every frontier node ``v`` keeps all its neig
 ``deg(v) <= k_h`` and otherwise ``k_h`` positions drawn uniformly with replacement, duplicates
 dropped (so at most ``k_h``, and no per-node Python loop, hubs included). Sampled edges point
 from the neighbour (``row``, source) to the frontier node (``col``, target); nodes are numbered
-locally in the order first seen, the batch's seeds first. Draws come from a generator seeded by
+locally hop by hop — the batch's seeds first, in their order, then each hop's new nodes in
+ascending id order. Draws come from a generator seeded by
 ``seed`` and the batch's seed ids, so the same batch always samples the same subgraph.
 """
 
@@ -126,9 +127,9 @@ class CSRNeighborSampler(BaseSampler):
 
     def sample_from_nodes(self, index: NodeSamplerInput, **kwargs) -> SamplerOutput:
         seeds = index.node.numpy()
-        unique, first = np.unique(seeds, return_index=True)
-        if unique.size != seeds.size:  # NodeLoader batches are distinct; keep order anyway
-            seeds = seeds[np.sort(first)]
+        if np.unique(seeds).size != seeds.size:  # batch_size counts seeds: they must be distinct
+            raise ConfigError("a batch names a seed node twice; NodeLoader input nodes must be "
+                              "distinct")
         out = self.sample(seeds)
         out.metadata = (index.input_id, index.time)
         return out

@@ -56,6 +56,9 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if self.num_nodes < 2 or self.communities < 2 or self.communities > self.num_nodes:
             raise ConfigError("synth needs n >= 2 and 2 <= communities <= n")
+        if self.num_nodes > 2**31 - 1:
+            raise ConfigError(f"--num-nodes {self.num_nodes}: synth writes at most 2^31 - 1 "
+                              "nodes (int32 CSR indices)")
         if not (0 < self.avg_degree < self.num_nodes and math.isfinite(self.avg_degree)):
             raise ConfigError(f"--avg-degree {self.avg_degree} must lie in (0, n)")
         if not 0 <= self.mixing <= 1:
@@ -96,8 +99,8 @@ def _permutation(n: int, seed: int) -> tuple[int, int]:
 
 
 def _ids(positions: np.ndarray, n: int, a: int, b: int) -> np.ndarray:
-    # (a · pos + b) mod n without int64 overflow: Python ints for huge n are avoided by
-    # splitting a into 2^20-sized limbs
+    # (a · pos + b) mod n without int64 overflow, a split into 2^20-sized limbs: every
+    # product stays below n · 2^20 < 2^51 for n < 2^31
     out = np.zeros_like(positions)
     limb, shift = a, 0
     while limb:

@@ -190,7 +190,7 @@ def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle):
 @pytest.mark.slow
 def test_the_official_kserve_v2_client_works_unchanged(sage_bundle, predictor):
     """tritonclient[http], the client of Triton Inference Server, against our service."""
-    tritonclient = pytest.importorskip("tritonclient.http")
+    import tritonclient.http as tritonclient  # a test dependency (pyproject [test])
     with live_server(sage_bundle) as (url, _):
         client = tritonclient.InferenceServerClient(url=url)
         assert client.is_server_ready() and client.is_model_ready("hashembed")
@@ -222,3 +222,32 @@ def test_serve_provider_cuda_refuses_to_start_without_cuda(sage_bundle, capsys):
         pytest.skip("this machine has a working CUDA provider")
     assert main(["serve", str(sage_bundle), "--provider", "cuda", "--port", "1"]) == 2
     assert "CUDA execution provider requested but unavailable" in capsys.readouterr().err
+
+
+def test_bodies_without_a_length_and_malformed_kserve_requests_get_4xx(client):
+    chunked = client.post("/v1/predict", content=iter([b'{"nodes": [1]}']),
+                          headers={"content-type": "application/json"})
+    assert chunked.status_code == 411 and chunked.json()["field"] == "body"
+    bad_json = client.post("/v1/predict", content=b"{nope",
+                           headers={"content-type": "application/json"})
+    assert bad_json.json()["field"] == "body"
+    infer = "/v2/models/hashembed/infer"
+    header = json.dumps({"inputs": [{"name": "node_ids", "shape": [1], "datatype": "INT64",
+                                     "parameters": {"binary_data_size": 5}}]}).encode()
+    cases = [
+        (header + b"\0" * 5, {"Inference-Header-Content-Length": str(len(header))},
+         "inputs.node_ids.parameters.binary_data_size"),
+        (header, {"Inference-Header-Content-Length": "\u00b2".encode()},
+         "Inference-Header-Content-Length"),
+        (b"[" * 100_000 + b"]" * 100_000, {}, "body"),
+        (json.dumps({"inputs": [{"name": "node_ids", "shape": [1], "datatype": "INT64",
+                                 "data": [1]}], "outputs": [{"name": ["x"]}]}).encode(), {},
+         "outputs"),
+    ]
+    for content, headers, field in cases:
+        response = client.post(infer, content=content, headers={
+            "content-type": "application/json", **headers})
+        assert response.status_code in (413, 422), (field, response.status_code)
+        if response.status_code == 422:
+            assert response.json()["field"] == field
+    assert client.get("/healthz").status_code == 200

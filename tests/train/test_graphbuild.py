@@ -104,3 +104,13 @@ def test_codes_of_a_graph_directory_equal_the_in_memory_coder(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "c" / "codes.npy"), reference.packed)
     summary = json.loads((tmp_path / "c" / "codes.json").read_text())
     assert summary["block_bits"] == 8 and summary["num_nodes"] == 400
+
+
+def test_a_missing_id_late_in_a_file_and_a_stray_dense_id_are_named(tmp_path):
+    lines = [f"{i},{i + 1}" for i in range(1100)] + ["5000,", "9007199254740993,7"]
+    (tmp_path / "e.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(GraphInputError, match="a node id is missing"):
+        build_graph([tmp_path / "e.csv"], tmp_path / "g", progress=False)
+    (tmp_path / "stray.txt").write_text("0 1\n1 2\n19999999 0\n")
+    with pytest.raises(GraphInputError, match="would make the graph 20,000,000 nodes"):
+        build_graph([tmp_path / "stray.txt"], tmp_path / "g", id_type="dense", progress=False)
