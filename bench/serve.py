@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from hashembed.bench.harness import environment, format_table, write_json
+from hashembed.serve.app import start_server
 
 MALFORMED = [
     ("bad JSON", b"{not json", "/v1/predict"),
@@ -103,26 +102,10 @@ def run_serve_bench(bundle: str | Path, levels=(1, 8, 32, 128), requests: int = 
 
     from hashembed.serve import Predictor
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
     ids = Predictor(bundle, verify="lazy").bundle.ids
     known = ids.external(np.arange(ids.num_nodes))
-    server = subprocess.Popen([sys.executable, "-m", "hashembed.cli", "serve", str(bundle),
-                               "--port", str(port), "--max-nodes", "4096"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, url = start_server(bundle, ["--max-nodes", "4096"])
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not become ready")
-            time.sleep(0.2)
         load = [asyncio.run(_load(url, known, level, requests, nodes_per_request, level))
                 for level in levels]
         faults = []

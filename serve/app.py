@@ -60,3 +60,41 @@ def serve(bundle: str | Path, host: str = "127.0.0.1", port: int = 8080, workers
         uvicorn.run("hashembed.serve.app:app_factory", factory=True, host=host, port=port,
                     workers=workers, log_level="info")
     return 0
+
+
+def start_server(bundle: str | Path, extra_args=(), timeout: float = 180.0,
+                 log_path: str | Path | None = None):
+    """Start ``hashembed serve BUNDLE`` on a free port of 127.0.0.1 in a child process and
+    wait (polling ``/readyz``, bounded by ``timeout``) until it is ready.
+
+    The server's output goes to ``log_path`` (a file: a pipe nobody reads would fill up with
+    access logs and stall the server), or nowhere. Returns ``(process, url)``; the caller
+    stops it (SIGTERM). Used by ``bench serve`` and the tests: loopback only.
+    """
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    output = open(log_path, "wb") if log_path is not None else subprocess.DEVNULL
+    process = subprocess.Popen([sys.executable, "-m", "hashembed.cli", "serve", str(bundle),
+                                "--port", str(port), *extra_args], stdout=output,
+                               stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            where = f" (its output: {log_path})" if log_path is not None else ""
+            raise RuntimeError(f"the server did not become ready{where}")
+        time.sleep(0.2)

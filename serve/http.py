@@ -212,29 +212,27 @@ def create_app(predictor, limits: Limits = Limits(), model_name: str = "hashembe
                     for n, e in zip(result.node_ids, result.embeddings)]
         return result.to_json()
 
+    def _respond(result, embeddings: bool):
+        if isinstance(result, JSONResponse):  # an error already
+            return result
+        key = "embeddings" if embeddings else "predictions"
+        return {"model": model_name, key: _rows(result, embeddings)}
+
     @app.post("/v1/predict")
     async def predict(body: NodesRequest):
-        result = await _known(body)
-        return result if isinstance(result, JSONResponse) else {
-            "model": model_name, "predictions": _rows(result, False)}
+        return _respond(await _known(body), embeddings=False)
 
     @app.post("/v1/embed")
     async def embed(body: NodesRequest):
-        result = await _known(body)
-        return result if isinstance(result, JSONResponse) else {
-            "model": model_name, "embeddings": _rows(result, True)}
+        return _respond(await _known(body), embeddings=True)
 
     @app.post("/v1/nodes/predict")
     async def predict_unseen(body: UnseenRequest):
-        result = await _unseen(body)
-        return result if isinstance(result, JSONResponse) else {
-            "model": model_name, "predictions": _rows(result, False)}
+        return _respond(await _unseen(body), embeddings=False)
 
     @app.post("/v1/nodes/embed")
     async def embed_unseen(body: UnseenRequest):
-        result = await _unseen(body)
-        return result if isinstance(result, JSONResponse) else {
-            "model": model_name, "embeddings": _rows(result, True)}
+        return _respond(await _unseen(body), embeddings=True)
 
     @app.get("/healthz")
     async def healthz():

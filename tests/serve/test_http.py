@@ -5,10 +5,7 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
-import subprocess
-import sys
-import time
+from pathlib import Path
 
 import httpx
 
@@ -149,37 +146,24 @@ def test_a_full_queue_answers_503_with_retry_after(predictor):
 
 
 @contextlib.contextmanager
-def live_server(bundle):
+def live_server(bundle, log_path):
     """`hashembed serve BUNDLE` on a free loopback port, ready; SIGTERM on exit.
 
-    Yields ``(url, result)``; after the block ``result`` holds the exit code and the log."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "hashembed.cli", "serve", str(bundle),
-                               "--port", str(port)], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+    Yields ``(host:port, result)``; after the block ``result`` holds the exit code and log."""
+    from hashembed.serve.app import start_server
+
+    server, url = start_server(bundle, timeout=120, log_path=log_path)
     result = {}
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "server never ready"
-            time.sleep(0.2)
-        yield f"127.0.0.1:{port}", result
+        yield url.removeprefix("http://"), result
     finally:
         server.send_signal(signal.SIGTERM)
         result["code"] = server.wait(timeout=30)
-        result["log"] = server.stdout.read().decode()
-
+        result["log"] = Path(log_path).read_text()
 
 @pytest.mark.slow
-def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle):
-    with live_server(sage_bundle) as (url, result):
+def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle, tmp_path):
+    with live_server(sage_bundle, tmp_path / "server.log") as (url, result):
         response = httpx.post(f"http://{url}/v1/predict", json={"nodes": [1, 2]}, timeout=10)
         assert response.status_code == 200 and len(response.json()["predictions"]) == 2
     # uvicorn shuts down gracefully, then re-raises the signal it caught (exit -SIGTERM)
@@ -188,10 +172,10 @@ def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle):
 
 
 @pytest.mark.slow
-def test_the_official_kserve_v2_client_works_unchanged(sage_bundle, predictor):
+def test_the_official_kserve_v2_client_works_unchanged(sage_bundle, predictor, tmp_path):
     """tritonclient[http], the client of Triton Inference Server, against our service."""
     import tritonclient.http as tritonclient  # a test dependency (pyproject [test])
-    with live_server(sage_bundle) as (url, _):
+    with live_server(sage_bundle, tmp_path / "server.log") as (url, _):
         client = tritonclient.InferenceServerClient(url=url)
         assert client.is_server_ready() and client.is_model_ready("hashembed")
         assert client.get_model_metadata("hashembed")["inputs"][0]["datatype"] == "INT64"
