@@ -1,7 +1,7 @@
 """``hashembed bench scale``: every stage of the pipeline at growing n, time and peak memory.
 
 For each ``n`` it runs, each stage in its own process (so a stage's peak RSS is its own, read
-by that process from ``getrusage`` as it ends):
+by that process from ``/proc/self/status`` as it ends):
 
 ==========  ==========================================================================
 synth       ``hashembed synth`` (average degree ``d``, seed 0) -> graph directory
@@ -33,6 +33,16 @@ import numpy as np
 from hashembed.bench.harness import environment, format_table, write_json
 
 STAGES = ("synth", "build", "codes", "train", "export", "open", "predict")
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size: ``VmHWM`` of ``/proc/self/status``. (Not
+    ``getrusage``'s ``ru_maxrss``, which survives ``exec`` and so counts the parent's memory
+    at the time it forked this process.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: KiB there
 
 
 def _stage_main(argv: list[str]) -> None:
@@ -101,7 +111,7 @@ def _stage_main(argv: list[str]) -> None:
     else:
         raise SystemExit(f"unknown stage {stage}")
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    peak = peak_rss_bytes()
     print(json.dumps({"stage": stage, "rc": rc, "seconds": seconds, "peak_rss_bytes": peak,
                       **extra}))
 

@@ -43,6 +43,7 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
         if spec.scheme == "hash":
             block = block_bits_for(graph.num_nodes, memory_gb, spec.bits)
             codes = hash_codes_csr(graph.indptr, graph.indices, keys, spec, block_bits=block,
+                                   memory_gb=memory_gb,
                                    progress=progress)
         else:
             block, codes = None, random_codes(keys, spec)

@@ -86,17 +86,18 @@ def _balance_ties(bits: np.ndarray, proj: np.ndarray, median: np.ndarray, keys: 
 
 
 def block_bits_for(num_nodes: int, memory_gb: float, bits: int) -> int:
-    """Bits per block that fit ``memory_gb``: a block holds ``R`` (int32) and ``p`` (int64) for
-    every node, 12 bytes per node and bit, plus the keys and a column copy (16 bytes per node);
-    a multiple of 8 between 8 and 64."""
-    room = memory_gb * 2**30 - 16 * num_nodes
-    fit = int(room // (12 * num_nodes)) // 8 * 8
+    """Bits per block that fit ``memory_gb``: a block holds ``R`` (int32), ``p`` (int64) and the
+    median's copy of ``p`` for every node, 20 bytes per node and bit, plus the keys (8 bytes
+    per node), in three quarters of the budget (the last quarter gathers rows); a multiple of
+    8 between 8 and 64 (so a budget below ``n`` · 160 bytes is exceeded)."""
+    room = 0.75 * memory_gb * 2**30 - 8 * num_nodes
+    fit = int(room // (20 * num_nodes)) // 8 * 8
     return max(8, min(64, bits, fit))
 
 
 def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, spec: CodeSpec,
                    block_bits: int | None = None, memory_gb: float = 4.0,
-                   row_chunk_entries: int = 1 << 22, progress: bool = True) -> Codes:
+                   row_chunk_entries: int | None = None, progress: bool = True) -> Codes:
     """Hash codes of every node from a CSR adjacency (memory-mapped or not), streaming.
 
     For each block of bits: ``R`` for every node (fixed point, from the keys), then
@@ -108,6 +109,9 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
         indptr, indices: the graph's CSR (``int64 [n + 1]``, ``int32|int64 [nnz]``).
         keys: ``uint64 [n]`` node keys (:meth:`hashembed.idmap.IdMap.keys`).
         block_bits: bits per block; default: as many as ``memory_gb`` allows (8 to 64).
+        row_chunk_entries: CSR entries gathered at once; default: what a quarter of
+            ``memory_gb`` holds (each entry gathers a block's ``R`` row, 4 bytes a bit, and
+            its share of the int64 sums).
 
     Returns:
         :class:`Codes` with ``packed uint8 [n, c/8]`` and ``thresholds float64 [c]`` (the
@@ -120,6 +124,11 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
         block_bits = block_bits_for(n, memory_gb, c)
     if block_bits <= 0 or block_bits % 8:
         raise ConfigError(f"block_bits={block_bits} must be a positive multiple of 8")
+    if row_chunk_entries is None:
+        row_chunk_entries = max(1 << 12, int(memory_gb * 2**30 / 4 / (12 * block_bits)))
+    # about 48 bytes a draw while a chunk of the projection is computed (uint64 hashes,
+    # float64 uniforms): a quarter of the budget too
+    key_chunk = max(1 << 12, int(memory_gb * 2**30 / 4 / (48 * block_bits)))
     keys = np.asarray(keys, dtype=np.uint64)
     packed = np.empty((n, c // 8), dtype=np.uint8)
     thresholds = np.empty(c, dtype=np.float64)
@@ -128,7 +137,10 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
                unit_scale=True, disable=not progress)
     for start in range(0, c, block_bits):
         stop = min(start + block_bits, c)
-        directions = projection_fixed(keys, start, stop, spec.seed, spec.projection)  # [n, k]
+        directions = np.empty((n, stop - start), dtype=np.int32)                    # [n, k]
+        for lo in range(0, n, key_chunk):  # the projection's float64 temporaries, in chunks
+            directions[lo:lo + key_chunk] = projection_fixed(keys[lo:lo + key_chunk], start,
+                                                             stop, spec.seed, spec.projection)
         proj = directions.astype(np.int64)                                        # self term
         for lo, hi in chunks:
             a, b = int(indptr[lo]), int(indptr[hi])

@@ -114,3 +114,31 @@ def test_a_missing_id_late_in_a_file_and_a_stray_dense_id_are_named(tmp_path):
     (tmp_path / "stray.txt").write_text("0 1\n1 2\n19999999 0\n")
     with pytest.raises(GraphInputError, match="would make the graph 20,000,000 nodes"):
         build_graph([tmp_path / "stray.txt"], tmp_path / "g", id_type="dense", progress=False)
+
+
+@pytest.mark.slow
+def test_streaming_codes_stay_within_their_memory_budget(tmp_path):
+    """`hashembed codes` in a subprocess: the peak RSS it adds over its start-up stays below
+    one dense n × c float32 array (what an in-memory coder would hold) and near its budget
+    (the smallest block, 8 bits, plus the mapped CSR and the median's copy: under 2×)."""
+    import subprocess
+    import sys
+
+    from hashembed.train.synth import SynthConfig, synth_graph
+
+    n, bits = 300_000, 128
+    synth_graph(SynthConfig(n, avg_degree=8, seed=0), tmp_path / "g", progress=False)
+    script = (
+        "from hashembed.bench.scale import peak_rss_bytes\n"
+        "from hashembed.cli import main\n"
+        "import hashembed.train.codestore, hashembed.train.coding  # imports before baseline\n"
+        "base = peak_rss_bytes()\n"
+        f"assert main(['codes', {str(tmp_path / 'g')!r}, '--bits', '{bits}', '--memory-gb',"
+        f" '0.05', '--out', {str(tmp_path / 'c')!r}, '--quiet']) == 0\n"
+        "print(peak_rss_bytes() - base)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    added = int(out.stdout.strip().splitlines()[-1])
+    dense = n * bits * 4  # 154 MB
+    budget = 0.05 * 2**30  # 54 MB
+    assert added < dense and added < 2 * budget, f"codes added {added / 2**20:.0f} MiB at peak"
