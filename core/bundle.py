@@ -49,7 +49,7 @@ from hashembed.errors import (
 )
 from hashembed.graphdir import index_dtype
 from hashembed.idmap import ID_ARRAY_SPECS, ID_FILES, ID_KINDS, IdMap
-from hashembed.integrity import (LazyVerifiedArray, digest_matches, file_record, seal,
+from hashembed.integrity import (LazyVerifiedArray, file_record, read_sealed, seal,
                                  sha256_file)
 
 FORMAT_NAME = "hashembed-bundle"
@@ -340,20 +340,9 @@ def read_manifest(bundle_dir: str | os.PathLike) -> Manifest:
     manifest_path = path / MANIFEST_NAME
     if not manifest_path.is_file():
         raise BundleMissingFileError(f"{manifest_path} is missing: not a hashembed bundle")
-    try:
-        content = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleCorruptError(f"{manifest_path} is not valid JSON: {e}") from None
-    if not isinstance(content, dict) or content.get("format") != FORMAT_NAME:
-        raise BundleCorruptError(f"{manifest_path} is not a {FORMAT_NAME} manifest")
-    version = content.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleVersionError(
-            f"bundle format version {version!r} in {manifest_path}; this hashembed "
-            f"{__version__} reads version {FORMAT_VERSION} (export the run again)")
-    if not digest_matches(content):
-        raise BundleChecksumError(f"{manifest_path} does not match its digest: the manifest "
-                                  "was edited or is corrupt")
+    content = read_sealed(manifest_path, FORMAT_NAME, FORMAT_VERSION, BundleCorruptError,
+                          " (export the run again)", version_error=BundleVersionError,
+                          digest_error=BundleChecksumError)
     return Manifest.from_dict(content, str(manifest_path))
 
 

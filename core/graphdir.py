@@ -33,7 +33,7 @@ from hashembed import __version__
 from hashembed.atomic import StagedDirectory, recover, replaceable_artifact
 from hashembed.errors import GraphInputError, OutputPathError
 from hashembed.idmap import ID_FILES, ID_KINDS, IdMap
-from hashembed.integrity import file_record, read_sealed, seal, sha256_file
+from hashembed.integrity import check_files, file_record, read_sealed, seal
 
 GRAPH_FORMAT = "hashembed-graph"
 GRAPH_FORMAT_VERSION = 1
@@ -195,13 +195,7 @@ def open_graph(graph_dir: str | os.PathLike, verify: bool = False) -> GraphDir:
     content = read_sealed(header_path, GRAPH_FORMAT, GRAPH_FORMAT_VERSION, GraphInputError,
                           " (build the graph again)")
     header = GraphHeader.from_dict(content, str(header_path))
-    for name, record in header.files.items():
-        file = path / name
-        if Path(name).name != name or not file.is_file():
-            raise GraphInputError(f"graph file {file} is missing")
-        if file.stat().st_size != record.get("bytes") or (
-                verify and sha256_file(file) != record.get("sha256")):
-            raise GraphInputError(f"{file} does not match its size and sha256 in {HEADER_NAME}")
+    check_files(path, header.files, GraphInputError, HEADER_NAME, hashed=verify)
     n = header.num_nodes
     indptr = _array(path / INDPTR_FILE, np.int64, n + 1)
     indices = _array(path / INDICES_FILE, index_dtype(n), header.num_csr_entries)

@@ -87,25 +87,43 @@ def digest_matches(content: dict[str, Any]) -> bool:
 
 
 def read_sealed(path: Path, format_name: str, version: int, error: Callable[[str], Exception],
-                hint: str = "") -> dict[str, Any]:
+                hint: str = "", version_error: Callable[[str], Exception] | None = None,
+                digest_error: Callable[[str], Exception] | None = None) -> dict[str, Any]:
     """Read a sealed JSON header and check its format name, version and digest.
 
-    Every problem raises ``error(message)`` naming ``path``; ``hint`` is added to a version
-    mismatch (what to do about it).
+    Every problem raises ``error(message)`` naming ``path`` — a version mismatch
+    ``version_error`` and a digest mismatch ``digest_error`` where given; ``hint`` is added to
+    a version mismatch (what to do about it).
     """
     path = Path(path)
     try:
         content = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise error(f"{path} cannot be read as JSON: {e}") from None
+        raise error(f"{path} is not valid JSON: {e}") from None
     if not isinstance(content, dict) or content.get("format") != format_name:
         raise error(f"{path} is not a {format_name} header")
     if content.get("format_version") != version:
-        raise error(f"{path}: {format_name} format version {content.get('format_version')!r}; "
-                    f"this hashembed reads version {version}{hint}")
-    if not digest_matches(content) or not isinstance(content.get("files"), dict):
-        raise error(f"{path} does not match its digest: edited or corrupt")
+        raise (version_error or error)(
+            f"{path}: {format_name} format version {content.get('format_version')!r}; this "
+            f"hashembed reads version {version}{hint}")
+    if not digest_matches(content):
+        raise (digest_error or error)(f"{path} does not match its digest: edited or corrupt")
+    if not isinstance(content.get("files"), dict):
+        raise error(f"{path} lists no files")
     return content
+
+
+def check_files(folder: Path, files: dict[str, dict], error: Callable[[str], Exception],
+                header_name: str, hashed: bool = True, hint: str = "") -> None:
+    """Every file a sealed header lists lies in ``folder``, exists, and has its size and (if
+    ``hashed``) its sha256; else ``error`` naming the file."""
+    for name, record in files.items():
+        file = Path(folder) / name
+        if Path(name).name != name or not file.is_file():
+            raise error(f"file {file}, listed in {header_name}, is missing")
+        if file.stat().st_size != record.get("bytes") or (
+                hashed and sha256_file(file) != record.get("sha256")):
+            raise error(f"{file} does not match its size and sha256 in {header_name}{hint}")
 
 
 def json_safe(value: Any) -> Any:

@@ -37,7 +37,8 @@ from hashembed.atomic import StagedDirectory, check_output_dir, recover, replace
 from hashembed.codeformat import CodeSpec, check_packed
 from hashembed.errors import HashembedError, RunCorruptError, RunExistsError
 from hashembed.idmap import IdMap
-from hashembed.integrity import file_record, json_safe, read_sealed, seal, sha256_file
+from hashembed.integrity import (check_files, file_record, json_safe, read_sealed, seal,
+                                 sha256_file)
 from hashembed.train.decoder import DecoderConfig
 from hashembed.train.graph import SPLIT_NAMES, Graph
 from hashembed.train.model import ModelConfig, NodeClassifier, build_model
@@ -187,13 +188,8 @@ def _read_run_manifest(run_dir: Path) -> dict:
                               "while writing)")
     manifest = read_sealed(path, RUN_FORMAT, RUN_FORMAT_VERSION, RunCorruptError,
                            " (train again)")
-    for name, record in manifest["files"].items():
-        file = run_dir / name
-        if Path(name).name != name or not file.is_file():
-            raise RunCorruptError(f"run file {file} is missing")
-        if file.stat().st_size != record.get("bytes") or sha256_file(file) != record.get("sha256"):
-            raise RunCorruptError(f"{file} does not match its size and sha256 in {RUN_MANIFEST} "
-                                  "(corrupt, or copied from another run)")
+    check_files(run_dir, manifest["files"], RunCorruptError, RUN_MANIFEST,
+                hint=" (corrupt, or copied from another run)")
     return manifest
 
 

@@ -79,18 +79,17 @@ def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None):
 
     from hashembed.codeformat import check_packed
     from hashembed.errors import CodeFormatError
-    from hashembed.integrity import read_sealed, sha256_file
+    from hashembed.integrity import check_files, read_sealed
 
     path = Path(codes_dir)
     content = read_sealed(path / CODES_HEADER, CODES_FORMAT, CODES_FORMAT_VERSION,
                           CodeFormatError, " (make the codes again)")
     if graph_digest is not None and content["graph_digest"] != graph_digest:
         raise CodeFormatError(f"{path} codes another graph (its graph digest differs)")
-    record = content["files"][CODES_FILE]
+    if CODES_FILE not in content["files"]:
+        raise CodeFormatError(f"{path / CODES_HEADER} does not list {CODES_FILE}")
+    check_files(path, content["files"], CodeFormatError, CODES_HEADER)
     file = path / CODES_FILE
-    if not file.is_file() or file.stat().st_size != record["bytes"] or \
-            sha256_file(file) != record["sha256"]:
-        raise CodeFormatError(f"{file} does not match its size and sha256 in {CODES_HEADER}")
     spec = CodeSpec.from_dict(content["code_spec"])
     packed = np.load(file, mmap_mode="r", allow_pickle=False)
     check_packed(packed, spec.bits)
