@@ -16,6 +16,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from hashembed.atomic import StagedDirectory, replaceable_artifact
 from hashembed.codeformat import CodeSpec
 from hashembed.errors import OutputPathError
@@ -40,21 +42,22 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
     with StagedDirectory(out_dir, "codes directory", _replaceable_codes, overwrite,
                          inputs=[graph_dir], exists_error=OutputPathError) as staged:
         keys = graph.ids.keys()
+        # the table is written block by block into a memory map of its file, never whole in RAM
+        packed = np.lib.format.open_memmap(staged.path / CODES_FILE, mode="w+", dtype=np.uint8,
+                                           shape=(graph.num_nodes, spec.bytes_per_node))
         if spec.scheme == "hash":
             block = block_bits_for(graph.num_nodes, memory_gb, spec.bits)
             codes = hash_codes_csr(graph.indptr, graph.indices, keys, spec, block_bits=block,
-                                   memory_gb=memory_gb,
-                                   progress=progress)
+                                   memory_gb=memory_gb, progress=progress, out=packed)
         else:
-            block, codes = None, random_codes(keys, spec)
-        with open(staged.path / CODES_FILE, "wb") as f:
-            import numpy as np
-
-            np.save(f, codes.packed, allow_pickle=False)
+            block, codes = None, random_codes(keys, spec, out=packed)
+        packed.flush()
+        thresholds = codes.thresholds
+        del packed, codes  # close the memory map before the file is hashed
         header = json.loads((Path(graph_dir) / HEADER_NAME).read_text())
         summary = {
             "code_spec": spec.to_dict(),
-            "thresholds": None if codes.thresholds is None else codes.thresholds.tolist(),
+            "thresholds": None if thresholds is None else thresholds.tolist(),
             "num_nodes": graph.num_nodes, "graph": str(Path(graph_dir).resolve()),
             "graph_digest": header["digest"], "block_bits": block,
             "seconds": round(time.perf_counter() - started, 3),
@@ -75,8 +78,6 @@ def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None):
         graph_digest: if given, the codes must have been made from the graph directory with
             this header digest.
     """
-    import numpy as np
-
     from hashembed.codeformat import check_packed
     from hashembed.errors import CodeFormatError
     from hashembed.integrity import check_files, read_sealed

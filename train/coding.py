@@ -26,10 +26,12 @@ stored thresholds.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from tqdm.auto import tqdm
 
 from hashembed.codeformat import CodeSpec, pack_codes, unpack_codes
@@ -75,43 +77,63 @@ def _balance_ties(bits: np.ndarray, proj: np.ndarray, median: np.ndarray, keys: 
     Shapes: ``bits`` bool ``[n, k]`` (``proj > median``), ``proj`` ``[n, k]``, ``median [k]``,
     ``keys uint64 [n]``; column ``t`` is bit ``first_bit + t``.
     """
-    half = bits.shape[0] // 2
-    for t in range(bits.shape[1]):
+    # a bit is short of half ones only when values tie at its median: look for ties there only
+    needs = bits.shape[0] // 2 - np.count_nonzero(bits, axis=0)
+    for t in np.nonzero(needs > 0)[0]:
         tied = np.nonzero(proj[:, t] == median[t])[0]
-        need = half - int(bits[:, t].sum())
-        if tied.size and need > 0:
+        need = int(needs[t])
+        if tied.size:
             rank = tie_rank(keys[tied], first_bit + t, seed)
             bits[tied[np.argsort(rank, kind="stable")[:need]], t] = True
     return bits
 
 
+# p's entries are sums of (degree + 1) fixed-point directions, each below 2^23 in magnitude
+# (Box-Muller's largest draw is sqrt(-2 ln 2^-33) < 7): exact in float64 (53-bit mantissa)
+# whatever the order of summation as long as every partial sum stays below 2^52, so the
+# threaded sparse product may add in any order and still give the integer sums.
+MAX_EXACT_DEGREE = (1 << 29) - 1
+
+
 def block_bits_for(num_nodes: int, memory_gb: float, bits: int) -> int:
-    """Bits per block that fit ``memory_gb``: a block holds ``R`` (int32), ``p`` (int64) and the
-    median's copy of ``p`` for every node, 20 bytes per node and bit, plus the keys (8 bytes
-    per node), in three quarters of the budget (the last quarter gathers rows); a multiple of
-    8 between 8 and 64 (so a budget below ``n`` · 160 bytes is exceeded)."""
-    room = 0.75 * memory_gb * 2**30 - 8 * num_nodes
-    fit = int(room // (20 * num_nodes)) // 8 * 8
+    """Bits per block that fit ``memory_gb``: a block holds ``R``, ``p`` (float64 each) and the
+    bits for every node (17 bytes per node and bit), beside the keys and one bit's column
+    copy for its median (16 bytes per node), in three quarters of the budget (the last
+    quarter holds a row chunk); a multiple of 8 between 8 and 64 (so a budget below ``n`` ·
+    184 bytes is exceeded)."""
+    room = 0.75 * memory_gb * 2**30 - 16 * num_nodes
+    fit = int(room // (17 * num_nodes)) // 8 * 8
     return max(8, min(64, bits, fit))
+
+
+# draws of the projection computed at once: its uint64 / float64 temporaries stay in cache
+# (five times faster than 2^19 at a time, fifteen times faster than whole arrays, at n = 10^6)
+PROJECTION_CHUNK_DRAWS = 1 << 16
+# CSR entries per sparse product: large enough that the per-call overhead vanishes
+ROW_CHUNK_ENTRIES = 1 << 22
 
 
 def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, spec: CodeSpec,
                    block_bits: int | None = None, memory_gb: float = 4.0,
-                   row_chunk_entries: int | None = None, progress: bool = True) -> Codes:
+                   row_chunk_entries: int | None = None, progress: bool = True,
+                   out: np.ndarray | None = None) -> Codes:
     """Hash codes of every node from a CSR adjacency (memory-mapped or not), streaming.
 
-    For each block of bits: ``R`` for every node (fixed point, from the keys), then
+    For each block of ``k`` bits: ``R`` for every node (fixed point, from the keys), then
     ``p[v] = R[v] + sum_{u in N(v)} R[u]`` row chunk by row chunk (about
-    ``row_chunk_entries`` CSR entries each), then each bit's exact median. Exact integer sums
-    make the codes identical for any block size, row chunking, memory budget or row order.
+    ``row_chunk_entries`` CSR entries each) as a sparse-dense product, then each bit's exact
+    median. Exact integer sums make the codes identical for any block size, row chunking,
+    memory budget, thread count or row order.
 
     Args:
         indptr, indices: the graph's CSR (``int64 [n + 1]``, ``int32|int64 [nnz]``).
         keys: ``uint64 [n]`` node keys (:meth:`hashembed.idmap.IdMap.keys`).
         block_bits: bits per block; default: as many as ``memory_gb`` allows (8 to 64).
-        row_chunk_entries: CSR entries gathered at once; default: what a quarter of
-            ``memory_gb`` holds (each entry gathers a block's ``R`` row, 4 bytes a bit, and
-            its share of the int64 sums).
+        row_chunk_entries: CSR entries multiplied at once (each costs its int64 column and
+            float64 value); default: :data:`ROW_CHUNK_ENTRIES`, or what a quarter of
+            ``memory_gb`` holds if less.
+        out: where to write the packed codes (``uint8 [n, c/8]``, e.g. a memory map of the
+            output file, filled block by block); default: a new array.
 
     Returns:
         :class:`Codes` with ``packed uint8 [n, c/8]`` and ``thresholds float64 [c]`` (the
@@ -125,35 +147,82 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
     if block_bits <= 0 or block_bits % 8:
         raise ConfigError(f"block_bits={block_bits} must be a positive multiple of 8")
     if row_chunk_entries is None:
-        row_chunk_entries = max(1 << 12, int(memory_gb * 2**30 / 4 / (12 * block_bits)))
-    # about 48 bytes a draw while a chunk of the projection is computed (uint64 hashes,
-    # float64 uniforms): a quarter of the budget too
-    key_chunk = max(1 << 12, int(memory_gb * 2**30 / 4 / (48 * block_bits)))
+        row_chunk_entries = max(1 << 12, min(ROW_CHUNK_ENTRIES,
+                                             int(memory_gb * 2**30 / 4 / 16)))
     keys = np.asarray(keys, dtype=np.uint64)
-    packed = np.empty((n, c // 8), dtype=np.uint8)
+    packed = _packed_output(out, n, spec)
     thresholds = np.empty(c, dtype=np.float64)
     chunks = _row_chunks(indptr, row_chunk_entries)
+    # every block reuses the same buffers: first-touching fresh memory is the slowest step
+    # on some virtual machines (~10 µs a page), so nothing n-sized is allocated per block
+    width = min(block_bits, c)
+    directions = np.empty((n, width), dtype=np.float64)                           # R [n, k]
+    proj = np.empty((n, width), dtype=np.float64)                                 # p [n, k]
+    bits = np.empty((n, width), dtype=bool)
+    column = np.empty(n, dtype=np.float64)
     bar = tqdm(total=int(indptr[-1]) * -(-c // block_bits), desc="hash codes", unit="edge",
                unit_scale=True, disable=not progress)
     for start in range(0, c, block_bits):
         stop = min(start + block_bits, c)
-        directions = np.empty((n, stop - start), dtype=np.int32)                    # [n, k]
-        for lo in range(0, n, key_chunk):  # the projection's float64 temporaries, in chunks
-            directions[lo:lo + key_chunk] = projection_fixed(keys[lo:lo + key_chunk], start,
-                                                             stop, spec.seed, spec.projection)
-        proj = directions.astype(np.int64)                                        # self term
+        k = stop - start
+        r, p, on = directions[:, :k], proj[:, :k], bits[:, :k]
+        _directions(keys, start, stop, spec, out=r)
         for lo, hi in chunks:
-            a, b = int(indptr[lo]), int(indptr[hi])
-            if b > a:
-                gathered = directions[np.asarray(indices[a:b])]                   # [e, k]
-                _segment_add(proj, gathered, np.asarray(indptr[lo:hi + 1]) - a, lo)
-            bar.update(b - a)
-        median = np.median(proj, axis=0)
+            _add_neighbour_sums(indptr, indices, lo, hi, r, out=p[lo:hi])
+            bar.update(int(indptr[hi]) - int(indptr[lo]))
+        median = np.array([_median(p[:, t], column) for t in range(k)])
         thresholds[start:stop] = median / FIXED_POINT_SCALE
-        bits = _balance_ties(proj > median, proj, median, keys, start, spec.seed)
-        packed[:, start // 8: stop // 8] = pack_codes(bits)
+        np.greater(p, median, out=on)
+        _balance_ties(on, p, median, keys, start, spec.seed)
+        packed[:, start // 8: stop // 8] = pack_codes(on)
     bar.close()
     return Codes(spec, packed, thresholds)
+
+
+def _directions(keys: np.ndarray, start: int, stop: int, spec: CodeSpec, out: np.ndarray
+                ) -> None:
+    """``R`` for bits ``start … stop-1`` of every key into ``out`` (``float64 [n, stop -
+    start]``, fixed point held exactly), a cache-sized chunk of keys at a time."""
+    step = max(1, PROJECTION_CHUNK_DRAWS // (stop - start))
+    for lo in range(0, keys.shape[0], step):
+        out[lo:lo + step] = projection_fixed(keys[lo:lo + step], start, stop, spec.seed,
+                                             spec.projection)
+
+
+def _add_neighbour_sums(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int,
+                        directions: np.ndarray, out: np.ndarray) -> None:
+    """``out[v - lo] = R[v] + sum_{u in N(v)} R[u]`` for rows ``v`` in ``[lo, hi)``: the rows'
+    CSR slice times ``directions`` (``R``, ``float64 [n, k]``) with torch's threaded sparse
+    product, into ``out`` (``float64 [hi - lo, k]``, contiguous rows); exact (see
+    :data:`MAX_EXACT_DEGREE`)."""
+    a, b = int(indptr[lo]), int(indptr[hi])
+    rows = torch.from_numpy(np.asarray(indptr[lo:hi + 1], dtype=np.int64) - a)
+    degree = int((rows[1:] - rows[:-1]).max())
+    if degree > MAX_EXACT_DEGREE:
+        raise ConfigError(f"a node has {degree} neighbours; exact hash codes support at most "
+                          f"{MAX_EXACT_DEGREE}")
+    if b == a:
+        out[:] = directions[lo:hi]
+        return
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product is not
+        warnings.simplefilter("ignore", UserWarning)
+        adjacency = torch.sparse_csr_tensor(
+            rows, torch.from_numpy(np.asarray(indices[a:b], dtype=np.int64)),
+            torch.ones(b - a, dtype=torch.float64), size=(hi - lo, directions.shape[0]))
+    r = torch.from_numpy(directions)
+    torch.addmm(r[lo:hi], adjacency, r, out=torch.from_numpy(out))
+
+
+def _median(values: np.ndarray, scratch: np.ndarray) -> float:
+    """``np.median(values)`` of ``float64 [n]`` (a strided column), selected in ``scratch``
+    (``float64 [n]``, overwritten) instead of a fresh copy."""
+    scratch[:] = values
+    half = scratch.shape[0] // 2
+    if scratch.shape[0] % 2:
+        scratch.partition(half)
+        return float(scratch[half])
+    scratch.partition([half - 1, half])
+    return float((scratch[half - 1] + scratch[half]) / 2)
 
 
 def _row_chunks(indptr: np.ndarray, entries: int) -> list[tuple[int, int]]:
@@ -165,14 +234,6 @@ def _row_chunks(indptr: np.ndarray, entries: int) -> list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
 
 
-def _segment_add(out: np.ndarray, values: np.ndarray, offsets: np.ndarray, first_row: int
-                 ) -> None:
-    """``out[first_row + r] += values[offsets[r]:offsets[r+1]].sum(0)`` for every row ``r``."""
-    nonempty = offsets[1:] > offsets[:-1]
-    sums = np.add.reduceat(values, offsets[:-1][nonempty], axis=0, dtype=np.int64)
-    out[first_row + np.nonzero(nonempty)[0]] += sums
-
-
 def hash_codes(graph: Graph, spec: CodeSpec, block_bits: int | None = 64,
                progress: bool = True) -> Codes:
     """Hash codes of every node of an in-memory :class:`Graph` (see :func:`hash_codes_csr`)."""
@@ -181,18 +242,32 @@ def hash_codes(graph: Graph, spec: CodeSpec, block_bits: int | None = 64,
                           progress=progress)
 
 
-def random_codes(keys: np.ndarray, spec: CodeSpec, block_bits: int = 64) -> Codes:
+def random_codes(keys: np.ndarray, spec: CodeSpec, out: np.ndarray | None = None
+                 ) -> Codes:
     """Uniform random bits (ALONE-style baseline) of nodes ``keys`` (``uint64 [n]``):
-    ``packed uint8 [n, c/8]``. Bit ``j`` of a node is the sign of a keyed ±1 draw, so, like
-    hash codes, it does not depend on the node's row."""
+    ``packed uint8 [n, c/8]`` (written into ``out`` if given, e.g. a memory map), a
+    cache-sized chunk of nodes at a time. Bit ``j`` of a node is the sign of a keyed ±1 draw,
+    so, like hash codes, it does not depend on the node's row."""
     if spec.scheme != "random":
         raise ConfigError(f"random_codes needs scheme='random', got {spec.scheme!r}")
     keys = np.asarray(keys, dtype=np.uint64)
-    packed = np.empty((keys.size, spec.bytes_per_node), dtype=np.uint8)
-    for start in range(0, spec.bits, block_bits):
-        stop = min(start + block_bits, spec.bits)
-        packed[:, start // 8: stop // 8] = pack_codes(random_bits(keys, start, stop, spec.seed))
+    packed = _packed_output(out, keys.shape[0], spec)
+    step = max(1, PROJECTION_CHUNK_DRAWS // spec.bits)
+    for lo in range(0, keys.shape[0], step):
+        packed[lo:lo + step] = pack_codes(random_bits(keys[lo:lo + step], 0, spec.bits,
+                                                      spec.seed))
     return Codes(spec, packed, None)
+
+
+def _packed_output(out: np.ndarray | None, n: int, spec: CodeSpec) -> np.ndarray:
+    """``out`` checked to be ``uint8 [n, c/8]``, or a new such array."""
+    shape = (n, spec.bytes_per_node)
+    if out is None:
+        return np.empty(shape, dtype=np.uint8)
+    if out.shape != shape or out.dtype != np.uint8:
+        raise ConfigError(f"code output must be uint8 {list(shape)}, got {out.dtype} "
+                          f"{list(out.shape)}")
+    return out
 
 
 def make_codes(graph: Graph, spec: CodeSpec, progress: bool = True) -> Codes:
