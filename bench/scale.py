@@ -9,11 +9,14 @@ edges       the graph's edges written as ``.npy`` parts (input of the next stage
 build       ``hashembed graph build`` of those parts (out-of-core sort)
 codes       ``hashembed codes`` (c = 128, streaming)
 train       one epoch of mini-batch training over 1 % of the nodes as seeds (fan-out 15,10)
-export      ``hashembed export`` (CSR hard-linked, parity on 256 probes' neighbourhoods)
+export      ``hashembed export`` (CSR hard-linked, parity on 256 probes' neighbourhoods,
+            serving fan-out cap 15 unless told otherwise)
 open        ``Predictor(bundle, verify="lazy")`` and ``verify="full"``: seconds to open
 predict     single-node requests: p50 / p99 latency over ``queries`` random nodes
 ==========  ==========================================================================
 
+Each stage's result is also kept beside its outputs (``<work>/n<n>/<stage>.result.json``), so
+a long run that stopped resumes with ``--resume`` at the first stage that left none.
 It prints a table and writes JSON (``--out``), and fits seconds ~ a + b · edges per stage
 when at least two sizes ran, so the cost at 10^9 nodes / 10^10 edges is an extrapolation of
 measured points, stated as such.
@@ -26,6 +29,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,16 +50,18 @@ def peak_rss_bytes() -> int:
 
 
 def _stage_main(argv: list[str]) -> None:
-    """Child process: run one stage, print ``{"seconds", "peak_rss_bytes", ...}`` as JSON."""
-    stage, work, n, d = argv[0], Path(argv[1]), int(argv[2]), float(argv[3])
-    queries = int(argv[4]) if len(argv) > 4 else 200
+    """Child process: run one stage (``argv``: stage, work folder, the
+    :class:`ScaleConfig`'s JSON), print ``{"seconds", "peak_rss_bytes", ...}`` as JSON."""
+    stage, work, config = argv[0], Path(argv[1]), json.loads(argv[2])
+    n, d, queries = int(config["num_nodes"]), float(config["avg_degree"]), config["queries"]
+    memory = str(config["memory_gb"])
     from hashembed.cli import main
 
     started = time.perf_counter()
     extra: dict = {}
     if stage == "synth":
         rc = main(["synth", "--num-nodes", str(n), "--avg-degree", str(d), "--out",
-                   str(work / "synth"), "--quiet", "--overwrite"])
+                   str(work / "synth"), "--memory-gb", memory, "--quiet", "--overwrite"])
     elif stage == "edges":
         from hashembed.graphdir import open_graph
 
@@ -73,18 +79,21 @@ def _stage_main(argv: list[str]) -> None:
         rc = 0
     elif stage == "build":
         rc = main(["graph", "build", "--edges", str(work / "edges"), "--num-nodes", str(n),
-                   "--out", str(work / "graph"), "--quiet", "--overwrite"])
+                   "--memory-gb", memory, "--out", str(work / "graph"), "--quiet",
+                   "--overwrite"])
     elif stage == "codes":
         rc = main(["codes", str(work / "synth"), "--bits", "128", "--out", str(work / "codes"),
-                   "--quiet", "--overwrite"])
+                   "--memory-gb", memory, "--quiet", "--overwrite"])
     elif stage == "train":
         rc = main(["train", "--graph", str(work / "synth"), "--codes", str(work / "codes"),
                    "--bits", "128", "--split", "random:0.01,0.002,0.002", "--epochs", "1",
                    "--patience", "1", "--batch-size", "1024", "--fanout", "15,10",
                    "--out", str(work / "run"), "--overwrite", "--quiet"])
     elif stage == "export":
+        cap = [] if config["fanout_cap"] is None else ["--fanout-cap",
+                                                        str(config["fanout_cap"])]
         rc = main(["export", str(work / "run"), "--out", str(work / "bundle"), "--overwrite",
-                   "--probe-nodes", "256"])
+                   "--probe-nodes", "256", *cap])
     elif stage == "open":
         from hashembed.serve import Predictor
 
@@ -116,26 +125,58 @@ def _stage_main(argv: list[str]) -> None:
                       **extra}))
 
 
-def _run_stage(stage: str, work: Path, n: int, d: float, queries: int) -> dict:
+@dataclass(frozen=True)
+class ScaleConfig:
+    """One size of :func:`run_scale_bench`.
+
+    Attributes:
+        num_nodes: ``n`` of the synthetic graph.
+        avg_degree: its mean degree.
+        queries: single-node predictions timed.
+        memory_gb: budget handed to ``synth``, ``graph build`` and ``codes``.
+        fanout_cap: the bundle's serving fan-out cap (``None``: exact neighbourhoods).
+    """
+
+    num_nodes: int
+    avg_degree: float = 10.0
+    queries: int = 200
+    memory_gb: float = 4.0
+    fanout_cap: int | None = 15
+
+
+def _run_stage(stage: str, work: Path, config: ScaleConfig, resume: bool) -> dict:
+    """Run ``stage`` in a child process; its result is kept in ``work/<stage>.result.json``,
+    which ``resume`` reuses instead of running the stage again (a long run that stopped
+    picks up at the first stage without a result)."""
+    saved = work / f"{stage}.result.json"
+    if resume and saved.exists():
+        return json.loads(saved.read_text())
     result = subprocess.run([sys.executable, "-m", "hashembed.bench.scale", stage, str(work),
-                             str(n), str(d), str(queries)], capture_output=True, text=True)
+                             json.dumps(asdict(config))], capture_output=True, text=True)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{\"stage\"")]
     if result.returncode != 0 or not lines:
-        raise RuntimeError(f"stage {stage} at n={n} failed: {result.stderr[-2000:]}")
+        raise RuntimeError(f"stage {stage} at n={config.num_nodes} failed: "
+                           f"{result.stderr[-2000:]}")
+    saved.write_text(lines[-1] + "\n")
     return json.loads(lines[-1])
 
 
 def run_scale_bench(sizes: list[int], avg_degree: float = 10.0, work: str | Path = "runs/scale",
-                    queries: int = 200, out: str | Path = "runs/bench/scale.json") -> dict:
-    """Run every stage at every size (see module docstring); print a table, write JSON."""
+                    queries: int = 200, out: str | Path = "runs/bench/scale.json",
+                    memory_gb: float = 4.0, fanout_cap: int | None = 15,
+                    resume: bool = False) -> dict:
+    """Run every stage at every size (see module docstring); print a table, write JSON.
+    With ``resume``, stages that already left a result in ``work`` are not run again."""
     rows = []
     for n in sizes:
+        config = ScaleConfig(n, avg_degree, queries, memory_gb, fanout_cap)
         folder = Path(work) / f"n{n}"
         folder.mkdir(parents=True, exist_ok=True)
         results = {}
         for stage in ("synth", "edges", "build", "codes", "train", "export", "open",
                       "predict"):
-            results[stage] = _run_stage(stage, folder, n, avg_degree, queries)
+            results[stage] = _run_stage(stage, folder, config, resume)
+            print(f"n={n:,} {stage}: {results[stage]['seconds']:.1f} s", file=sys.stderr)
         header = json.loads((folder / "synth" / "graph.json").read_text())
         edges = int(header["num_edges"])
         for stage in STAGES:
@@ -161,7 +202,8 @@ def run_scale_bench(sizes: list[int], avg_degree: float = 10.0, work: str | Path
                                 ("open_full_seconds", "open full s", ".3f"),
                                 ("p50_ms", "p50 ms", ".1f"), ("p99_ms", "p99 ms", ".1f")])
     print(table)
-    payload = {"config": {"sizes": sizes, "avg_degree": avg_degree, "queries": queries},
+    payload = {"config": {"sizes": sizes, "avg_degree": avg_degree, "queries": queries,
+                          "memory_gb": memory_gb, "fanout_cap": fanout_cap},
                "environment": environment(), "rows": rows, "fits": fits, "table": table}
     write_json(out, payload)
     return payload

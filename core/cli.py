@@ -253,7 +253,8 @@ def _cmd_bench_scale(a: argparse.Namespace) -> int:
     from hashembed.bench.scale import run_scale_bench
 
     run_scale_bench(a.num_nodes, avg_degree=a.avg_degree, work=a.work, queries=a.queries,
-                    out=a.out)
+                    out=a.out, memory_gb=a.memory_gb,
+                    fanout_cap=None if a.fanout_cap == 0 else a.fanout_cap, resume=a.resume)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -489,6 +490,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, default=200, help="single-node predictions timed")
     p.add_argument("--work", type=Path, default=Path("runs/scale"),
                    help="folder for the graphs, codes, runs and bundles made")
+    p.add_argument("--memory-gb", type=float, default=4.0,
+                   help="budget of synth, graph build and codes")
+    p.add_argument("--fanout-cap", type=int, default=15,
+                   help="the bundle's serving fan-out cap (0: exact neighbourhoods)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the results of stages that already ran in --work")
     p.add_argument("--out", type=Path, default=Path("runs/bench/scale.json"))
     p.set_defaults(func=_cmd_bench_scale)
 

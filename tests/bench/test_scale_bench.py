@@ -19,3 +19,10 @@ def test_bench_scale_runs_every_stage_and_fits_a_slope(tmp_path, capsys):
     assert all(row["peak_rss_gib"] > 0 and row["seconds"] > 0 for row in result["rows"])
     assert by[(2000, "predict")]["p99_ms"] >= by[(2000, "predict")]["p50_ms"]
     assert set(result["fits"]) == set(stages[:7])
+    # --resume reuses every stage's saved result instead of running it again
+    saved = tmp_path / "work" / "n2000" / "synth.result.json"
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "seconds": 12345.0}))
+    assert main(["bench", "scale", "--num-nodes", "2000", "--work", str(tmp_path / "work"),
+                 "--out", str(out), "--resume"]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["seconds"] for row in rows if row["stage"] == "synth"] == [12345.0]
