@@ -36,7 +36,7 @@ from hashembed.errors import ConfigError
 from hashembed.train.coding import make_codes
 from hashembed.train.datasets import apply_split, load_dataset
 from hashembed.train.decoder import CodeDecoder, DecoderConfig
-from hashembed.train.encoders import DegreeEmbedding, HashingTrickEmbedding, QREmbedding
+from hashembed.train.encoders import DegreeEmbedding, IdEncoderConfig
 from hashembed.train.graph import Graph
 from hashembed.train.linkpred import LinkScorer, LinkTrainConfig, fit_links, load_ogbl_ddi_split
 from hashembed.train.metrics import multilabel_f1
@@ -110,20 +110,6 @@ SUITES = {
 }
 
 
-def _budget_rows(num_nodes: int, bits: int, dim: int) -> int:
-    """Rows of width ``d`` (fp32) costing as much as ``c``-bit codes: ``n·c/8 / (4d)``."""
-    return max(1, round(num_nodes * bits / 8 / (4 * dim)))
-
-
-def _qr_rows(num_nodes: int, bits: int, dim: int) -> int:
-    """Remainder size ``K`` with ``ceil(n/K) + K`` about the budget (``K >= sqrt(n)``)."""
-    budget = _budget_rows(num_nodes, bits, dim)
-    root = math.isqrt(num_nodes - 1) + 1
-    if budget <= 2 * root:
-        return root
-    return int((budget + math.sqrt(budget * budget - 4 * num_nodes)) / 2)
-
-
 def build_encoder(method: str, graph: Graph, bits: int | None, dim: int, seed: int,
                   bits_per_index: int = 8):
     """``(encoder, node_input, bytes_per_node)`` for a method (see the module docstring);
@@ -139,12 +125,9 @@ def build_encoder(method: str, graph: Graph, bits: int | None, dim: int, seed: i
                                             embedding_dim=dim))
         decoder_bytes = 4 * sum(p.numel() for p in encoder.parameters())
         return encoder, torch.from_numpy(codes), bits / 8 + decoder_bytes / n
-    if method == "hashing_trick":
-        rows = _budget_rows(n, bits, dim)
-        return HashingTrickEmbedding(rows, dim, seed), ids, rows * dim * 4 / n
-    if method == "qr":
-        rows = _qr_rows(n, bits, dim)
-        return QREmbedding(n, rows, dim), ids, (math.ceil(n / rows) + rows) * dim * 4 / n
+    if method in ("hashing_trick", "qr"):
+        encoder = IdEncoderConfig.for_budget(method, n, dim, bits, seed).build()
+        return encoder, ids, 4 * sum(p.numel() for p in encoder.parameters()) / n
     if method == "degree":
         encoder = DegreeEmbedding(graph.degrees(), dim)
         return encoder, ids, 1 + encoder.table.weight.numel() * 4 / n

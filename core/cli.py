@@ -81,8 +81,13 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
         graph, holdout = hold_out(graph, a.holdout_nodes, a.seed)
     graph = apply_split(graph, parse_split(a.split) if a.split else None, a.seed)
-    spec = decoder = None
-    if a.coding != "none":
+    spec = decoder = id_encoder = None
+    if a.coding in ("qr", "hashing-trick"):
+        from hashembed.train.encoders import IdEncoderConfig
+
+        id_encoder = IdEncoderConfig.for_budget(a.coding.replace("-", "_"), graph.num_nodes,
+                                                a.dim, a.bits, a.seed)
+    elif a.coding != "none":
         spec = CodeSpec(a.coding, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
                         projection=a.projection)
         decoder = DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim, a.hidden, a.dim)
@@ -98,7 +103,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
                         progress=not a.quiet,
                         task={"accuracy": ACCURACY, "roc_auc": ROC_AUC}[a.metric],
                         overwrite=a.overwrite, inputs=inputs, batch=batch,
-                        codes_dir=a.codes, holdout=holdout)
+                        codes_dir=a.codes, holdout=holdout, id_encoder=id_encoder)
     keys = ("dataset", "coding", "bits_per_node", "metric", "train", "val", "test",
             "majority_class_test", "bytes")
     print(json.dumps({k: metrics[k] for k in keys}, indent=2))
@@ -293,7 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="code nodes and train decoder + GNN")
     _add_graph_args(p)
-    p.add_argument("--coding", choices=("hash", "random", "none"), default="hash")
+    p.add_argument("--coding", choices=("hash", "random", "none", "qr", "hashing-trick"),
+                   default="hash", help="hash/random codes (the method and its baseline), "
+                   "none (a full table), or qr / hashing-trick tables sized to cost what "
+                   "--bits-bit codes cost")
     p.add_argument("--bits", type=int, default=128, help="c, bits per node (default 128)")
     p.add_argument("--bits-per-index", type=int, default=DEFAULT_BITS_PER_INDEX,
                    help=f"b (1, 2, 4, 8, 16; default {DEFAULT_BITS_PER_INDEX})")

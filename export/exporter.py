@@ -119,8 +119,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
     with BundleWriter(out_dir, overwrite=overwrite, inputs=[run_dir]) as writer:
         run = load_run(run_dir)
         if run.code_spec is None or run.codes is None:
-            raise ConfigError(f"{run_dir} trained a plain embedding table (--coding none); "
-                              "only coded runs export to a bundle")
+            raise ConfigError(f"{run_dir} trained an encoder of node ids (--coding none, qr or "
+                              "hashing-trick), a baseline; only coded runs export to a bundle")
         spec, graph = run.code_spec, run.graph
         export_onnx(run.model, spec.bytes_per_node, writer.file(MODEL_FILE), opset)
         writer.add_file(MODEL_FILE)

@@ -40,6 +40,7 @@ from hashembed.idmap import IdMap
 from hashembed.integrity import (check_files, file_record, json_safe, read_sealed, seal,
                                  sha256_file)
 from hashembed.train.decoder import DecoderConfig
+from hashembed.train.encoders import IdEncoderConfig
 from hashembed.train.graph import SPLIT_NAMES, Graph
 from hashembed.train.model import ModelConfig, NodeClassifier, build_model
 from hashembed.train.trainer import TrainConfig
@@ -139,12 +140,14 @@ class RunWriter(StagedDirectory):
             (self.path / HOLDOUT_FILE).write_text(json.dumps(holdout.to_dict()) + "\n")
             files.append(HOLDOUT_FILE)
         decoder_config = getattr(model.encoder, "config", None)
+        id_config = getattr(model.encoder, "id_config", None)
         checkpoint = {
             "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "run_id": run_id,
             "parts": {name: sha256_file(self.path / name) for name in files},
             "code_spec": None if code_spec is None else code_spec.to_dict(),
             "thresholds": None if thresholds is None else thresholds.tolist(),
             "decoder": None if decoder_config is None else decoder_config.to_dict(),
+            "id_encoder": None if id_config is None else id_config.to_dict(),
             "model": model.config.to_dict(),
             "train": train_config.to_dict(),
             "num_nodes": graph.num_nodes,
@@ -229,7 +232,9 @@ def load_run(run_dir: str | Path) -> Run:
     code_spec = None if ckpt["code_spec"] is None else CodeSpec.from_dict(ckpt["code_spec"])
     decoder_config = None if ckpt["decoder"] is None else DecoderConfig(**ckpt["decoder"])
     model_config = ModelConfig(**ckpt["model"])
-    model = build_model(model_config, decoder_config, ckpt["num_nodes"], ckpt["embedding_dim"])
+    id_config = None if ckpt.get("id_encoder") is None else IdEncoderConfig(**ckpt["id_encoder"])
+    model = build_model(model_config, decoder_config, ckpt["num_nodes"], ckpt["embedding_dim"],
+                        id_config)
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
 

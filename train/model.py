@@ -17,6 +17,7 @@ from torch_geometric.nn import GCNConv, SAGEConv
 
 from hashembed.errors import ConfigError
 from hashembed.train.decoder import CodeDecoder, DecoderConfig
+from hashembed.train.encoders import IdEncoderConfig
 
 GNN_TYPES = {"sage": SAGEConv, "gcn": GCNConv}
 
@@ -111,17 +112,19 @@ def sparse_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
 
 def embedding_table(num_nodes: int, dim: int) -> nn.Embedding:
     """The uncompressed baseline: a learnable fp32 ``[n, d]`` table, N(0, 1) initialised."""
-    table = nn.Embedding(num_nodes, dim)
-    nn.init.normal_(table.weight, std=1.0)
-    return table
+    return IdEncoderConfig("table", num_nodes, dim).build()
 
 
 def build_model(model_config: ModelConfig, decoder_config: DecoderConfig | None,
-                num_nodes: int, embedding_dim: int) -> NodeClassifier:
-    """A :class:`NodeClassifier` with a code decoder, or a full ``nn.Embedding`` table when
-    ``decoder_config`` is ``None`` (the uncompressed baseline)."""
+                num_nodes: int, embedding_dim: int, id_encoder: IdEncoderConfig | None = None,
+                sparse: bool = False) -> NodeClassifier:
+    """A :class:`NodeClassifier` with a code decoder, or, when ``decoder_config`` is ``None``,
+    an encoder of node ids: ``id_encoder`` (default: the full ``nn.Embedding`` table, the
+    uncompressed baseline), with sparse gradients if ``sparse``."""
     if decoder_config is None:
-        encoder: nn.Module = embedding_table(num_nodes, embedding_dim)
+        config = id_encoder or IdEncoderConfig("table", num_nodes, embedding_dim)
+        encoder: nn.Module = config.build(sparse=sparse)
+        embedding_dim = config.dim
     else:
         encoder = CodeDecoder(decoder_config)
         embedding_dim = decoder_config.embedding_dim

@@ -16,6 +16,7 @@ from hashembed.integrity import json_safe
 from hashembed.train.checkpoint import RunWriter
 from hashembed.train.coding import code_stats, make_codes
 from hashembed.train.decoder import DecoderConfig
+from hashembed.train.encoders import IdEncoderConfig
 from hashembed.train.graph import Graph
 from hashembed.train.model import ModelConfig, build_model, sparse_adjacency
 from hashembed.train.minibatch import BatchConfig, fit_minibatch, memory_plan, node_loader
@@ -52,7 +53,8 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
               model_config: ModelConfig, train_config: TrainConfig, out_dir: str | Path,
               embedding_dim: int = 64, progress: bool = True, task: Task = ACCURACY,
               overwrite: bool = False, inputs=(), batch: BatchConfig | None = None,
-              codes_dir: str | Path | None = None, holdout=None) -> dict:
+              codes_dir: str | Path | None = None, holdout=None,
+              id_encoder: IdEncoderConfig | None = None) -> dict:
     """Make codes, train, and write ``out_dir`` (see :mod:`hashembed.train.checkpoint`).
 
     Args:
@@ -70,6 +72,9 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
             (their spec replaces ``code_spec``'s scheme, bits, seed and projection).
         holdout: nodes already taken out of ``graph`` (:func:`~hashembed.train.holdout.hold_out`),
             saved with the run for ``hashembed bench inductive``.
+        id_encoder: without codes, what encodes node ids (default: the full table of
+            ``embedding_dim``); with mini-batches its tables get sparse gradients and
+            ``SparseAdam``.
 
     ``out_dir`` is checked and staged before coding starts and appears, whole, only when the
     run is complete (:class:`~hashembed.train.checkpoint.RunWriter`). A split without test
@@ -91,14 +96,15 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
                         graph.name, split)
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
         metrics = _train(graph, code_spec, decoder_config, model_config, train_config,
-                         embedding_dim, progress, task, writer, batch, codes_dir, holdout)
+                         embedding_dim, progress, task, writer, batch, codes_dir, holdout,
+                         id_encoder)
         writer.commit()
     return metrics
 
 
 def _train(graph, code_spec, decoder_config, model_config, train_config, embedding_dim,
            progress, task, writer: RunWriter, batch: BatchConfig | None, codes_dir,
-           holdout=None) -> dict:
+           holdout=None, id_encoder: IdEncoderConfig | None = None) -> dict:
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
@@ -127,7 +133,8 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
         node_input = torch.arange(graph.num_nodes)
     coding_seconds = time.perf_counter() - started
 
-    model = build_model(model_config, decoder_config, graph.num_nodes, embedding_dim)
+    model = build_model(model_config, decoder_config, graph.num_nodes, embedding_dim,
+                        id_encoder, sparse=batch is not None)
     if batch is None:
         labels = torch.from_numpy(graph.labels)
         masks = {k: torch.from_numpy(v) for k, v in graph.masks.items()}
@@ -141,7 +148,8 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
         "dataset": graph.name,
         "num_nodes": graph.num_nodes,
         "num_edges": graph.num_edges // 2,
-        "coding": "none" if code_spec is None else code_spec.scheme,
+        "coding": code_spec.scheme if code_spec is not None else (
+            "none" if id_encoder is None or id_encoder.kind == "table" else id_encoder.kind),
         "metric": task.metric,
         **{split: result.scores[split] for split in ("train", "val", "test")},
         "majority_class_test": majority_accuracy(graph.labels, graph.masks),

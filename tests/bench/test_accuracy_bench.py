@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from hashembed.bench.accuracy import (METHODS, SUITES, DatasetSpec, Suite, _budget_rows,
-                                      _qr_rows, build_encoder, run_accuracy_bench, select)
+from hashembed.bench.accuracy import (METHODS, SUITES, DatasetSpec, Suite, build_encoder,
+                                      run_accuracy_bench, select)
 from hashembed.errors import CodeFormatError, ConfigError
 from hashembed.train.datasets import load_dataset
+from hashembed.train.encoders import budget_rows, qr_rows
 from hashembed.train.linkpred import LinkScorer, LinkSplit, LinkTrainConfig, fit_links
 from hashembed.train.model import ModelConfig, NodeClassifier
 
@@ -63,8 +64,8 @@ def test_budgets_match_the_code_bytes(cora):
     for method in ("hashing_trick", "qr"):
         _, _, per_node = build_encoder(method, cora, 256, d, seed=0)
         assert per_node == pytest.approx(256 / 8, rel=0.05), method
-    assert _budget_rows(10_000, 128, 64) == 625
-    assert _qr_rows(10_000, 8, 64) == 100  # the budget is below 2·sqrt(n): K = sqrt(n)
+    assert budget_rows(10_000, 128, 64) == 625
+    assert qr_rows(10_000, 8, 64) == 100  # the budget is below 2·sqrt(n): K = sqrt(n)
     _, _, table = build_encoder("table", cora, None, d, seed=0)
     assert table == 4 * d
 
