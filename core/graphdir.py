@@ -174,6 +174,21 @@ class GraphDir:
         return np.diff(self.indptr)
 
 
+def read_slice(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``array[start:stop]`` of a 1-D array as a fresh in-memory copy. From a memory map it is
+    read from the file (``pread``), not through the mapping, so a pass over a graph's CSR does
+    not leave every page it read counted in the process's resident memory."""
+    itemsize = array.dtype.itemsize
+    # only a whole .npy array read by np.load (its data runs to the end of the file): a view
+    # of a memory map keeps the map's offset, which would not be the view's
+    if (isinstance(array, np.memmap) and array.ndim == 1 and array.filename is not None
+            and array.offset + array.shape[0] * itemsize == os.path.getsize(array.filename)):
+        with open(array.filename, "rb") as f:
+            return np.fromfile(f, dtype=array.dtype, count=max(0, stop - start),
+                               offset=array.offset + start * itemsize)
+    return np.array(array[start:stop])
+
+
 def _array(path: Path, dtype, length: int | None) -> np.ndarray:
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)

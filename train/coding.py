@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from hashembed.codeformat import CodeSpec, pack_codes, unpack_codes
 from hashembed.errors import ConfigError
+from hashembed.graphdir import read_slice
 from hashembed.projection import (FIXED_POINT_SCALE, mix64, projection_fixed, random_bits,
                                   tie_rank)
 from hashembed.train.graph import Graph
@@ -99,11 +100,14 @@ def block_bits_for(num_nodes: int, memory_gb: float, bits: int) -> int:
     """Bits per block that fit ``memory_gb``: a block holds ``R``, ``p`` (float64 each) and the
     bits for every node (17 bytes per node and bit), beside the keys and one bit's column
     copy for its median (16 bytes per node), in three quarters of the budget (the last
-    quarter holds a row chunk); a multiple of 8 between 8 and 64 (so a budget below ``n`` ·
-    184 bytes is exceeded)."""
+    quarter holds a row chunk); between 1 and 64, a multiple of 8 from 8 up (whole bytes
+    pack faster). Fewer bits a block mean more passes over the CSR (``c / k``); a budget
+    below ``n`` · 44 bytes is exceeded."""
     room = 0.75 * memory_gb * 2**30 - 16 * num_nodes
-    fit = int(room // (17 * num_nodes)) // 8 * 8
-    return max(8, min(64, bits, fit))
+    fit = int(room // (17 * num_nodes))
+    if fit >= 8:
+        fit = fit // 8 * 8
+    return max(1, min(64, bits, fit))
 
 
 # draws of the projection computed at once: its uint64 / float64 temporaries stay in cache
@@ -144,8 +148,8 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
     n, c = int(indptr.shape[0]) - 1, spec.bits
     if block_bits is None:
         block_bits = block_bits_for(n, memory_gb, c)
-    if block_bits <= 0 or block_bits % 8:
-        raise ConfigError(f"block_bits={block_bits} must be a positive multiple of 8")
+    if block_bits <= 0:
+        raise ConfigError(f"block_bits={block_bits} must be positive")
     if row_chunk_entries is None:
         row_chunk_entries = max(1 << 12, min(ROW_CHUNK_ENTRIES,
                                              int(memory_gb * 2**30 / 4 / 16)))
@@ -174,7 +178,7 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
         thresholds[start:stop] = median / FIXED_POINT_SCALE
         np.greater(p, median, out=on)
         _balance_ties(on, p, median, keys, start, spec.seed)
-        packed[:, start // 8: stop // 8] = pack_codes(on)
+        _pack_into(packed, on, start)
     bar.close()
     return Codes(spec, packed, thresholds)
 
@@ -196,7 +200,7 @@ def _add_neighbour_sums(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: in
     product, into ``out`` (``float64 [hi - lo, k]``, contiguous rows); exact (see
     :data:`MAX_EXACT_DEGREE`)."""
     a, b = int(indptr[lo]), int(indptr[hi])
-    rows = torch.from_numpy(np.asarray(indptr[lo:hi + 1], dtype=np.int64) - a)
+    rows = torch.from_numpy(read_slice(indptr, lo, hi + 1).astype(np.int64) - a)
     degree = int((rows[1:] - rows[:-1]).max())
     if degree > MAX_EXACT_DEGREE:
         raise ConfigError(f"a node has {degree} neighbours; exact hash codes support at most "
@@ -207,10 +211,27 @@ def _add_neighbour_sums(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: in
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the product is not
         warnings.simplefilter("ignore", UserWarning)
         adjacency = torch.sparse_csr_tensor(
-            rows, torch.from_numpy(np.asarray(indices[a:b], dtype=np.int64)),
+            rows, torch.from_numpy(read_slice(indices, a, b).astype(np.int64)),
             torch.ones(b - a, dtype=torch.float64), size=(hi - lo, directions.shape[0]))
     r = torch.from_numpy(directions)
     torch.addmm(r[lo:hi], adjacency, r, out=torch.from_numpy(out))
+
+
+def _pack_into(packed: np.ndarray, bits: np.ndarray, start: int) -> None:
+    """Write ``bits`` (``bool [n, k]``, bits ``start … start+k-1``) into ``packed``
+    (``uint8 [n, c/8]``, bit ``j`` at bit ``j % 8`` of byte ``j // 8``); whole bytes at once
+    when the block is byte-aligned, else bit by bit (a byte's first bit resets it)."""
+    k = bits.shape[1]
+    if start % 8 == 0 and k % 8 == 0:
+        packed[:, start // 8: (start + k) // 8] = pack_codes(bits)
+        return
+    for t in range(k):
+        j = start + t
+        column = bits[:, t].astype(np.uint8) << np.uint8(j % 8)
+        if j % 8 == 0:
+            packed[:, j // 8] = column
+        else:
+            packed[:, j // 8] |= column
 
 
 def _median(values: np.ndarray, scratch: np.ndarray) -> float:

@@ -125,8 +125,14 @@ def test_codes_do_not_depend_on_block_size_row_chunking_or_memory(power_law_grap
     reference = hash_codes_csr(indptr, indices, keys, spec, block_bits=64, progress=False)
     for options in ({"block_bits": 8}, {"row_chunk_entries": 7},
                     {"block_bits": None, "memory_gb": 1e-4},
+                    {"block_bits": 3}, {"block_bits": 12, "row_chunk_entries": 50},
                     {"block_bits": 16, "row_chunk_entries": 1000}):
         other = hash_codes_csr(indptr, indices.astype(np.int32), keys, spec, progress=False,
                                **options)
         np.testing.assert_array_equal(other.packed, reference.packed)
         np.testing.assert_array_equal(other.thresholds, reference.thresholds)
+    # a budget below 8 bits' worth gives blocks of fewer bits, not an overrun
+    from hashembed.train.coding import block_bits_for
+
+    n = 10**8
+    assert block_bits_for(n, 12.0, 128) == 4 and block_bits_for(n, 40.0, 128) == 16
