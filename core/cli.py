@@ -264,6 +264,15 @@ def _cmd_bench_scale(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_fanout(a: argparse.Namespace) -> int:
+    from hashembed.bench.fanout import run_fanout_bench
+
+    run_fanout_bench(a.run_dir, a.caps, nodes=a.nodes, queries=a.queries, seed=a.seed,
+                     out=a.out)
+    print(f"results written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_bench_inductive(a: argparse.Namespace) -> int:
     from hashembed.bench.inductive import run_inductive_bench
 
@@ -506,6 +515,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the results of stages that already ran in --work")
     p.add_argument("--out", type=Path, default=Path("runs/bench/scale.json"))
     p.set_defaults(func=_cmd_bench_scale)
+
+    p = bench.add_parser("fanout", help="test accuracy and single-node latency served with "
+                         "each fan-out cap (0: exact neighbourhoods)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--caps", type=int, nargs="+", default=[0, 5, 10, 15, 25])
+    p.add_argument("--nodes", type=int, default=2000, help="test nodes scored (a sample)")
+    p.add_argument("--queries", type=int, default=200, help="single-node requests timed")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("runs/bench/fanout.json"))
+    p.set_defaults(func=_cmd_bench_fanout)
 
     from hashembed.bench.inductive import INDUCTIVE_DATASETS, METHODS as INDUCTIVE_METHODS
 
