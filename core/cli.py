@@ -273,6 +273,20 @@ def _cmd_bench_fanout(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_synth_accuracy(a: argparse.Namespace) -> int:
+    from hashembed.bench.synth_accuracy import run_synth_accuracy_bench
+
+    synth = ["--avg-degree", str(a.avg_degree), "--communities", str(a.communities),
+             "--mixing", str(a.mixing), "--group-min", str(a.group_min),
+             "--group-max", str(a.group_max)]
+    run_synth_accuracy_bench(a.num_nodes, synth, methods=a.methods, seeds=a.seeds,
+                             bits=a.bits, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size,
+                             fanout=a.fanout, memory_gb=a.memory_gb, work=a.work,
+                             resume=a.resume, out=a.out)
+    print(f"results written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_bench_inductive(a: argparse.Namespace) -> int:
     from hashembed.bench.inductive import run_inductive_bench
 
@@ -469,6 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/bench/decode.json"))
     p.set_defaults(func=_cmd_bench_decode)
 
+    # listed for --help; main() hands `bench gpu ...` to hashembed.bench.gpu's own parser
+    bench.add_parser("gpu", help="everything to measure on a GPU (what scripts/gpu-check runs; "
+                     "`hashembed bench gpu --help` for its options)")
+
     p = bench.add_parser("accuracy", help="hash codes vs table, random codes, hashing trick, "
                          "QR trick, degree, on real graphs")
     p.add_argument("--suite", choices=("quick", "full"), default="quick")
@@ -526,6 +544,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/bench/fanout.json"))
     p.set_defaults(func=_cmd_bench_fanout)
 
+    from hashembed.bench.synth_accuracy import METHODS as SYNTH_METHODS
+    from hashembed.train.synth import SynthConfig
+
+    synth_defaults = SynthConfig(1 << 20)  # only its defaults are read
+    p = bench.add_parser("synth-accuracy", help="hash codes vs random codes, table, QR and "
+                         "hashing trick on one synthetic graph, 1 %% labelled, same budget")
+    p.add_argument("--num-nodes", type=int, default=1_000_000)
+    p.add_argument("--avg-degree", type=float, default=synth_defaults.avg_degree)
+    p.add_argument("--communities", type=int, default=synth_defaults.communities)
+    p.add_argument("--mixing", type=float, default=synth_defaults.mixing)
+    p.add_argument("--group-min", type=int, default=synth_defaults.group_min)
+    p.add_argument("--group-max", type=int, default=synth_defaults.group_max)
+    p.add_argument("--methods", nargs="+", choices=SYNTH_METHODS, default=list(SYNTH_METHODS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--bits", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--fanout", default="15,10")
+    p.add_argument("--memory-gb", type=float, default=4.0)
+    p.add_argument("--work", type=Path, default=Path("runs/synth-accuracy"))
+    p.add_argument("--resume", action="store_true", help="reuse finished runs in --work")
+    p.add_argument("--out", type=Path, default=Path("runs/bench/synth-accuracy.json"))
+    p.set_defaults(func=_cmd_bench_synth_accuracy)
+
     from hashembed.bench.inductive import INDUCTIVE_DATASETS, METHODS as INDUCTIVE_METHODS
 
     p = bench.add_parser("inductive", help="serve held-out nodes as unseen nodes and score "
@@ -569,6 +612,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["bench", "gpu"]:  # its own parser (argparse cannot pass on a leading --help)
+        from hashembed.bench.gpu import main as gpu_main
+
+        return gpu_main(argv[2:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="hashembed: %(message)s")
     try:

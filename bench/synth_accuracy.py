@@ -1,0 +1,104 @@
+"""``hashembed bench synth-accuracy``: methods compared on a large synthetic graph, 1 % labelled.
+
+For one synthetic graph (``hashembed synth`` with the given parameters) and each seed, every
+method trains through the same mini-batch loader with the same budget (batch size, fan-out,
+epochs, learning rate), on a random split of 1 % train / 0.5 % validation / 1 % test nodes
+drawn with that seed:
+
+- ``hash``: the method (codes from ``hashembed codes``, c bits, seeded projection);
+- ``random``: random codes (ALONE-style), same decoder;
+- ``table``: a full fp32 ``nn.Embedding`` (sparse gradients, ``SparseAdam``);
+- ``qr`` and ``hashing-trick``: tables sized to cost what c-bit codes cost.
+
+Every step goes through the CLI a user would run, so the study measures the product. Each
+run's ``metrics.json`` stays in ``work``; ``resume`` reuses finished runs. Prints mean ± std of
+validation and test accuracy per method, and writes JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hashembed.bench.harness import environment, format_table, write_json
+from hashembed.errors import ConfigError
+
+METHODS = ("hash", "random", "table", "qr", "hashing-trick")
+SPLIT = "random:0.01,0.005,0.01"
+
+
+def run_synth_accuracy_bench(num_nodes: int, synth_args: list[str], methods=METHODS,
+                             seeds=(0, 1, 2), bits: int = 128, epochs: int = 20,
+                             lr: float = 0.01, batch_size: int = 1024, fanout: str = "15,10",
+                             memory_gb: float = 4.0, work: str | Path = "runs/synth-accuracy",
+                             resume: bool = False,
+                             out: str | Path = "runs/bench/synth-accuracy.json") -> dict:
+    """Run the study (module docstring); ``synth_args`` are extra ``hashembed synth`` flags
+    (e.g. ``["--group-min", "50"]``)."""
+    from hashembed.cli import main
+
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        raise ConfigError(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    graph = work / "graph"
+    if not (resume and (graph / "graph.json").is_file()):
+        _check(main(["synth", "--num-nodes", str(num_nodes), *synth_args, "--memory-gb",
+                     str(memory_gb), "--out", str(graph), "--overwrite", "--quiet"]), "synth")
+    header = json.loads((graph / "graph.json").read_text())
+    results = []
+    for seed in seeds:
+        for method in methods:
+            run = work / f"run-{method}-s{seed}"
+            if not (resume and (run / "metrics.json").is_file()):
+                codes = []
+                if method in ("hash", "random"):
+                    codes_dir = work / f"codes-{method}-s{seed}"
+                    if not (resume and (codes_dir / "codes.json").is_file()):
+                        _check(main(["codes", str(graph), "--scheme", method, "--bits",
+                                     str(bits), "--seed", str(seed), "--memory-gb",
+                                     str(memory_gb), "--out", str(codes_dir), "--overwrite",
+                                     "--quiet"]), f"codes {method} seed {seed}")
+                    codes = ["--codes", str(codes_dir)]
+                coding = "none" if method == "table" else method
+                _check(main(["train", "--graph", str(graph), *codes, "--coding", coding,
+                             "--bits", str(bits), "--seed", str(seed), "--split", SPLIT,
+                             "--batch-size", str(batch_size), "--fanout", fanout,
+                             "--epochs", str(epochs), "--patience", str(epochs), "--lr",
+                             str(lr), "--out", str(run), "--overwrite", "--quiet"]),
+                       f"train {method} seed {seed}")
+            metrics = json.loads((run / "metrics.json").read_text())
+            results.append({"method": method, "seed": seed, "val": metrics["val"],
+                            "test": metrics["test"], "train": metrics["train"],
+                            "bytes_total": metrics["bytes"]["total"]})
+            print(f"{method} seed {seed}: test {metrics['test']:.3f}", file=sys.stderr)
+    rows = []
+    for method in methods:
+        mine = [r for r in results if r["method"] == method]
+        test = np.array([r["test"] for r in mine])
+        val = np.array([r["val"] for r in mine])
+        rows.append({"method": method, "seeds": len(mine), "val_mean": float(val.mean()),
+                     "test_mean": float(test.mean()), "test_std": float(test.std()),
+                     "bytes_total": mine[0]["bytes_total"]})
+    table = format_table(rows, [("method", "method", "s"), ("seeds", "seeds", "d"),
+                                ("val_mean", "val", ".3f"), ("test_mean", "test", ".3f"),
+                                ("test_std", "test std", ".3f"),
+                                ("bytes_total", "bytes (codes + model)", ",")])
+    print(table)
+    classes = header["source"]["synth"]["communities"]
+    payload = {"config": {"num_nodes": num_nodes, "graph": header["source"], "split": SPLIT,
+                          "methods": list(methods), "seeds": list(seeds), "bits": bits,
+                          "epochs": epochs, "lr": lr, "batch_size": batch_size,
+                          "fanout": fanout, "chance": 1 / classes},
+               "environment": environment(), "runs": results, "rows": rows, "table": table}
+    write_json(out, payload)
+    return payload
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        raise RuntimeError(f"{what} failed (exit {rc})")
