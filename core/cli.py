@@ -90,7 +90,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     elif a.coding != "none":
         spec = CodeSpec(a.coding, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
                         projection=a.projection)
-        decoder = DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim, a.hidden, a.dim)
+        decoder = DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim,
+                                a.decoder_hidden or a.hidden, a.dim)
     model = ModelConfig(a.gnn, a.layers, a.hidden, graph.num_classes, a.dropout)
     batch = None
     if a.batch_size is not None:
@@ -335,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", type=int, default=64, help="d, embedding width")
     p.add_argument("--gnn", choices=("sage", "gcn"), default="sage")
     p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=128, help="the GNN's hidden width")
+    p.add_argument("--decoder-hidden", type=int,
+                   help="the code decoder's MLP hidden width (default: --hidden)")
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--patience", type=int, default=50)

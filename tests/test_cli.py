@@ -29,11 +29,15 @@ def test_train_export_predict_from_user_files(tmp_path):
                  "--out", str(tmp_path / "run")]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["bits_per_node"] == 32 and metrics["test"] > 0.8
+    assert metrics["config"]["decoder"]["hidden_dim"] == metrics["config"]["model"]["hidden_dim"]
     assert main(["train", "--edges", str(tmp_path / "edges.csv"), "--labels",
                  str(tmp_path / "labels.txt"), "--bits", "32", "--epochs", "40", "--quiet",
-                 "--metric", "roc_auc", "--out", str(tmp_path / "run_auc")]) == 0
+                 "--metric", "roc_auc", "--decoder-hidden", "24", "--hidden", "40",
+                 "--out", str(tmp_path / "run_auc")]) == 0
     auc = json.loads((tmp_path / "run_auc" / "metrics.json").read_text())
     assert auc["metric"] == "roc_auc" and auc["test"] > 0.8
+    # the decoder's and the GNN's hidden widths are separate flags
+    assert (auc["config"]["decoder"]["hidden_dim"], auc["config"]["model"]["hidden_dim"]) == (24, 40)
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")]) == 0
     assert main(["predict", str(tmp_path / "bundle"), "--nodes", "0,59", "--output",
                  str(tmp_path / "p.npy"), "--what", "labels"]) == 0
