@@ -185,7 +185,7 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     from hashembed.train.synth import SynthConfig, clustering_coefficient, synth_graph
 
     config = SynthConfig(a.num_nodes, a.avg_degree, a.communities, a.mixing, a.group_min,
-                         a.group_max, a.exponent, a.seed)
+                         a.group_max, a.exponent, a.class_share, a.seed)
     header = synth_graph(config, a.out, memory_gb=a.memory_gb, overwrite=a.overwrite,
                          progress=not a.quiet)
     graph = open_graph(a.out)
@@ -279,7 +279,7 @@ def _cmd_bench_synth_accuracy(a: argparse.Namespace) -> int:
 
     synth = ["--avg-degree", str(a.avg_degree), "--communities", str(a.communities),
              "--mixing", str(a.mixing), "--group-min", str(a.group_min),
-             "--group-max", str(a.group_max)]
+             "--group-max", str(a.group_max), "--class-share", str(a.class_share)]
     run_synth_accuracy_bench(a.num_nodes, synth, methods=a.methods, seeds=a.seeds,
                              bits=a.bits, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size,
                              fanout=a.fanout, memory_gb=a.memory_gb, work=a.work,
@@ -438,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_graph_build)
 
+    from hashembed.train.synth import SynthConfig
+
     p = sub.add_parser("synth", help="a labelled synthetic graph with small dense groups "
                        "nested in classes, written as a graph directory")
     p.add_argument("--num-nodes", type=int, required=True)
@@ -448,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group-min", type=int, default=10, help="smallest dense group")
     p.add_argument("--group-max", type=int, default=60, help="largest dense group")
     p.add_argument("--exponent", type=float, default=2.5, help="power-law degree exponent")
+    p.add_argument("--class-share", type=float, default=SynthConfig.class_share,
+                   help="share of in-class stubs that go to a node of the class drawn by "
+                   "weight (popular members many groups link to) instead of the own group")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--memory-gb", type=float, default=4.0)
     p.add_argument("--out", type=Path, required=True)
@@ -548,7 +553,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_bench_fanout)
 
     from hashembed.bench.synth_accuracy import METHODS as SYNTH_METHODS
-    from hashembed.train.synth import SynthConfig
 
     synth_defaults = SynthConfig(1 << 20)  # only its defaults are read
     p = bench.add_parser("synth-accuracy", help="hash codes vs random codes, table, QR and "
@@ -559,6 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixing", type=float, default=synth_defaults.mixing)
     p.add_argument("--group-min", type=int, default=synth_defaults.group_min)
     p.add_argument("--group-max", type=int, default=synth_defaults.group_max)
+    p.add_argument("--class-share", type=float, default=synth_defaults.class_share)
     p.add_argument("--methods", nargs="+", choices=SYNTH_METHODS, default=list(SYNTH_METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--bits", type=int, default=128)

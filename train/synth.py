@@ -51,6 +51,7 @@ class SynthConfig:
     group_min: int = 10
     group_max: int = 60
     exponent: float = 2.5
+    class_share: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -63,6 +64,8 @@ class SynthConfig:
             raise ConfigError(f"--avg-degree {self.avg_degree} must lie in (0, n)")
         if not 0 <= self.mixing <= 1:
             raise ConfigError(f"--mixing {self.mixing} must lie in [0, 1]")
+        if not 0 <= self.class_share <= 1:
+            raise ConfigError(f"--class-share {self.class_share} must lie in [0, 1]")
         if not 2 <= self.group_min <= self.group_max:
             raise ConfigError("group sizes need 2 <= group_min <= group_max")
         if not self.exponent > 2:
@@ -111,16 +114,52 @@ def _ids(positions: np.ndarray, n: int, a: int, b: int) -> np.ndarray:
     return (out + b) % n
 
 
-def _edge_chunks(config: SynthConfig, starts: np.ndarray, perm: tuple[int, int]):
-    """``int64 [k, 2]`` edges (node ids), chunk by chunk of source positions."""
-    n = config.num_nodes
+def _weights(config: SynthConfig, first: int, stop: int) -> np.ndarray:
+    """Pareto weights ``float64 [stop - first]`` of positions ``first … stop-1`` (chunk-aligned
+    ``first``), mean ``avg_degree``: a node's stub count and its pull as a target."""
     alpha = config.exponent - 1  # Pareto shape of the degree tail
     scale = config.avg_degree * (alpha - 1) / alpha  # mean of Pareto(alpha, scale) = avg_degree
+    rng = np.random.default_rng([config.seed, 2, first // CHUNK_NODES])
+    return scale * (1 + rng.pareto(alpha, size=stop - first))
+
+
+def _class_targets(config: SynthConfig, starts: np.ndarray, classes: np.ndarray):
+    """For drawing a node of a given class in proportion to its weight: positions sorted by
+    class (``int32|int64 [n]``), the running sum of their weights (``float64 [n]``) and each
+    class's ``[lo, hi)`` range of that sum (``float64 [K, 2]``). 12-16 bytes a node."""
+    n = config.num_nodes
+    sizes = np.diff(starts)
+    node_class = np.repeat(classes, sizes)                                   # [n] by position
+    order = np.argsort(node_class, kind="stable").astype(np.int32 if n < 2**31 else np.int64)
+    del node_class
+    weights = np.empty(n, dtype=np.float64)
+    for first in range(0, n, CHUNK_NODES):
+        stop = min(first + CHUNK_NODES, n)
+        weights[first:stop] = _weights(config, first, stop)
+    running = np.cumsum(weights[order])
+    del weights
+    per_class = np.bincount(classes, weights=sizes, minlength=config.communities)
+    ends = np.cumsum(per_class).astype(np.int64)                              # [K]
+    bounds = np.zeros((config.communities, 2))
+    bounds[:, 1] = running[np.maximum(ends - 1, 0)]
+    bounds[1:, 0] = bounds[:-1, 1]
+    bounds[per_class == 0] = 0.0
+    return order, running, bounds
+
+
+def _edge_chunks(config: SynthConfig, starts: np.ndarray, classes: np.ndarray,
+                 perm: tuple[int, int]):
+    """``int64 [k, 2]`` edges (node ids), chunk by chunk of source positions."""
+    n = config.num_nodes
     group_of_start = starts[:-1]
+    targets = _class_targets(config, starts, classes) if config.class_share > 0 else None
     for index, first in enumerate(range(0, n, CHUNK_NODES)):
         rng = np.random.default_rng([config.seed, 2, index])
         pos = np.arange(first, min(first + CHUNK_NODES, n), dtype=np.int64)
-        degree = scale * (1 + rng.pareto(alpha, size=pos.size))
+        degree = _weights(config, first, first + pos.size)
+        # advance past the weights' draw (one standard exponential each, as numpy's Pareto
+        # uses), so graphs with class_share = 0 stay the graphs they were
+        rng.standard_exponential(size=pos.size)
         stubs = np.minimum(np.rint(degree / 2).astype(np.int64), n - 1)
         src = np.repeat(pos, stubs)
         group = np.searchsorted(group_of_start, src, side="right") - 1
@@ -128,6 +167,14 @@ def _edge_chunks(config: SynthConfig, starts: np.ndarray, perm: tuple[int, int])
         inside = rng.random(src.size) >= config.mixing
         dst = np.where(inside, g_lo + (rng.random(src.size) * (g_hi - g_lo)).astype(np.int64),
                        (rng.random(src.size) * n).astype(np.int64))
+        if targets is not None:
+            # a share of the inside stubs goes to a node of the class, drawn by weight: each
+            # class grows popular members that many of its groups link to
+            to_class = inside & (rng.random(src.size) < config.class_share)
+            order, running, bounds = targets
+            lo, hi = bounds[classes[group[to_class]]].T
+            pick = np.searchsorted(running, lo + rng.random(lo.size) * (hi - lo), side="right")
+            dst[to_class] = order[np.minimum(pick, n - 1)]
         yield np.stack([_ids(src, n, *perm), _ids(dst, n, *perm)], axis=1)
 
 
@@ -144,7 +191,7 @@ def synth_graph(config: SynthConfig, out_dir: str | Path, memory_gb: float = 4.0
     starts, classes = _groups(config)
     perm = _permutation(n, config.seed)
     with GraphWriter(out_dir, overwrite=overwrite) as writer:
-        nnz = write_csr(writer, lambda: _edge_chunks(config, starts, perm), n,
+        nnz = write_csr(writer, lambda: _edge_chunks(config, starts, classes, perm), n,
                         expected_edges(config), memory_gb, progress)
         labels = np.empty(n, dtype=np.int64)
         for first in range(0, n, CHUNK_NODES):

@@ -38,3 +38,16 @@ def test_classes_groups_degrees_and_clustering(tmp_path):
     p = open_graph(tmp_path / "p")
     assert clustering_coefficient(g.indptr, g.indices, 500) > \
         5 * clustering_coefficient(p.indptr, p.indices, 500)
+
+
+def test_class_share_grows_popular_members_that_many_groups_of_the_class_link_to(tmp_path):
+    plain = SynthConfig(30_000, avg_degree=10, communities=8, seed=0)
+    hubs = SynthConfig(30_000, avg_degree=10, communities=8, class_share=0.5, seed=0)
+    synth_graph(plain, tmp_path / "plain", progress=False)
+    synth_graph(hubs, tmp_path / "hubs", progress=False)
+    a, b = open_graph(tmp_path / "plain"), open_graph(tmp_path / "hubs")
+    np.testing.assert_array_equal(a.labels, b.labels)  # same groups and classes
+    assert b.degrees().max() > 3 * a.degrees().max()  # targets drawn by weight: real hubs
+    hub = int(np.argmax(b.degrees()))
+    neighbours = b.indices[b.indptr[hub]:b.indptr[hub + 1]]
+    assert (b.labels[neighbours] == b.labels[hub]).mean() > 0.7  # its class links to it
