@@ -50,4 +50,5 @@ def test_class_share_grows_popular_members_that_many_groups_of_the_class_link_to
     assert b.degrees().max() > 3 * a.degrees().max()  # targets drawn by weight: real hubs
     hub = int(np.argmax(b.degrees()))
     neighbours = b.indices[b.indptr[hub]:b.indptr[hub + 1]]
-    assert (b.labels[neighbours] == b.labels[hub]).mean() > 0.7  # its class links to it
+    # its class links to it (0.73 here; 0.18 for the top node of the plain graph)
+    assert (b.labels[neighbours] == b.labels[hub]).mean() > 0.6
