@@ -121,7 +121,8 @@ def test_a_missing_id_late_in_a_file_and_a_stray_dense_id_are_named(tmp_path):
 def test_streaming_codes_stay_within_their_memory_budget(tmp_path):
     """`hashembed codes` in a subprocess: the peak RSS it adds over its start-up stays below
     one dense n × c float32 array (what an in-memory coder would hold) and near its budget
-    (the smallest block, 8 bits, plus the mapped CSR and the median's copy: under 2×)."""
+    (blocks of 6 bits fit it here, plus the packed table, a row chunk and the median's
+    column: under 2×)."""
     import subprocess
     import sys
 
@@ -143,3 +144,35 @@ def test_streaming_codes_stay_within_their_memory_budget(tmp_path):
     dense = n * bits * 4  # 154 MB
     budget = 0.05 * 2**30  # 54 MB
     assert added < dense and added < 2 * budget, f"codes added {added / 2**20:.0f} MiB at peak"
+
+
+@pytest.mark.slow
+def test_mini_batch_training_never_holds_an_n_by_d_matrix(tmp_path):
+    """`hashembed train --graph --codes --batch-size` in a subprocess: the peak RSS it adds over
+    its start-up stays below one dense n × d float32 array (what full-batch training or a table
+    would hold), on a graph where that array is 256 MB."""
+    import subprocess
+    import sys
+
+    from hashembed.cli import main
+    from hashembed.train.synth import SynthConfig, synth_graph
+
+    n = 1_000_000
+    synth_graph(SynthConfig(n, avg_degree=4, seed=0), tmp_path / "g", progress=False)
+    assert main(["codes", str(tmp_path / "g"), "--bits", "64", "--out", str(tmp_path / "c"),
+                 "--quiet"]) == 0
+    script = (
+        "from hashembed.bench.scale import peak_rss_bytes\n"
+        "from hashembed.cli import main\n"
+        "import hashembed.train.run, hashembed.train.minibatch  # imports before baseline\n"
+        "base = peak_rss_bytes()\n"
+        f"assert main(['train', '--graph', {str(tmp_path / 'g')!r}, '--codes', "
+        f"{str(tmp_path / 'c')!r}, '--bits', '64', '--dim', '64', '--hidden', '32', "
+        "'--split', 'random:0.002,0.001,0.001', '--epochs', '1', '--batch-size', '256', "
+        f"'--fanout', '5,5', '--out', {str(tmp_path / 'r')!r}, '--quiet']) == 0\n"
+        "print(peak_rss_bytes() - base)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    added = int(out.stdout.strip().splitlines()[-1])
+    dense = n * 64 * 4  # 256 MB
+    assert added < dense, f"training added {added / 2**20:.0f} MiB at peak"
