@@ -38,11 +38,42 @@ def _byte_to_indices_np(bits_per_index: int) -> np.ndarray:
     return table
 
 
+_device_tables: dict[tuple[int, torch.device], torch.Tensor] = {}
+# device types whose byte-to-index tables are kept (a test adds "cpu" to exercise the cache)
+CACHED_DEVICE_TYPES = ("cuda",)
+
+
+def _tracing() -> bool:
+    """True while ONNX export, ``torch.export`` or ``torch.compile`` traces the decode."""
+    compiler = getattr(torch, "compiler", None)
+    return (torch.onnx.is_in_onnx_export()
+            or bool(compiler and compiler.is_compiling())
+            or bool(compiler and getattr(compiler, "is_exporting", lambda: False)()))
+
+
 def _byte_to_indices(bits_per_index: int, device: torch.device) -> torch.Tensor:
     """:func:`_byte_to_indices_np` as a tensor on ``device``; a constant (an initializer) in
-    an exported graph. Made on each call, never cached as a tensor: one created while
-    ``torch.export`` traces is a FakeTensor, and a cache would hand it to later eager calls."""
-    return torch.tensor(_byte_to_indices_np(bits_per_index), device=device)
+    an exported graph.
+
+    On a GPU it is made once per ``(b, device)`` and kept, so a decode does not copy it from
+    the host on every call (a synchronising pageable copy). Elsewhere, and whenever a tracer
+    is running, it is made on each call: one created while ``torch.export`` traces is a
+    FakeTensor, and a cache would hand it to later eager calls. Only a plain tensor is kept,
+    and it is made outside inference mode: one first made under ``torch.inference_mode()``
+    (a serving call) would be an inference tensor, which autograd refuses to save for the
+    backward of a later training step's ``index_select``.
+    """
+    device = torch.device(device)
+    if device.type not in CACHED_DEVICE_TYPES or _tracing():
+        return torch.tensor(_byte_to_indices_np(bits_per_index), device=device)
+    key = (bits_per_index, device)
+    cached = _device_tables.get(key)
+    if cached is None:
+        with torch.inference_mode(False):
+            cached = torch.tensor(_byte_to_indices_np(bits_per_index), device=device)
+        if type(cached) is torch.Tensor:
+            _device_tables[key] = cached
+    return cached
 
 
 def codes_to_indices(packed: torch.Tensor, bits_per_index: int) -> torch.Tensor:

@@ -10,7 +10,6 @@ import torch
 from hashembed.bench.accuracy import (METHODS, SUITES, DatasetSpec, Suite, build_encoder,
                                       run_accuracy_bench, select)
 from hashembed.errors import CodeFormatError, ConfigError
-from hashembed.train.datasets import load_dataset
 from hashembed.train.encoders import budget_rows, qr_rows
 from hashembed.train.linkpred import LinkScorer, LinkSplit, LinkTrainConfig, fit_links
 from hashembed.train.model import ModelConfig, NodeClassifier
@@ -60,7 +59,7 @@ def test_dataset_overrides_split_per_seed_and_selection(data_root, tmp_path):
 
 
 def test_budgets_match_the_code_bytes(cora):
-    n, d = cora.num_nodes, 16
+    d = 16
     for method in ("hashing_trick", "qr"):
         _, _, per_node = build_encoder(method, cora, 256, d, seed=0)
         assert per_node == pytest.approx(256 / 8, rel=0.05), method

@@ -71,3 +71,23 @@ def test_shape_errors_are_named():
         code_decode_reference(torch.zeros(2, 16, dtype=torch.int32), books, 8)
     with pytest.raises(CodeFormatError, match="256 rows, b=4 needs 16"):
         code_decode_reference(torch.zeros(2, 16, dtype=torch.uint8), books, 4)
+
+
+def test_cached_index_table_made_in_inference_mode_still_trains(monkeypatch):
+    """A per-device table first made by a serving call under torch.inference_mode() must not
+    be an inference tensor, or a later training step's backward fails (CPU stands in for the
+    GPU: the cache is switched on for it)."""
+    from hashembed.kernels import reference
+
+    monkeypatch.setattr(reference, "CACHED_DEVICE_TYPES", ("cpu",))
+    monkeypatch.setattr(reference, "_device_tables", {})
+    gen = torch.Generator().manual_seed(0)
+    packed = torch.randint(0, 256, (5, 2), dtype=torch.uint8, generator=gen)
+    books = torch.randn(4, 16, 3, generator=gen, requires_grad=True)
+    with torch.inference_mode():
+        code_decode_reference(packed, books, 4)
+    (table,) = reference._device_tables.values()
+    assert not table.is_inference()
+    assert reference._byte_to_indices(4, packed.device) is table  # kept, not remade
+    code_decode_reference(packed, books, 4).sum().backward()     # the training step
+    assert books.grad is not None and books.grad.abs().sum() > 0
