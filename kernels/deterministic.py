@@ -145,6 +145,19 @@ def _segment_edges_kernel(
         tl.store(grad_ptr + row.to(tl.int64) * dim + cols, acc, mask=col_mask)
 
 
+# columns per program of the segment kernels: the segmented scan holds a [BLOCK_E, BLOCK_D]
+# fp32 tile and its broadcast keys, which at BLOCK_D 64 / 128 spill registers on sm_90 (up to
+# 500 B a thread in ptxas's report); 32 does not. Columns are summed each on its own, so the
+# width never changes the result.
+SEGMENT_BLOCK_D = 32
+
+
+def segment_block_d(dim: int) -> int:
+    """``BLOCK_D`` of :func:`_segment_sum_kernel` / :func:`_segment_edges_kernel` for width
+    ``dim``: the decode's rule, at most :data:`SEGMENT_BLOCK_D`."""
+    return min(_block_sizes(dim)[1], SEGMENT_BLOCK_D)
+
+
 def code_grad_deterministic(packed: torch.Tensor, grad_out: torch.Tensor, shape,
                             bits_per_index: int) -> torch.Tensor:
     """Deterministic ``dC``.
@@ -173,7 +186,7 @@ def code_grad_deterministic(packed: torch.Tensor, grad_out: torch.Tensor, shape,
     grad = torch.zeros((num_dest, dim), dtype=torch.float32, device=device)
     num_chunks = triton.cdiv(num_entries, CHUNK)
     edges = torch.empty((num_chunks, 2, dim), dtype=torch.float32, device=device)
-    _, block_d = _block_sizes(dim)
+    block_d = segment_block_d(dim)
     grid = (num_chunks, triton.cdiv(dim, block_d))
     with _on_device(packed):
         _code_keys_kernel[(triton.cdiv(num_rows, KEYS_BLOCK),)](
