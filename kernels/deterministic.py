@@ -62,6 +62,20 @@ def _segmented_add(key_a, val_a, key_b, val_b):
     return key_b, val_b + tl.where(key_a == key_b, val_a, 0.0)
 
 
+@triton.jit
+def _chunk_view(keys_ptr, p, num_entries, dim, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+    """What program ``(p, column block)`` of the segment kernels sees: its columns and their
+    mask, its entries ``[lo, hi)``, the key ending chunk ``p - 1`` (``before``, -1 if none)
+    and the key opening chunk ``p + 1`` (``after``, -1 if none)."""
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    col_mask = cols < dim
+    lo = p.to(tl.int64) * CHUNK
+    hi = tl.minimum(lo + CHUNK, num_entries)
+    before = tl.load(keys_ptr + lo - 1, mask=lo > 0, other=-1)
+    after = tl.load(keys_ptr + hi, mask=hi < num_entries, other=-1)
+    return cols, col_mask, lo, hi, before, after
+
+
 # dC[q] = sum of dz[node(e)] over the sorted entries e with key q. In chunk p (entries
 # [lo, hi)) the running sum of a row at entry e is run[e] = run[e-1]·[key[e-1] = key[e]] + dz.
 @triton.jit
@@ -80,12 +94,8 @@ def _segment_sum_kernel(
     BLOCK_D: tl.constexpr,  # columns per program
 ):
     p = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_mask = cols < dim
-    lo = p.to(tl.int64) * CHUNK
-    hi = tl.minimum(lo + CHUNK, num_entries)
-    before = tl.load(keys_ptr + lo - 1, mask=lo > 0, other=-1)             # key ending chunk p-1
-    after = tl.load(keys_ptr + hi, mask=hi < num_entries, other=-1)        # key opening chunk p+1
+    cols, col_mask, lo, hi, before, after = _chunk_view(keys_ptr, p, num_entries, dim, CHUNK,
+                                                        BLOCK_D)
     carry = tl.zeros((BLOCK_D,), dtype=tl.float32)
     carry_key = tl.load(keys_ptr + lo)
     steps = tl.arange(0, BLOCK_E)
@@ -125,12 +135,8 @@ def _segment_edges_kernel(
     BLOCK_D: tl.constexpr,  # columns per program
 ):
     p = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_mask = cols < dim
-    lo = p.to(tl.int64) * CHUNK
-    hi = tl.minimum(lo + CHUNK, num_entries)
-    before = tl.load(keys_ptr + lo - 1, mask=lo > 0, other=-1)
-    after = tl.load(keys_ptr + hi, mask=hi < num_entries, other=-1)
+    cols, col_mask, lo, hi, before, after = _chunk_view(keys_ptr, p, num_entries, dim, CHUNK,
+                                                        BLOCK_D)
     row = tl.load(keys_ptr + hi - 1)
     if (row == after) & (row != before):  # chunk p opens a row that runs into chunk p+1
         acc = tl.load(edges_ptr + (p.to(tl.int64) * 2 + 1) * dim + cols, mask=col_mask, other=0.0)

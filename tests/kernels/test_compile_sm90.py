@@ -58,7 +58,7 @@ pytest.importorskip("triton", reason="Triton is not installed")
 TARGET = ("cuda", 90, 64)
 
 # @triton.jit functions that are called from kernels, never launched: compiled as part of them.
-HELPERS = {"_load_indices", "_segmented_add"}
+HELPERS = {"_load_indices", "_segmented_add", "_chunk_view"}
 DECODE = "hashembed.kernels.decode"
 DETERMINISTIC = "hashembed.kernels.deterministic"
 FWD = "_code_decode_fwd_kernel"
