@@ -146,14 +146,15 @@ def test_a_full_queue_answers_503_with_retry_after(predictor):
 
 
 @contextlib.contextmanager
-def live_server(bundle, log_path):
+def live_server(bundle, log_path, extra_args=()):
     """`hashembed serve BUNDLE` on a free loopback port, ready; SIGTERM on exit.
 
-    Yields ``(host:port, result)``; after the block ``result`` holds the exit code and log."""
+    Yields ``(host:port, result)``; after the block ``result`` holds the exit code and log
+    (and, while the block runs, ``result["pid"]`` is the server's process id)."""
     from hashembed.serve.app import start_server
 
-    server, url = start_server(bundle, timeout=120, log_path=log_path)
-    result = {}
+    server, url = start_server(bundle, extra_args, timeout=120, log_path=log_path)
+    result = {"pid": server.pid}
     try:
         yield url.removeprefix("http://"), result
     finally:
@@ -169,6 +170,46 @@ def test_the_serve_command_starts_answers_and_stops_gracefully(sage_bundle, tmp_
     # uvicorn shuts down gracefully, then re-raises the signal it caught (exit -SIGTERM)
     assert result["code"] in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in result["log"], result["log"][-2000:]
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux ``/proc``)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
+                          if ":\t" in line)
+            if int(fields.get("PPid", "0").strip()) == pid:
+                found.append(int(status.parent.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_several_workers_answer_alike_and_all_stop(sage_bundle, predictor, tmp_path):
+    """`--workers 2`: two uvicorn worker processes, each opening the bundle itself, give the
+    Predictor's answers; SIGTERM stops the supervisor and both workers."""
+    import time
+
+    nodes = list(range(40))
+    expected = predictor.predict(nodes).labels.tolist()
+    with live_server(sage_bundle, tmp_path / "server.log", ["--workers", "2"]) as (url, result):
+        workers = []
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:  # both workers started
+            workers = [pid for pid in _children(result["pid"])
+                       if "hashembed" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+                       or b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            time.sleep(0.5)
+        assert len(workers) >= 2, result
+        for _ in range(8):  # spread over the workers by the kernel's accept order
+            body = httpx.post(f"http://{url}/v1/predict", json={"nodes": nodes}, timeout=30)
+            assert body.status_code == 200
+            assert [row["label"] for row in body.json()["predictions"]] == expected
+    assert result["code"] in (0, -signal.SIGTERM), result["log"][-2000:]
+    time.sleep(1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
 
 
 @pytest.mark.slow
