@@ -321,11 +321,16 @@ def code_stats(packed: np.ndarray, bits: int, chunk: int = 1 << 20) -> dict[str,
             for w in range(words.shape[1]):
                 h = mix64(h ^ words[:, w]) + np.uint64(w + 1)
         fingerprints[start:start + chunk] = h
-    _, inverse, counts = np.unique(fingerprints, return_inverse=True, return_counts=True)
-    colliding = counts[inverse] > 1
+    # sorted, equal fingerprints sit side by side: a node collides when a neighbour in that
+    # order equals it (no np.unique with inverse and counts: three more n-sized arrays)
+    fingerprints.sort()
+    repeats = fingerprints[1:] == fingerprints[:-1]                       # bool [n - 1]
+    colliding = np.zeros(n, dtype=bool)
+    colliding[1:] |= repeats
+    colliding[:-1] |= repeats
     return {
         "bits_per_node": int(bits),
         "bit_balance_max_dev": float(np.abs(ones / max(n, 1) - 0.5).max()),
-        "collision_fraction": float(colliding.mean()),
-        "distinct_codes": int(counts.size),
+        "collision_fraction": float(colliding.mean()) if n else 0.0,
+        "distinct_codes": int(n - repeats.sum()),
     }
