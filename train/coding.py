@@ -115,6 +115,10 @@ def block_bits_for(num_nodes: int, memory_gb: float, bits: int) -> int:
 PROJECTION_CHUNK_DRAWS = 1 << 16
 # CSR entries per sparse product: large enough that the per-call overhead vanishes
 ROW_CHUNK_ENTRIES = 1 << 22
+# what one entry of a row chunk holds at peak: its int32 column as read, the int64 copy and
+# the float64 value the product takes, and the sparse library's own copies of both (the
+# measured peak of a chunk is about 2.5 times the 16 bytes torch is handed)
+CHUNK_ENTRY_BYTES = 40
 
 
 def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, spec: CodeSpec,
@@ -133,8 +137,8 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
         indptr, indices: the graph's CSR (``int64 [n + 1]``, ``int32|int64 [nnz]``).
         keys: ``uint64 [n]`` node keys (:meth:`hashembed.idmap.IdMap.keys`).
         block_bits: bits per block; default: as many as ``memory_gb`` allows (8 to 64).
-        row_chunk_entries: CSR entries multiplied at once (each costs its int64 column and
-            float64 value); default: :data:`ROW_CHUNK_ENTRIES`, or what a quarter of
+        row_chunk_entries: CSR entries multiplied at once (each costs about
+            :data:`CHUNK_ENTRY_BYTES`); default: :data:`ROW_CHUNK_ENTRIES`, or what a quarter of
             ``memory_gb`` holds if less.
         out: where to write the packed codes (``uint8 [n, c/8]``, e.g. a memory map of the
             output file, filled block by block); default: a new array.
@@ -151,8 +155,8 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
     if block_bits <= 0:
         raise ConfigError(f"block_bits={block_bits} must be positive")
     if row_chunk_entries is None:
-        row_chunk_entries = max(1 << 12, min(ROW_CHUNK_ENTRIES,
-                                             int(memory_gb * 2**30 / 4 / 16)))
+        row_chunk_entries = max(1 << 12, min(ROW_CHUNK_ENTRIES, int(
+            memory_gb * 2**30 / 4 / CHUNK_ENTRY_BYTES)))
     keys = np.asarray(keys, dtype=np.uint64)
     packed = _packed_output(out, n, spec)
     thresholds = np.empty(c, dtype=np.float64)
