@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from hashembed.bundle import INPUT_CODES, INPUT_EDGES, OUTPUT_EMBEDDINGS, OUTPUT_LOGITS
+from hashembed.export.serving_model import ServingModel
 from hashembed.train.model import NodeClassifier
 
 DEFAULT_OPSET = 20
@@ -62,7 +63,8 @@ def quiet_onnx_export():
 
 def export_onnx(model: NodeClassifier, bytes_per_node: int, path: str | Path,
                 opset: int = DEFAULT_OPSET) -> None:
-    """Write ``model`` (with a code decoder) as an ONNX file at ``path``.
+    """Write ``model`` (with a code decoder) as an ONNX file at ``path``, in its
+    :class:`~hashembed.export.serving_model.ServingModel` form (segment sums, no scatter).
 
     The example inputs only fix dtypes and ranks: their sizes are marked dynamic.
     """
@@ -72,7 +74,7 @@ def export_onnx(model: NodeClassifier, bytes_per_node: int, path: str | Path,
                           generator=generator)
     edge_index = torch.randint(0, example_nodes, (2, example_edges), generator=generator)
     dynamic_shapes = ({0: torch.export.Dim("num_nodes")}, {1: torch.export.Dim("num_edges")})
-    model = model.eval()
+    model = ServingModel(model.eval())
     with torch.no_grad(), quiet_onnx_export():
         program = torch.onnx.export(
             model, (codes, edge_index), dynamo=True, opset_version=opset,
