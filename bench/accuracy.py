@@ -43,7 +43,8 @@ from hashembed.train.metrics import multilabel_f1
 from hashembed.train.model import (ModelConfig, NodeClassifier, embedding_table,
                                    sparse_adjacency)
 from hashembed.train.splits import parse_split, random_split
-from hashembed.train.trainer import ACCURACY, MULTILABEL_MICRO_F1, ROC_AUC, TrainConfig, fit
+from hashembed.train.trainer import (ACCURACY, MULTILABEL_MICRO_F1, ROC_AUC, TrainConfig, fit,
+                                     full_batch_loaders)
 
 CODED = ("hash", "random")
 BUDGETED = ("hashing_trick", "qr")
@@ -147,17 +148,14 @@ def _node_run(graph, adj_t, dataset: DatasetSpec, encoder, node_input, suite: Su
         masks = graph.masks
     classes = labels.shape[1] if labels.dim() == 2 else graph.num_classes
     model = NodeClassifier(encoder, suite.dim, ModelConfig("sage", 2, suite.hidden, classes))
-    result = fit(model, node_input, adj_t, labels, {k: torch.from_numpy(v) for k, v in
-                                                     masks.items()},
-                 TrainConfig(epochs=epochs, patience=50, seed=seed), progress=False,
-                 task=task)
+    result = fit(model, full_batch_loaders(node_input, adj_t, labels, masks),
+                 TrainConfig(epochs=epochs, patience=50, seed=seed), progress=False, task=task)
     # train score and best epoch show over-fitting: how fast the training nodes are learnt
     scores = {"train": result.scores["train"], "val": result.scores["val"],
               "test": result.scores["test"], "best_epoch": result.best_epoch}
     if dataset.task == "multilabel":
-        test = masks["test"]
-        scores["test_macro_f1"] = multilabel_f1(labels.numpy()[test] > 0.5,
-                                                result.logits[test])[1]
+        scores["test_macro_f1"] = multilabel_f1(result.targets["test"] > 0.5,
+                                                result.logits["test"])[1]
     return scores
 
 

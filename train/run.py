@@ -19,8 +19,9 @@ from hashembed.train.decoder import DecoderConfig
 from hashembed.train.encoders import IdEncoderConfig
 from hashembed.train.graph import Graph
 from hashembed.train.model import ModelConfig, build_model, sparse_adjacency
-from hashembed.train.minibatch import BatchConfig, fit_minibatch, memory_plan, node_loader
-from hashembed.train.trainer import ACCURACY, Task, TrainConfig, fit, majority_accuracy
+from hashembed.train.minibatch import BatchConfig, memory_plan, node_loader
+from hashembed.train.trainer import (ACCURACY, Task, TrainConfig, fit, full_batch_loaders,
+                                     majority_accuracy, resolve_device)
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +137,13 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
     model = build_model(model_config, decoder_config, graph.num_nodes, embedding_dim,
                         id_encoder, sparse=batch is not None)
     if batch is None:
-        labels = torch.from_numpy(graph.labels)
-        masks = {k: torch.from_numpy(v) for k, v in graph.masks.items()}
         adj_t = sparse_adjacency(torch.from_numpy(graph.edges()), graph.num_nodes)
-        result = fit(model, node_input, adj_t, labels, masks, train_config, progress, task)
+        loaders = full_batch_loaders(node_input, adj_t, torch.from_numpy(graph.labels),
+                                     graph.masks, resolve_device(train_config.device))
     else:
-        result = _fit_sampled(graph, codes, model, model_config, train_config, batch,
-                              embedding_dim, progress, task)
+        loaders = _sampled_loaders(graph, codes, model, model_config, train_config, batch,
+                                   embedding_dim)
+    result = fit(model, loaders, train_config, progress, task)
 
     metrics = {
         "dataset": graph.name,
@@ -174,10 +175,9 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
     return json_safe(metrics)
 
 
-def _fit_sampled(graph: Graph, codes, model, model_config: ModelConfig,
-                 train_config: TrainConfig, batch: BatchConfig, embedding_dim: int,
-                 progress: bool, task: Task):
-    """Mini-batch training over the graph's CSR; prints the memory plan first."""
+def _sampled_loaders(graph: Graph, codes, model, model_config: ModelConfig,
+                     train_config: TrainConfig, batch: BatchConfig, embedding_dim: int) -> dict:
+    """Mini-batch loaders over the graph's CSR, one per split; logs the memory plan first."""
     if len(batch.fanout) != model_config.num_layers:
         raise ConfigError(f"--fanout has {len(batch.fanout)} hops for a "
                           f"{model_config.num_layers}-layer GNN; give one per layer")
@@ -185,12 +185,9 @@ def _fit_sampled(graph: Graph, codes, model, model_config: ModelConfig,
     plan = memory_plan(graph.num_nodes, 0 if codes is None else codes.shape[1], model,
                        embedding_dim)
     log.info("memory plan: %s", ", ".join(f"{k} {v / 2**20:,.1f} MiB" for k, v in plan.items()))
-    loaders = {
+    return {
         split: node_loader(indptr, indices, codes, graph.labels,
                            np.nonzero(graph.masks[split])[0], batch.fanout,
                            batch.batch_size if split == "train" else batch.eval_batch_size,
                            shuffle=split == "train", seed=train_config.seed)
         for split in ("train", "val", "test") if split in graph.masks}
-    if int(graph.masks["train"].sum()) == 0 or int(graph.masks["val"].sum()) == 0:
-        raise ConfigError("the split leaves no training or no validation nodes")
-    return fit_minibatch(model, loaders, train_config, progress, task)

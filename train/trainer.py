@@ -1,10 +1,12 @@
-"""Full-batch training of a :class:`NodeClassifier` with early stopping on validation."""
+"""Training a :class:`NodeClassifier` over batches, full or sampled, with early stopping on
+validation: one :func:`fit` for both."""
 
 from __future__ import annotations
 
 import copy
 import math
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -129,77 +131,169 @@ class FitResult:
     """Scores of the best-validation epoch.
 
     Attributes:
-        scores: ``{split: task metric}``.
+        scores: ``{split: task metric}`` (``nan`` for a split without nodes).
         best_epoch, epochs_run: early-stopping bookkeeping.
-        logits: ``float32 [n, K]`` outputs of the best model, for further metrics.
+        logits: ``{split: float32 [k, K]}`` the best model's outputs at the split's ``k`` scored
+            nodes, in the loader's order, for further metrics.
+        targets: ``{split: [k, …]}`` their targets, same order.
     """
 
     scores: dict[str, float]
     best_epoch: int
     epochs_run: int
-    logits: np.ndarray
+    logits: dict[str, np.ndarray]
+    targets: dict[str, np.ndarray]
 
 
-def fit(model: NodeClassifier, node_input: torch.Tensor, edge_index: torch.Tensor,
-        labels: torch.Tensor, masks: dict[str, torch.Tensor], config: TrainConfig,
-        progress: bool = True, task: Task = ACCURACY) -> FitResult:
-    """Train ``model`` in place; on return it holds the best-validation weights.
+class FullBatch:
+    """Full-batch training as a loader: one batch holding every node and the whole graph,
+    scored at ``seeds``.
+
+    Iterating yields one batch (none when ``seeds`` is empty) with the attributes a
+    :class:`~torch_geometric.loader.NodeLoader` batch of
+    :func:`~hashembed.train.minibatch.node_loader` has (``codes`` or ``n_id``,
+    ``edge_index``, ``y``, ``batch_size``) plus ``seed_index``, the rows of ``seeds``.
 
     Args:
-        node_input: packed codes ``uint8 [n, c/8]`` or ids ``int64 [n]`` (what the encoder takes).
-        edge_index: ``int64 [2, E]``, or a sparse ``adj_t``
+        node_input: codes ``uint8 [n, c/8]`` or ids ``int64 [n]``.
+        edge_index: ``int64 [2, E]`` or a sparse ``adj_t``
             (:func:`~hashembed.train.model.sparse_adjacency`).
-        labels: targets for ``task``: ``int64 [n]`` classes (``-1`` where unlabelled; never in
-            a mask) or ``float32 [n, L]`` multi-hot.
-        masks: ``bool [n]`` for ``"train"``, ``"val"``, ``"test"``.
-        task: loss and validation metric (:data:`ACCURACY`, :data:`ROC_AUC`,
-            :data:`MULTILABEL_MICRO_F1`).
+        labels: ``int64 [n]`` classes or ``float32 [n, L]`` multi-hot targets.
+        seeds: ``int64 [k]`` the scored nodes.
+        device: where the batch's tensors are kept (moved once, not every epoch).
     """
-    if int(masks["train"].sum()) == 0 or int(masks["val"].sum()) == 0:
+
+    def __init__(self, node_input: torch.Tensor, edge_index: torch.Tensor,
+                 labels: torch.Tensor, seeds: torch.Tensor,
+                 device: torch.device = torch.device("cpu")):
+        seeds = seeds.to(device)
+        self.batch = SimpleNamespace(
+            edge_index=edge_index.to(device), y=labels.to(device)[seeds],
+            seed_index=seeds, batch_size=int(seeds.numel()),
+            **{"codes" if node_input.dtype == torch.uint8 else "n_id": node_input.to(device)})
+
+    def __len__(self) -> int:
+        return int(self.batch.batch_size > 0)
+
+    def __iter__(self):
+        return iter([self.batch][: len(self)])
+
+
+def full_batch_loaders(node_input: torch.Tensor, edge_index: torch.Tensor,
+                       labels: torch.Tensor, masks: dict[str, np.ndarray | torch.Tensor],
+                       device: torch.device = torch.device("cpu")) -> dict[str, FullBatch]:
+    """One :class:`FullBatch` per split of ``masks`` (``bool [n]`` each)."""
+    edge_index, node_input = edge_index.to(device), node_input.to(device)
+    return {split: FullBatch(node_input, edge_index, labels,
+                             torch.as_tensor(np.nonzero(np.asarray(mask))[0]), device)
+            for split, mask in masks.items()}
+
+
+def seed_logits(model: NodeClassifier, batch, device: torch.device) -> torch.Tensor:
+    """The model's outputs at a batch's scored nodes: ``[batch_size, K]``.
+
+    The model runs on the batch's nodes (codes, else ids) and edges, moved to ``device``;
+    the scored rows are ``batch.seed_index`` (:class:`FullBatch`) or the first
+    ``batch.batch_size`` (sampled batches list their seeds first).
+    """
+    x = getattr(batch, "codes", None)
+    if x is None:
+        x = batch.n_id
+    if isinstance(x, np.ndarray):  # NodeLoader gathers a numpy (memory-mapped) code table
+        x = torch.from_numpy(x)
+    logits, _ = model(x.to(device), batch.edge_index.to(device))
+    rows = getattr(batch, "seed_index", None)
+    return logits[rows] if rows is not None else logits[: batch.batch_size]
+
+
+def predict(model: NodeClassifier, loader, device: torch.device
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """``(logits, targets)`` at every scored node of ``loader``, in its order (eval mode, no
+    gradients); empty arrays when it has none."""
+    model.eval()
+    logits, targets = [], []
+    with torch.no_grad():
+        for batch in loader:
+            logits.append(seed_logits(model, batch, device).cpu().numpy())
+            targets.append(batch.y[: batch.batch_size].cpu().numpy())
+    if not logits:
+        return np.zeros((0, 0), np.float32), np.zeros(0)
+    return np.concatenate(logits), np.concatenate(targets)
+
+
+def evaluate(model: NodeClassifier, loader, task: Task, device: torch.device) -> float:
+    """The task's metric over ``loader``'s scored nodes (``nan`` when it has none)."""
+    logits, targets = predict(model, loader, device)
+    return task.score(logits, targets) if len(targets) else float("nan")
+
+
+def make_optimizers(model: torch.nn.Module, config: TrainConfig) -> list[torch.optim.Optimizer]:
+    """Adam for the dense parameters, and ``SparseAdam`` (no weight decay) for embedding
+    tables with sparse gradients: a batch touches a few thousand rows of a table, and only
+    those rows' moments are read and written, instead of all ``n × d`` every step."""
+    sparse = [p for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.sparse
+              for p in m.parameters()]
+    ids = {id(p) for p in sparse}
+    dense = [p for p in model.parameters() if id(p) not in ids]
+    optimizers: list[torch.optim.Optimizer] = [
+        torch.optim.Adam(dense, lr=config.lr, weight_decay=config.weight_decay)]
+    if sparse:
+        optimizers.append(torch.optim.SparseAdam(sparse, lr=config.lr))
+    return optimizers
+
+
+def fit(model: NodeClassifier, loaders: dict, config: TrainConfig, progress: bool = True,
+        task: Task = ACCURACY) -> FitResult:
+    """Train ``model`` in place on ``loaders["train"]``, early stopping on ``loaders["val"]``;
+    on return it holds the best-validation weights.
+
+    One loop for both regimes: full batch is :func:`full_batch_loaders` (one step an epoch
+    over the whole graph), mini-batch is :func:`~hashembed.train.minibatch.node_loader`
+    (sampled neighbourhoods, scored by sampled inference, no ``n × d`` matrix).
+
+    Args:
+        loaders: ``{"train", "val", …}``: iterables of batches (see :func:`seed_logits`);
+            every loader given is scored at the end.
+        task: loss and validation metric (:data:`ACCURACY`, :data:`ROC_AUC`,
+            :data:`MULTILABEL_MICRO_F1`); targets are ``int64`` classes or ``float32``
+            multi-hot rows.
+    """
+    if len(loaders["train"]) == 0 or len(loaders["val"]) == 0:
         raise ConfigError("the split leaves no training or no validation nodes")
     device = resolve_device(config.device)
-    labels_np = labels.numpy()
-    masks_np = {name: mask.numpy() for name, mask in masks.items()}
     model.to(device)
-    node_input, edge_index = node_input.to(device), edge_index.to(device)
-    labels = labels.to(device)
-    masks = {name: mask.to(device) for name, mask in masks.items()}
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
-
-    def evaluate(split: str, logits: torch.Tensor) -> float:
-        mask = masks_np[split]
-        return task.score(logits.cpu().numpy()[mask], labels_np[mask]) if mask.any() \
-            else float("nan")
-
+    optimizers = make_optimizers(model, config)
     stopper = EarlyStopping(model, config.patience)
-    bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not progress)
     epoch = 0
+    bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
         model.train()
-        optimizer.zero_grad()
-        logits, _ = model(node_input, edge_index)
-        loss = task.loss(logits[masks["train"]], labels[masks["train"]])
-        loss.backward()
-        optimizer.step()
-
-        model.eval()
-        with torch.no_grad():
-            logits, _ = model(node_input, edge_index)
-        val = evaluate("val", logits)
+        losses = []
+        for batch in loaders["train"]:
+            for optimizer in optimizers:
+                optimizer.zero_grad()
+            loss = task.loss(seed_logits(model, batch, device),
+                             batch.y[: batch.batch_size].to(device))
+            loss.backward()
+            for optimizer in optimizers:
+                optimizer.step()
+            losses.append(loss.item())
+        val = evaluate(model, loaders["val"], task, device)
         stop = stopper.update(epoch, val)
-        bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{val:.3f}",
+        bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{val:.3f}",
                         best=f"{stopper.best_val:.3f}")
         if stop:
             break
     bar.close()
     stopper.restore()
-    with torch.no_grad():
-        logits, _ = model(node_input, edge_index)
-    scores = {name: evaluate(name, logits) for name in masks}
+    outputs = {name: predict(model, loader, device) for name, loader in loaders.items()}
     model.cpu()
-    return FitResult(scores=scores, best_epoch=stopper.best_epoch, epochs_run=epoch,
-                     logits=logits.cpu().numpy())
+    return FitResult(
+        scores={name: task.score(*out) if len(out[1]) else float("nan")
+                for name, out in outputs.items()},
+        best_epoch=stopper.best_epoch, epochs_run=epoch,
+        logits={name: out[0] for name, out in outputs.items()},
+        targets={name: out[1] for name, out in outputs.items()})
 
 
 def majority_accuracy(labels: np.ndarray, masks: dict[str, np.ndarray]) -> float:

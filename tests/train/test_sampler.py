@@ -118,7 +118,7 @@ def test_id_encoders_train_in_mini_batches_and_reload(cora, tmp_path, kind):
 
 def test_sparse_tables_get_sparse_adam_and_only_a_batch_rows_move():
     from hashembed.train.encoders import IdEncoderConfig
-    from hashembed.train.minibatch import make_optimizers
+    from hashembed.train.trainer import make_optimizers
     from hashembed.train.trainer import TrainConfig
 
     table = IdEncoderConfig("table", 100, 4).build(sparse=True)
