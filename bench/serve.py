@@ -8,7 +8,8 @@ It starts ``hashembed serve BUNDLE`` on a free port of 127.0.0.1 (a child proces
 2. **faults**: a fixed list of malformed requests, each of which must get a 4xx, with the
    service still answering ``/healthz`` afterwards;
 3. **soak**: requests at concurrency 8 for ``soak_seconds``, the server's RSS read from
-   ``/proc/PID/status`` after warm-up and at the end.
+   ``/proc/PID/status`` after every round of 200 requests; reported at the start, after
+   ``warmup_seconds``, at the end and at most, with every sample in the JSON.
 
 Everything is bounded in count and time and targets only the loopback address. Prints a
 table and writes JSON.
@@ -90,10 +91,29 @@ async def _load(url: str, num_nodes_ids: list, concurrency: int, requests: int,
             "lost": requests - sum(statuses.values())}
 
 
+def rss_summary(series: list[tuple[float, int]], warmup_seconds: float) -> dict:
+    """RSS over the soak from ``(seconds, bytes)`` samples: at the start, at the first sample
+    at or after ``warmup_seconds`` (the last one if the soak was shorter), at the end, the
+    largest, the change from after warm-up to the end, and the samples themselves."""
+    after = next((b for t, b in series if t >= warmup_seconds), series[-1][1])
+    end = series[-1][1]
+    return {"rss_start_bytes": series[0][1], "rss_after_warmup_bytes": after,
+            "rss_end_bytes": end, "rss_max_bytes": max(b for _, b in series),
+            "rss_change_after_warmup": (end - after) / after if after else None,
+            "rss_change_from_start": (end - series[0][1]) / series[0][1] if series[0][1]
+            else None,
+            "rss_series": [[round(t, 1), b] for t, b in series]}
+
+
 def run_serve_bench(bundle: str | Path, levels=(1, 8, 32, 128), requests: int = 400,
                     nodes_per_request: int = 64, soak_seconds: float = 120.0,
-                    out: str | Path = "runs/bench/serve.json") -> dict:
-    """Run the three parts (module docstring) against a fresh server; returns the results."""
+                    out: str | Path = "runs/bench/serve.json",
+                    warmup_seconds: float = 60.0) -> dict:
+    """Run the three parts (module docstring) against a fresh server; returns the results.
+
+    ``warmup_seconds``: the first part of the soak, after which RSS should stay flat (ONNX
+    Runtime's memory arena grows in steps until it has held the largest call's buffers).
+    """
     import logging
 
     import httpx
@@ -116,11 +136,11 @@ def run_serve_bench(bundle: str | Path, levels=(1, 8, 32, 128), requests: int = 
             alive = httpx.get(f"{url}/healthz", timeout=10).status_code == 200
             faults.append({"case": name, "status": status, "4xx": 400 <= status < 500,
                            "still_answering": alive})
-        rss_start = _rss_bytes(server.pid)
         soak_started, rounds = time.perf_counter(), []
+        series = [(0.0, _rss_bytes(server.pid))]  # (seconds into the soak, RSS bytes)
         while time.perf_counter() - soak_started < soak_seconds:
             rounds.append(asyncio.run(_load(url, known, 8, 200, nodes_per_request, len(rounds))))
-        rss_end = _rss_bytes(server.pid)
+            series.append((time.perf_counter() - soak_started, _rss_bytes(server.pid)))
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -129,9 +149,7 @@ def run_serve_bench(bundle: str | Path, levels=(1, 8, 32, 128), requests: int = 
             server.kill()
     soak = {"seconds": soak_seconds, "requests": sum(r["requests"] for r in rounds),
             "errors_5xx": sum(r["errors_5xx"] for r in rounds),
-            "lost": sum(r["lost"] for r in rounds), "rss_start_bytes": rss_start,
-            "rss_end_bytes": rss_end,
-            "rss_change": (rss_end - rss_start) / rss_start if rss_start else None}
+            "lost": sum(r["lost"] for r in rounds), **rss_summary(series, warmup_seconds)}
     table = format_table(load, [("concurrency", "concurrency", "d"), ("requests", "requests", "d"),
                                 ("requests_per_s", "requests/s", ",.0f"),
                                 ("p50_ms", "p50 ms", ".1f"), ("p95_ms", "p95 ms", ".1f"),
@@ -140,13 +158,16 @@ def run_serve_bench(bundle: str | Path, levels=(1, 8, 32, 128), requests: int = 
     print(table)
     print(f"malformed requests: {sum(f['4xx'] for f in faults)}/{len(faults)} got a 4xx; "
           f"service answering after each: {all(f['still_answering'] for f in faults)}")
-    change = soak["rss_change"]
+    mib = {k: soak[f"rss_{k}_bytes"] / 2**20 for k in ("start", "after_warmup", "end", "max")}
+    change = soak["rss_change_after_warmup"]
     print(f"soak: {soak['requests']} requests in {soak_seconds:.0f} s, "
-          f"{soak['errors_5xx']} 5xx, {soak['lost']} lost, RSS "
-          f"{rss_start / 2**20:.0f} -> {rss_end / 2**20:.0f} MiB"
-          + ("" if change is None else f" ({change:+.1%})"))
+          f"{soak['errors_5xx']} 5xx, {soak['lost']} lost; RSS at start {mib['start']:.0f} MiB, "
+          f"after {warmup_seconds:.0f} s of warm-up {mib['after_warmup']:.0f} MiB, at the end "
+          f"{mib['end']:.0f} MiB" + ("" if change is None else f" ({change:+.1%})")
+          + f", at most {mib['max']:.0f} MiB")
     payload = {"config": {"bundle": str(bundle), "levels": list(levels), "requests": requests,
                           "nodes_per_request": nodes_per_request, "soak_seconds": soak_seconds,
+                          "warmup_seconds": warmup_seconds,
                           "num_nodes": ids.num_nodes},
                "environment": environment(), "load": load, "faults": faults, "soak": soak,
                "table": table}

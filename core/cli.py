@@ -302,6 +302,7 @@ def _cmd_bench_serve(a: argparse.Namespace) -> int:
 
     run_serve_bench(a.bundle, levels=a.concurrency, requests=a.requests,
                     nodes_per_request=a.nodes_per_request, soak_seconds=a.soak_seconds,
+                    warmup_seconds=a.warmup_seconds,
                     out=a.out)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
@@ -600,6 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, default=400, help="requests per level")
     p.add_argument("--nodes-per-request", type=int, default=64)
     p.add_argument("--soak-seconds", type=float, default=120.0)
+    p.add_argument("--warmup-seconds", type=float, default=60.0,
+                   help="the first part of the soak, after which RSS should stay flat "
+                        "(default: 60)")
     p.add_argument("--out", type=Path, default=Path("runs/bench/serve.json"))
     p.set_defaults(func=_cmd_bench_serve)
 
