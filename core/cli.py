@@ -55,7 +55,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from hashembed.train.checkpoint import check_run_dir
     from hashembed.train.run import train_run
     from hashembed.train.splits import parse_split
-    from hashembed.train.trainer import ACCURACY, ROC_AUC, TrainConfig
+    from hashembed.train.trainer import ACCURACY, MULTILABEL_MICRO_F1, ROC_AUC, TrainConfig
 
     inputs = [p for p in (a.edges, a.labels, a.graph, a.codes) if p is not None] or \
         [a.data_root]
@@ -81,6 +81,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
         graph, holdout = hold_out(graph, a.holdout_nodes, a.seed)
     graph = apply_split(graph, parse_split(a.split) if a.split else None, a.seed)
+    metric = a.metric or ("micro_f1" if graph.labels is None else "accuracy")
     spec = decoder = id_encoder = None
     if a.coding in ("qr", "hashing-trick"):
         from hashembed.train.encoders import IdEncoderConfig
@@ -102,11 +103,13 @@ def _cmd_train(a: argparse.Namespace) -> int:
         batch = BatchConfig(a.batch_size, fanout)
     metrics = train_run(graph, spec, decoder, model, train, a.out, embedding_dim=a.dim,
                         progress=not a.quiet,
-                        task={"accuracy": ACCURACY, "roc_auc": ROC_AUC}[a.metric],
+                        task={"accuracy": ACCURACY, "roc_auc": ROC_AUC,
+                              "micro_f1": MULTILABEL_MICRO_F1}[metric],
                         overwrite=a.overwrite, inputs=inputs, batch=batch,
                         codes_dir=a.codes, holdout=holdout, id_encoder=id_encoder)
     keys = ("dataset", "coding", "bits_per_node", "metric", "train", "val", "test",
             "majority_class_test", "bytes")
+    keys += ("test_macro_f1",) if "test_macro_f1" in metrics else ()
     print(json.dumps({k: metrics[k] for k in keys}, indent=2))
     print(f"run written to {Path(a.out).resolve()}", file=sys.stderr)
     return 0
@@ -345,9 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=50)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--metric", choices=("accuracy", "roc_auc"), default="accuracy",
+    p.add_argument("--metric", choices=("accuracy", "roc_auc", "micro_f1"), default=None,
                    help="early-stopping and reported metric (roc_auc: binary labels, e.g. "
-                   "tolokers)")
+                   "tolokers; micro_f1: multi-label graphs, e.g. blogcatalog, trained with one "
+                   "sigmoid per label). Default: micro_f1 for a multi-label graph, else "
+                   "accuracy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where the decoder and GNN train (auto: CUDA when available); the "

@@ -122,6 +122,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
             raise ConfigError(f"{run_dir} trained an encoder of node ids (--coding none, qr or "
                               "hashing-trick), a baseline; only coded runs export to a bundle")
         spec, graph = run.code_spec, run.graph
+        if graph.labels is None:
+            raise ConfigError(f"{run_dir} trained a multi-label task ({graph.name}); bundles "
+                              "serve one class per node, so it does not export yet")
         export_onnx(run.model, spec.bytes_per_node, writer.file(MODEL_FILE), opset)
         writer.add_file(MODEL_FILE)
         written_opset = declared_opset(writer.file(MODEL_FILE))

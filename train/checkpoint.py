@@ -4,7 +4,8 @@
       checkpoint.pt   configs (plain dicts), class names, model state_dict, the run id and the
                       sha256 of codes.npy and graph.npz; rebuilds the model alone
       codes.npy       uint8 [n, c/8] packed codes (absent for --coding none)
-      graph.npz       num_nodes, edge_index int64 [2, E], labels int64 [n], split masks
+      graph.npz       num_nodes, edge_index int64 [2, E], labels int64 [n] (or multilabels
+                      bool [n, L] for a multi-label graph), split masks
       ids_*.npy       the users' own node ids of the rows, when they are not 0 .. n-1
                       (:mod:`hashembed.idmap`)
       holdout.json    with --holdout-nodes: the held-out nodes' ids, labels, neighbours
@@ -120,8 +121,11 @@ class RunWriter(StagedDirectory):
         # run's split are kept here either way)
         edges = {} if graph.source_dir is not None else {"edge_index": graph.edge_index}
         with open(self.path / GRAPH_FILE, "wb") as f:
+            targets = {key: value for key, value in (("labels", graph.labels),
+                                                     ("multilabels", graph.multilabels))
+                       if value is not None}
             np.savez(f, name=np.array(graph.name), num_nodes=np.int64(graph.num_nodes),
-                     labels=graph.labels, **edges,
+                     **targets, **edges,
                      **{f"mask_{k}": masks[k] for k in SPLIT_NAMES if k in masks})
         files.append(GRAPH_FILE)
         if graph.source_dir is not None:
@@ -240,15 +244,17 @@ def load_run(run_dir: str | Path) -> Run:
 
     with np.load(run_dir / GRAPH_FILE) as data:
         masks = {k: data[f"mask_{k}"] for k in SPLIT_NAMES if f"mask_{k}" in data}
-        name, n, labels = str(data["name"]), int(data["num_nodes"]), data["labels"]
+        name, n = str(data["name"]), int(data["num_nodes"])
+        labels = data["labels"] if "labels" in data else None
+        multilabels = data["multilabels"] if "multilabels" in data else None
         edge_index = data["edge_index"] if "edge_index" in data else None
     if (run_dir / GRAPH_REF_FILE).is_file():
         graph = _referenced_graph(run_dir, n)
         graph.name, graph.labels, graph.masks = name, labels, masks or None
-        graph.class_names = ckpt["class_names"]
+        graph.class_names, graph.multilabels = ckpt["class_names"], multilabels
     else:
         graph = Graph(name, n, edge_index, labels, masks or None,
-                      class_names=ckpt["class_names"])
+                      class_names=ckpt["class_names"], multilabels=multilabels)
         if ckpt["id_kind"] != "dense":
             graph.id_map = IdMap.load(ckpt["id_kind"], graph.num_nodes, run_dir)
     codes = None

@@ -178,15 +178,15 @@ def apply_split(graph: Graph, split: SplitSpec | None, seed: int) -> Graph:
     Planetoid's 20 labels per class is too weak to compare methods); pass ``official`` for a
     dataset's own split.
     """
-    if graph.labels is None:
-        if graph.multilabels is not None:
-            raise ConfigError(f"{graph.name} is multi-label; node classification here trains "
-                              "single-label classes only")
+    if graph.labels is None and graph.multilabels is None:
         raise ConfigError(f"{graph.name} has no node labels (a link-prediction graph?); "
                           "node classification needs labels")
     split = split or DEFAULT_SPLIT
     if split.kind == "random":
-        return replace(graph, masks=random_split(graph.labels, split.fractions, seed))
+        # a multi-label graph splits the nodes that carry at least one label
+        labelled = graph.labels if graph.labels is not None else \
+            np.where(graph.multilabels.any(axis=1), 0, -1)
+        return replace(graph, masks=random_split(labelled, split.fractions, seed))
     shipped = graph.masks or {}
     key = "official" if "official" in shipped else str(split.index)
     if key not in shipped:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hashembed.errors import ConfigError
+
 from hashembed.idmap import IdMap
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -78,9 +80,19 @@ class Graph:
 
     @property
     def num_classes(self) -> int:
+        """Classes of ``labels``, or the label count ``L`` of a multi-label graph (0: none)."""
         if self.labels is None:
-            return 0
+            return 0 if self.multilabels is None else int(self.multilabels.shape[1])
         return int(self.labels.max()) + 1
+
+    def targets(self) -> np.ndarray:
+        """What training predicts: ``int64 [n]`` classes, or for a multi-label graph
+        ``float32 [n, L]`` multi-hot rows."""
+        if self.labels is None and self.multilabels is not None:
+            return self.multilabels.astype(np.float32)
+        if self.labels is None:
+            raise ConfigError(f"{self.name} has no node labels")
+        return self.labels
 
     def degrees(self) -> np.ndarray:
         """``int64 [n]`` number of neighbours of each node."""

@@ -46,7 +46,9 @@ def hold_out(graph: Graph, fraction: float, seed: int) -> tuple[Graph, HeldOut]:
     if not 0 < fraction < 1:
         raise ConfigError(f"--holdout-nodes {fraction} must lie in (0, 1)")
     if graph.labels is None:
-        raise ConfigError(f"{graph.name} has no labels to hold out")
+        raise ConfigError(f"{graph.name} is multi-label; --holdout-nodes takes graphs with one "
+                          "class per node" if graph.multilabels is not None else
+                          f"{graph.name} has no labels to hold out")
     labelled = np.nonzero(graph.labels >= 0)[0]
     count = int(round(fraction * labelled.size))
     if count == 0:

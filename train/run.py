@@ -20,8 +20,9 @@ from hashembed.train.encoders import IdEncoderConfig
 from hashembed.train.graph import Graph
 from hashembed.train.model import ModelConfig, build_model, sparse_adjacency
 from hashembed.train.minibatch import BatchConfig, memory_plan, node_loader
-from hashembed.train.trainer import (ACCURACY, Task, TrainConfig, fit, full_batch_loaders,
-                                     majority_accuracy, resolve_device)
+from hashembed.train.metrics import multilabel_f1
+from hashembed.train.trainer import (ACCURACY, MULTILABEL_MICRO_F1, Task, TrainConfig, fit,
+                                     full_batch_loaders, majority_accuracy, resolve_device)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
         decoder_config: the decoder's shape (``None`` with ``code_spec=None``).
         embedding_dim: ``d`` of the table when ``code_spec`` is ``None``.
         task: the loss and the metric used for early stopping and reported
-            (:data:`~hashembed.train.trainer.ACCURACY` or ``ROC_AUC`` for binary labels).
+            (:data:`~hashembed.train.trainer.ACCURACY`, ``ROC_AUC`` for binary labels, or
+            ``MULTILABEL_MICRO_F1`` for a multi-label graph, whose ``metrics.json`` also
+            gives the test macro-F1).
         overwrite: replace ``out_dir`` if it holds a run (anything else is refused).
         inputs: the files the graph was read from; ``out_dir`` may not contain them.
         batch: train on sampled neighbourhoods of ``batch.batch_size`` seeds
@@ -86,8 +89,15 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
     """
     if (code_spec is None) != (decoder_config is None):
         raise ConfigError("give a decoder config exactly when nodes are coded")
-    if graph.labels is None or not graph.masks or "train" not in graph.masks:
+    if (graph.labels is None and graph.multilabels is None) or not graph.masks \
+            or "train" not in graph.masks:
         raise ConfigError(f"{graph.name}: training needs labels and a train/val/test split")
+    multilabel = graph.labels is None
+    if multilabel != (task.metric == MULTILABEL_MICRO_F1.metric):
+        raise ConfigError(
+            f"{graph.name} is multi-label: train it with --metric micro_f1" if multilabel else
+            f"--metric {task.metric} scores multi-label graphs; {graph.name} has one class "
+            "per node")
     if task.metric == "roc_auc" and graph.num_classes != 2:
         raise ConfigError(f"{graph.name}: metric roc_auc needs two classes, the graph has "
                           f"{graph.num_classes}")
@@ -138,7 +148,7 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
                         id_encoder, sparse=batch is not None)
     if batch is None:
         adj_t = sparse_adjacency(torch.from_numpy(graph.edges()), graph.num_nodes)
-        loaders = full_batch_loaders(node_input, adj_t, torch.from_numpy(graph.labels),
+        loaders = full_batch_loaders(node_input, adj_t, torch.from_numpy(graph.targets()),
                                      graph.masks, resolve_device(train_config.device))
     else:
         loaders = _sampled_loaders(graph, codes, model, model_config, train_config, batch,
@@ -153,7 +163,8 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
             "none" if id_encoder is None or id_encoder.kind == "table" else id_encoder.kind),
         "metric": task.metric,
         **{split: result.scores[split] for split in ("train", "val", "test")},
-        "majority_class_test": majority_accuracy(graph.labels, graph.masks),
+        "majority_class_test": None if graph.labels is None else
+        majority_accuracy(graph.labels, graph.masks),
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "bits_per_node": 0 if code_spec is None else code_spec.bits,
@@ -168,6 +179,9 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
             "train": train_config.to_dict(),
         },
     }
+    if graph.labels is None and len(result.targets.get("test", ())):
+        metrics["test_macro_f1"] = multilabel_f1(result.targets["test"] > 0.5,
+                                                 result.logits["test"])[1]
     if holdout is not None:
         metrics["holdout_nodes"] = len(holdout.ids)
     metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, train_config,
@@ -186,7 +200,7 @@ def _sampled_loaders(graph: Graph, codes, model, model_config: ModelConfig,
                        embedding_dim)
     log.info("memory plan: %s", ", ".join(f"{k} {v / 2**20:,.1f} MiB" for k, v in plan.items()))
     return {
-        split: node_loader(indptr, indices, codes, graph.labels,
+        split: node_loader(indptr, indices, codes, graph.targets(),
                            np.nonzero(graph.masks[split])[0], batch.fanout,
                            batch.batch_size if split == "train" else batch.eval_batch_size,
                            shuffle=split == "train", seed=train_config.seed)
