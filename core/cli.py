@@ -60,7 +60,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     inputs = [p for p in (a.edges, a.labels, a.graph, a.codes) if p is not None] or \
         [a.data_root]
     check_run_dir(a.out, a.overwrite, inputs)  # before any work: a bad --out fails at once
-    train = TrainConfig(a.epochs, a.patience, a.lr, a.weight_decay, a.seed, a.device)
+    train = TrainConfig(300 if a.epochs is None else a.epochs, a.patience,
+                        0.01 if a.lr is None else a.lr, a.weight_decay, a.seed, a.device)
     if a.dataset:
         graph = load_dataset(a.dataset, a.data_root)
     elif a.graph:
@@ -75,6 +76,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
             raise ConfigError("--edges needs --labels for node classification")
         graph = load_edge_list_graph(a.edges, a.labels, a.num_nodes, src_col=a.src_col,
                                      dst_col=a.dst_col, id_type=a.id_type)
+    if graph.name == "ogbl-ddi":
+        return _train_links(a, graph, inputs)
     holdout = None
     if a.holdout_nodes is not None:
         from hashembed.train.holdout import hold_out
@@ -82,6 +85,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
         graph, holdout = hold_out(graph, a.holdout_nodes, a.seed)
     graph = apply_split(graph, parse_split(a.split) if a.split else None, a.seed)
     metric = a.metric or ("micro_f1" if graph.labels is None else "accuracy")
+    if metric == "hits@20":
+        raise ConfigError(f"--metric hits@20 scores link prediction (ogbl-ddi); {graph.name} "
+                          "trains node classification")
     spec = decoder = id_encoder = None
     if a.coding in ("qr", "hashing-trick"):
         from hashembed.train.encoders import IdEncoderConfig
@@ -107,11 +113,50 @@ def _cmd_train(a: argparse.Namespace) -> int:
                               "micro_f1": MULTILABEL_MICRO_F1}[metric],
                         overwrite=a.overwrite, inputs=inputs, batch=batch,
                         codes_dir=a.codes, holdout=holdout, id_encoder=id_encoder)
+    _print_run(metrics, a.out)
+    return 0
+
+
+def _print_run(metrics: dict, out: Path) -> None:
     keys = ("dataset", "coding", "bits_per_node", "metric", "train", "val", "test",
-            "majority_class_test", "bytes")
-    keys += ("test_macro_f1",) if "test_macro_f1" in metrics else ()
-    print(json.dumps({k: metrics[k] for k in keys}, indent=2))
-    print(f"run written to {Path(a.out).resolve()}", file=sys.stderr)
+            "test_macro_f1", "majority_class_test", "best_epoch", "bytes")
+    print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=2))
+    print(f"run written to {Path(out).resolve()}", file=sys.stderr)
+
+
+def _train_links(a: argparse.Namespace, graph, inputs) -> int:
+    """``hashembed train --dataset ogbl-ddi``: link prediction on the official split."""
+    from hashembed.codeformat import CodeSpec
+    from hashembed.errors import ConfigError
+    from hashembed.train.decoder import DecoderConfig
+    from hashembed.train.linkpred import LinkTrainConfig, load_ogbl_ddi_split
+    from hashembed.train.model import ModelConfig
+    from hashembed.train.run import train_link_run
+
+    unsupported = [flag for flag, given in (
+        ("--metric (other than hits@20)", a.metric not in (None, "hits@20")),
+        ("--batch-size", a.batch_size is not None), ("--holdout-nodes", a.holdout_nodes),
+        ("--split", a.split), ("--coding qr|hashing-trick", a.coding in ("qr", "hashing-trick")),
+        ("--codes", a.codes)) if given]
+    if unsupported:
+        raise ConfigError(f"{graph.name} trains link prediction (Hits@20, official split), "
+                          f"which does not take {', '.join(unsupported)}")
+    spec = decoder = None
+    if a.coding != "none":
+        spec = CodeSpec(a.coding, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
+                        projection=a.projection)
+        decoder = DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim,
+                                a.decoder_hidden or a.hidden, a.dim)
+    model = ModelConfig(a.gnn, a.layers, a.hidden, a.hidden, a.dropout)
+    epochs = LinkTrainConfig.epochs if a.epochs is None else a.epochs
+    if epochs < 1:
+        raise ConfigError(f"--epochs {epochs} must be at least 1")
+    link = LinkTrainConfig(epochs=epochs, lr=LinkTrainConfig.lr if a.lr is None else a.lr,
+                           seed=a.seed, eval_every=max(1, epochs // 20))
+    metrics = train_link_run(graph, load_ogbl_ddi_split(a.data_root), spec, decoder, model,
+                             link, a.out, embedding_dim=a.dim, progress=not a.quiet,
+                             overwrite=a.overwrite, inputs=inputs)
+    _print_run(metrics, a.out)
     return 0
 
 
@@ -344,14 +389,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder-hidden", type=int,
                    help="the code decoder's MLP hidden width (default: --hidden)")
     p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--epochs", type=int, help="most epochs (default: 300; 20 for link "
+                   "prediction, an epoch of which passes over every training edge)")
     p.add_argument("--patience", type=int, default=50)
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lr", type=float, help="Adam's learning rate (default: 0.01; 0.005 for "
+                   "link prediction)")
     p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--metric", choices=("accuracy", "roc_auc", "micro_f1"), default=None,
+    p.add_argument("--metric", choices=("accuracy", "roc_auc", "micro_f1", "hits@20"),
+                   default=None,
                    help="early-stopping and reported metric (roc_auc: binary labels, e.g. "
                    "tolokers; micro_f1: multi-label graphs, e.g. blogcatalog, trained with one "
-                   "sigmoid per label). Default: micro_f1 for a multi-label graph, else "
+                   "sigmoid per label; hits@20: link prediction on ogbl-ddi's official split). "
+                   "Default: hits@20 for ogbl-ddi, micro_f1 for a multi-label graph, else "
                    "accuracy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",

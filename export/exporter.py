@@ -123,8 +123,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
                               "hashing-trick), a baseline; only coded runs export to a bundle")
         spec, graph = run.code_spec, run.graph
         if graph.labels is None:
-            raise ConfigError(f"{run_dir} trained a multi-label task ({graph.name}); bundles "
-                              "serve one class per node, so it does not export yet")
+            raise ConfigError(f"{run_dir} trained a {run.metrics.get('metric')} task "
+                              f"({graph.name}); bundles serve one class per node, so it does "
+                              "not export yet")
         export_onnx(run.model, spec.bytes_per_node, writer.file(MODEL_FILE), opset)
         writer.add_file(MODEL_FILE)
         written_opset = declared_opset(writer.file(MODEL_FILE))

@@ -108,8 +108,10 @@ class RunWriter(StagedDirectory):
 
     def save(self, model: NodeClassifier, graph: Graph, code_spec: CodeSpec | None,
              thresholds: np.ndarray | None, codes: np.ndarray | None, train_config: TrainConfig,
-             metrics: dict, holdout=None) -> str:
-        """Write every file into the staging directory, ``run.json`` last; returns the run id."""
+             metrics: dict, holdout=None, extra: dict | None = None) -> str:
+        """Write every file into the staging directory, ``run.json`` last; returns the run id.
+
+        ``extra``: more entries for ``checkpoint.pt`` (a link run's scorer weights)."""
         run_id = uuid.uuid4().hex
         files = []
         if codes is not None:
@@ -159,6 +161,7 @@ class RunWriter(StagedDirectory):
             "class_names": None if graph.class_names is None else list(graph.class_names),
             "embedding_dim": int(model.convs[0].in_channels),
             "state_dict": model.state_dict(),
+            **(extra or {}),
         }
         torch.save(checkpoint, self.path / CHECKPOINT_FILE)
         (self.path / METRICS_FILE).write_text(

@@ -1,4 +1,8 @@
-"""One training run end to end: codes -> model -> fit -> metrics.json + checkpoint."""
+"""One training run end to end: codes -> model -> fit -> metrics.json + checkpoint.
+
+:func:`train_run` trains node classification (single- or multi-label), :func:`train_link_run`
+link prediction; both write the same run directory (:mod:`hashembed.train.checkpoint`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from hashembed.train.coding import code_stats, make_codes
 from hashembed.train.decoder import DecoderConfig
 from hashembed.train.encoders import IdEncoderConfig
 from hashembed.train.graph import Graph
+from hashembed.train.linkpred import LinkScorer, LinkSplit, LinkTrainConfig, fit_links
 from hashembed.train.model import ModelConfig, build_model, sparse_adjacency
 from hashembed.train.minibatch import BatchConfig, memory_plan, node_loader
 from hashembed.train.metrics import multilabel_f1
@@ -205,3 +210,63 @@ def _sampled_loaders(graph: Graph, codes, model, model_config: ModelConfig,
                            batch.batch_size if split == "train" else batch.eval_batch_size,
                            shuffle=split == "train", seed=train_config.seed)
         for split in ("train", "val", "test") if split in graph.masks}
+
+
+def train_link_run(graph: Graph, split: LinkSplit, code_spec: CodeSpec | None,
+                   decoder_config: DecoderConfig | None, model_config: ModelConfig,
+                   link_config: LinkTrainConfig, out_dir: str | Path, embedding_dim: int = 64,
+                   progress: bool = True, overwrite: bool = False, inputs=()) -> dict:
+    """Link prediction end to end (:mod:`hashembed.train.linkpred`, ogbl-ddi's protocol):
+    codes -> decoder + GNN (``model_config.num_classes`` is the node representation's
+    width) + pair scorer -> Hits@20 on the split's validation and test edges.
+
+    Args:
+        graph: the training graph (``split.train``'s edges, both directions); codes are made
+            from it, so held-out edges never shape a code.
+        split: the official edges (:func:`~hashembed.train.linkpred.load_ogbl_ddi_split`).
+        code_spec, decoder_config: as for :func:`train_run` (``None``: a full table).
+
+    Writes ``out_dir`` like :func:`train_run` (the checkpoint also holds the scorer's weights,
+    ``"link_scorer"``); such runs do not export. Returns the metrics of ``metrics.json``.
+    """
+    if (code_spec is None) != (decoder_config is None):
+        raise ConfigError("give a decoder config exactly when nodes are coded")
+    with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
+        torch.manual_seed(link_config.seed)
+        started = time.perf_counter()
+        codes = thresholds = None
+        stats: dict = {}
+        node_input = torch.arange(graph.num_nodes)
+        if code_spec is not None:
+            made = make_codes(graph, code_spec, progress=progress)
+            codes, thresholds = made.packed, made.thresholds
+            stats = code_stats(codes, code_spec.bits)
+            node_input = torch.from_numpy(np.asarray(codes))
+            embedding_dim = decoder_config.embedding_dim
+        coding_seconds = time.perf_counter() - started
+        model = build_model(model_config, decoder_config, graph.num_nodes, embedding_dim)
+        scorer = LinkScorer(model_config.num_classes, model_config.hidden_dim)
+        scores = fit_links(model, scorer, node_input, graph.num_nodes, split, link_config,
+                           progress)
+        metrics = {
+            "dataset": graph.name, "num_nodes": graph.num_nodes,
+            "num_edges": graph.num_edges // 2,
+            "coding": code_spec.scheme if code_spec is not None else "none",
+            "metric": "hits@20", "val": scores["val"], "test": scores["test"],
+            "best_epoch": scores["best_epoch"], "epochs_run": link_config.epochs,
+            "bits_per_node": 0 if code_spec is None else code_spec.bits,
+            "code_stats": stats,
+            "bytes": memory_report(model, graph.num_nodes, code_spec, embedding_dim),
+            "seconds": {"coding": coding_seconds, "total": time.perf_counter() - started},
+            "config": {
+                "code_spec": None if code_spec is None else code_spec.to_dict(),
+                "decoder": None if decoder_config is None else decoder_config.to_dict(),
+                "model": model_config.to_dict(), "link": asdict(link_config),
+            },
+        }
+        record = TrainConfig(epochs=link_config.epochs, patience=link_config.epochs,
+                             lr=link_config.lr, seed=link_config.seed)
+        metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, record,
+                                        metrics, extra={"link_scorer": scorer.state_dict()})
+        writer.commit()
+    return json_safe(metrics)

@@ -53,7 +53,7 @@ def test_full_batch_run_learns_the_labels_and_reloads(two_label_cora, tmp_path):
     run = load_run(tmp_path / "run")
     assert run.graph.labels is None
     np.testing.assert_array_equal(run.graph.multilabels, two_label_cora.multilabels)
-    with pytest.raises(ConfigError, match="multi-label task"):
+    with pytest.raises(ConfigError, match="micro_f1 task"):
         export_run(tmp_path / "run", tmp_path / "bundle")
     assert not (tmp_path / "bundle").exists()
 

@@ -1,0 +1,65 @@
+"""Link prediction is a task of ``hashembed train``: a run directory like node classification's,
+with Hits@20 on the split's held-out edges and the scorer's weights in the checkpoint."""
+
+import numpy as np
+import pytest
+import torch
+
+from hashembed.cli import main
+from hashembed.codeformat import CodeSpec
+from hashembed.errors import ConfigError
+from hashembed.export.exporter import export_run
+from hashembed.train.checkpoint import CHECKPOINT_FILE, load_run
+from hashembed.train.decoder import DecoderConfig
+from hashembed.train.graph import Graph, symmetrize
+from hashembed.train.linkpred import LinkSplit, LinkTrainConfig
+from hashembed.train.model import ModelConfig
+from hashembed.train.run import train_link_run
+
+
+def _two_cliques(n: int = 40) -> LinkSplit:
+    """Two cliques of 20; held-out intra-clique pairs are positives, cross pairs negatives."""
+    rng = np.random.default_rng(0)
+    pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n) if (u < 20) == (v < 20)])
+    rng.shuffle(pairs)
+    cross = np.array([(u, v) for u in range(20) for v in range(20, n)])
+    return LinkSplit(train=pairs[:300], valid_pos=pairs[300:340], valid_neg=cross[:200],
+                     test_pos=pairs[340:], test_neg=cross[200:])
+
+
+def test_link_run_learns_held_out_edges_and_saves_its_scorer(tmp_path):
+    split = _two_cliques()
+    graph = Graph("planted", 40, symmetrize(split.train, 40))
+    spec = CodeSpec("hash", bits=32, bits_per_index=8, seed=0)
+    decoder = DecoderConfig(32, 8, codebook_dim=8, hidden_dim=16, embedding_dim=8)
+    metrics = train_link_run(graph, split, spec, decoder, ModelConfig("sage", 2, 16, 16, 0.0),
+                             LinkTrainConfig(epochs=40, batch_size=128, lr=0.01, eval_every=5),
+                             tmp_path / "run", progress=False)
+    assert metrics["metric"] == "hits@20" and metrics["coding"] == "hash"
+    assert metrics["test"] > 0.5 and metrics["best_epoch"] > 0
+    assert metrics["config"]["link"]["epochs"] == 40
+    run = load_run(tmp_path / "run")  # the model reloads alone, codes and all
+    assert run.codes.shape == (40, 4) and run.graph.labels is None
+    checkpoint = torch.load(tmp_path / "run" / CHECKPOINT_FILE, weights_only=True)
+    assert "linears.0.weight" in checkpoint["link_scorer"]
+    with pytest.raises(ConfigError, match="hits@20 task"):
+        export_run(tmp_path / "run", tmp_path / "bundle")
+
+
+def test_node_only_flags_are_refused_for_link_prediction(data_root, tmp_path, capsys):
+    assert main(["train", "--dataset", "ogbl-ddi", "--data-root", str(data_root),
+                 "--batch-size", "64", "--out", str(tmp_path / "run")]) != 0
+    assert "does not take --batch-size" in capsys.readouterr().err
+    assert main(["train", "--dataset", "cora", "--metric", "hits@20", "--out",
+                 str(tmp_path / "run")]) != 0
+    assert "hits@20 scores link prediction" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_cli_trains_ogbl_ddi_on_its_official_split(data_root, tmp_path, capsys):
+    assert main(["train", "--dataset", "ogbl-ddi", "--data-root", str(data_root),
+                 "--epochs", "1", "--bits", "32", "--dim", "16", "--hidden", "16",
+                 "--codebook-dim", "16", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert '"metric": "hits@20"' in out and '"best_epoch": 1' in out
