@@ -46,10 +46,8 @@ def _add_graph_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from hashembed.codeformat import CodeSpec
     from hashembed.errors import ConfigError
     from hashembed.train.datasets import apply_split, load_dataset
-    from hashembed.train.decoder import DecoderConfig
     from hashembed.train.edgelist import load_edge_list_graph
     from hashembed.train.model import ModelConfig
     from hashembed.train.checkpoint import check_run_dir
@@ -95,10 +93,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         id_encoder = IdEncoderConfig.for_budget(a.coding.replace("-", "_"), graph.num_nodes,
                                                 a.dim, a.bits, a.seed)
     elif a.coding != "none":
-        spec = CodeSpec(a.coding, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
-                        projection=a.projection)
-        decoder = DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim,
-                                a.decoder_hidden or a.hidden, a.dim)
+        spec, decoder = _coding_configs(a)
     model = ModelConfig(a.gnn, a.layers, a.hidden, graph.num_classes, a.dropout)
     batch = None
     if a.batch_size is not None:
@@ -117,6 +112,17 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _coding_configs(a: argparse.Namespace):
+    """``(CodeSpec, DecoderConfig)`` of ``train``'s coding flags (``--coding hash|random``)."""
+    from hashembed.codeformat import CodeSpec
+    from hashembed.train.decoder import DecoderConfig
+
+    spec = CodeSpec(a.coding, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
+                    projection=a.projection)
+    return spec, DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim,
+                               a.decoder_hidden or a.hidden, a.dim)
+
+
 def _print_run(metrics: dict, out: Path) -> None:
     keys = ("dataset", "coding", "bits_per_node", "metric", "train", "val", "test",
             "test_macro_f1", "majority_class_test", "best_epoch", "bytes")
@@ -126,9 +132,7 @@ def _print_run(metrics: dict, out: Path) -> None:
 
 def _train_links(a: argparse.Namespace, graph, inputs) -> int:
     """``hashembed train --dataset ogbl-ddi``: link prediction on the official split."""
-    from hashembed.codeformat import CodeSpec
     from hashembed.errors import ConfigError
-    from hashembed.train.decoder import DecoderConfig
     from hashembed.train.linkpred import LinkTrainConfig, load_ogbl_ddi_split
     from hashembed.train.model import ModelConfig
     from hashembed.train.run import train_link_run
@@ -141,12 +145,7 @@ def _train_links(a: argparse.Namespace, graph, inputs) -> int:
     if unsupported:
         raise ConfigError(f"{graph.name} trains link prediction (Hits@20, official split), "
                           f"which does not take {', '.join(unsupported)}")
-    spec = decoder = None
-    if a.coding != "none":
-        spec = CodeSpec(a.coding, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
-                        projection=a.projection)
-        decoder = DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim,
-                                a.decoder_hidden or a.hidden, a.dim)
+    spec, decoder = _coding_configs(a) if a.coding != "none" else (None, None)
     model = ModelConfig(a.gnn, a.layers, a.hidden, a.hidden, a.dropout)
     epochs = LinkTrainConfig.epochs if a.epochs is None else a.epochs
     if epochs < 1:

@@ -67,3 +67,18 @@ def write_toy_bundle(path, overwrite=False, fail_before_commit=False, n=3, manif
             raise RuntimeError("crash")
         w.commit()
     return codes
+
+
+def two_cliques_split(n: int = 40):
+    """A link split with a planted answer: two cliques of ``n / 2``; held-out intra-clique pairs
+    are the positives, cross-clique pairs the negatives."""
+    from hashembed.train.linkpred import LinkSplit
+
+    rng = np.random.default_rng(0)
+    half = n // 2
+    pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n)
+                      if (u < half) == (v < half)])
+    rng.shuffle(pairs)
+    cross = np.array([(u, v) for u in range(half) for v in range(half, n)])
+    return LinkSplit(train=pairs[:300], valid_pos=pairs[300:340], valid_neg=cross[:200],
+                     test_pos=pairs[340:], test_neg=cross[200:])

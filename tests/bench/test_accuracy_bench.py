@@ -3,7 +3,6 @@
 import json
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
 
@@ -11,8 +10,10 @@ from hashembed.bench.accuracy import (METHODS, SUITES, DatasetSpec, Suite, build
                                       run_accuracy_bench, select)
 from hashembed.errors import CodeFormatError, ConfigError
 from hashembed.train.encoders import budget_rows, qr_rows
-from hashembed.train.linkpred import LinkScorer, LinkSplit, LinkTrainConfig, fit_links
+from hashembed.train.linkpred import LinkScorer, LinkTrainConfig, fit_links
 from hashembed.train.model import ModelConfig, NodeClassifier
+
+from helpers import two_cliques_split
 
 
 def test_tiny_suite_writes_json_markdown_and_plot(data_root, tmp_path):
@@ -69,18 +70,9 @@ def test_budgets_match_the_code_bytes(cora):
     assert table == 4 * d
 
 
-def _two_cliques(n: int = 40) -> LinkSplit:
-    rng = np.random.default_rng(0)
-    pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n) if (u < 20) == (v < 20)])
-    rng.shuffle(pairs)
-    cross = np.array([(u, v) for u in range(20) for v in range(20, n)])
-    return LinkSplit(train=pairs[:300], valid_pos=pairs[300:340], valid_neg=cross[:200],
-                     test_pos=pairs[340:], test_neg=cross[200:])
-
-
 def test_link_training_learns_a_planted_structure():
     """Two cliques; held-out intra-clique pairs must outscore cross-clique pairs."""
-    n, split = 40, _two_cliques()
+    n, split = 40, two_cliques_split()
     torch.manual_seed(0)
     gnn = NodeClassifier(torch.nn.Embedding(n, 8), 8, ModelConfig("sage", 2, 16, 16, 0.0))
     result = fit_links(gnn, LinkScorer(16, 16, dropout=0.0), torch.arange(n), n, split,
@@ -97,7 +89,7 @@ def test_link_runs_record_the_best_epoch():
     suite = Suite(datasets=(), bits=(32,), seeds=(0,), dim=8, hidden=8)
     dataset = DatasetSpec("planted", task="link", metric="hits@20", epochs=20)
     torch.manual_seed(0)
-    scores = _link_run(SimpleNamespace(num_nodes=40), _two_cliques(), dataset,
+    scores = _link_run(SimpleNamespace(num_nodes=40), two_cliques_split(), dataset,
                        torch.nn.Embedding(40, 8), torch.arange(40), suite, seed=0)
     assert set(scores) == {"val", "test", "best_epoch"}
     assert scores["best_epoch"] in range(1, 21) and 0 <= scores["test"] <= 1

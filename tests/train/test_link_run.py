@@ -1,7 +1,6 @@
 """Link prediction is a task of ``hashembed train``: a run directory like node classification's,
 with Hits@20 on the split's held-out edges and the scorer's weights in the checkpoint."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,23 +11,15 @@ from hashembed.export.exporter import export_run
 from hashembed.train.checkpoint import CHECKPOINT_FILE, load_run
 from hashembed.train.decoder import DecoderConfig
 from hashembed.train.graph import Graph, symmetrize
-from hashembed.train.linkpred import LinkSplit, LinkTrainConfig
+from hashembed.train.linkpred import LinkTrainConfig
 from hashembed.train.model import ModelConfig
 from hashembed.train.run import train_link_run
 
-
-def _two_cliques(n: int = 40) -> LinkSplit:
-    """Two cliques of 20; held-out intra-clique pairs are positives, cross pairs negatives."""
-    rng = np.random.default_rng(0)
-    pairs = np.array([(u, v) for u in range(n) for v in range(u + 1, n) if (u < 20) == (v < 20)])
-    rng.shuffle(pairs)
-    cross = np.array([(u, v) for u in range(20) for v in range(20, n)])
-    return LinkSplit(train=pairs[:300], valid_pos=pairs[300:340], valid_neg=cross[:200],
-                     test_pos=pairs[340:], test_neg=cross[200:])
+from helpers import two_cliques_split
 
 
 def test_link_run_learns_held_out_edges_and_saves_its_scorer(tmp_path):
-    split = _two_cliques()
+    split = two_cliques_split()
     graph = Graph("planted", 40, symmetrize(split.train, 40))
     spec = CodeSpec("hash", bits=32, bits_per_index=8, seed=0)
     decoder = DecoderConfig(32, 8, codebook_dim=8, hidden_dim=16, embedding_dim=8)
