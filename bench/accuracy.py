@@ -76,6 +76,10 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class Suite:
+    """A grid of runs and the shapes every run shares: ``dim`` (``d``, every method's
+    embedding width), ``hidden`` (the GNN's), and the coded methods' decoder
+    (``bits_per_index`` ``b``, ``codebook_dim`` ``d_c``, ``decoder_hidden``)."""
+
     datasets: tuple[DatasetSpec, ...]
     bits: tuple[int, ...]
     seeds: tuple[int, ...]
@@ -85,6 +89,13 @@ class Suite:
     dim: int = 64
     hidden: int = 128
     bits_per_index: int = 8
+    codebook_dim: int = 64
+    decoder_hidden: int = 128
+
+    def decoder(self, bits: int) -> DecoderConfig:
+        """The coded methods' decoder for ``bits``-bit codes."""
+        return DecoderConfig(bits, self.bits_per_index, self.codebook_dim,
+                             self.decoder_hidden, self.dim)
 
 
 SUITES = {
@@ -112,18 +123,20 @@ SUITES = {
 
 
 def build_encoder(method: str, graph: Graph, bits: int | None, dim: int, seed: int,
-                  bits_per_index: int = 8):
+                  bits_per_index: int = 8, decoder: DecoderConfig | None = None):
     """``(encoder, node_input, bytes_per_node)`` for a method (see the module docstring);
-    ``bits_per_index`` is the coded methods' ``b``."""
+    ``decoder`` shapes the coded methods' decoder (default: ``d_c`` 64, hidden 128, output
+    ``dim``, ``b = bits_per_index``)."""
     n = graph.num_nodes
     ids = torch.arange(n)
     if method == "table":
         return embedding_table(n, dim), ids, 4.0 * dim
     if method in CODED:
-        spec = CodeSpec(method, bits=bits, bits_per_index=bits_per_index, seed=seed)
+        config = decoder or DecoderConfig(bits, bits_per_index, codebook_dim=64, hidden_dim=128,
+                                          embedding_dim=dim)
+        spec = CodeSpec(method, bits=bits, bits_per_index=config.bits_per_index, seed=seed)
         codes = make_codes(graph, spec, progress=False).packed
-        encoder = CodeDecoder(DecoderConfig(bits, bits_per_index, codebook_dim=64, hidden_dim=128,
-                                            embedding_dim=dim))
+        encoder = CodeDecoder(config)
         decoder_bytes = 4 * sum(p.numel() for p in encoder.parameters())
         return encoder, torch.from_numpy(codes), bits / 8 + decoder_bytes / n
     if method in ("hashing_trick", "qr"):
@@ -424,8 +437,9 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
             graph = split_graphs[key]
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        encoder, node_input, bytes_per_node = build_encoder(method, graph, bits, suite.dim,
-                                                            seed, suite.bits_per_index)
+        encoder, node_input, bytes_per_node = build_encoder(
+            method, graph, bits, suite.dim, seed,
+            decoder=suite.decoder(bits) if method in CODED else None)
         if dataset.task == "link":
             scores = _link_run(graph, split, dataset, encoder, node_input, suite, seed)
         else:
@@ -452,7 +466,9 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
                "config": {"bits": shown.bits, "seeds": shown.seeds, "epochs": shown.epochs,
                           "link_epochs": shown.link_epochs, "dim": shown.dim,
                           "hidden": shown.hidden, "gnn": "sage, 2 layers",
-                          "bits_per_index": suite.bits_per_index, "methods": shown.methods,
+                          "bits_per_index": suite.bits_per_index,
+                          "codebook_dim": suite.codebook_dim,
+                          "decoder_hidden": suite.decoder_hidden, "methods": shown.methods,
                           "datasets": [d.__dict__ for d in shown.datasets]},
                "env": env, "seconds": sum(part["seconds"] for part in parts),
                "parts": parts, "summary": rows, "runs": runs}
