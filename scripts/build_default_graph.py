@@ -15,7 +15,7 @@ def main(root: str, out: str) -> None:
     from pathlib import Path
 
     graph = load_planetoid(Path(root), "cora")
-    masks = graph.masks["official"]
+    masks = graph.splits["official"]
     np.savez_compressed(
         out, num_nodes=np.int64(graph.num_nodes), edge_index=graph.edge_index.astype(np.int32),
         labels=graph.labels.astype(np.int8),

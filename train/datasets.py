@@ -63,7 +63,7 @@ def load_bundled_cora() -> Graph:
         n = int(data["num_nodes"])
         masks = {k: data[f"mask_{k}"] for k in ("train", "val", "test")}
         return Graph("cora", n, data["edge_index"].astype(np.int64),
-                     data["labels"].astype(np.int64), {"official": masks})
+                     data["labels"].astype(np.int64), splits={"official": masks})
 
 
 def load_planetoid(root: Path, name: str) -> Graph:
@@ -89,7 +89,8 @@ def load_planetoid(root: Path, name: str) -> Graph:
         "val": np.arange(len(y_train), len(y_train) + 500),
         "test": test_index[has],
     })
-    return Graph(f"planetoid-{name}", n, symmetrize(edges, n), labels, {"official": masks})
+    return Graph(f"planetoid-{name}", n, symmetrize(edges, n), labels,
+                 splits={"official": masks})
 
 
 def load_tolokers(root: Path) -> Graph:
@@ -98,7 +99,7 @@ def load_tolokers(root: Path) -> Graph:
     n = labels.shape[0]
     splits = {str(k): {"train": data["train_masks"][k], "val": data["val_masks"][k],
                        "test": data["test_masks"][k]} for k in range(data["train_masks"].shape[0])}
-    return Graph("tolokers", n, symmetrize(data["edges"], n), labels, splits)
+    return Graph("tolokers", n, symmetrize(data["edges"], n), labels, splits=splits)
 
 
 def load_email_eu_core(root: Path) -> Graph:
@@ -152,8 +153,8 @@ def load_ogbl_ddi(root: Path) -> Graph:
 def load_dataset(name: str, root: str | Path | None = None) -> Graph:
     """Load a named dataset (see the module table). ``root`` is the data folder.
 
-    Graphs with official splits carry them as ``{"official": masks}`` or ``{"0": masks, …}`` in
-    ``Graph.masks`` until :func:`apply_split` replaces them by one train/val/test set.
+    Graphs with official splits carry them in ``Graph.splits`` (``{"official": masks}`` or
+    ``{"0": masks, …}``); :func:`apply_split` picks the one training uses (``Graph.masks``).
     """
     if name == "cora":
         return load_bundled_cora()
@@ -187,7 +188,7 @@ def apply_split(graph: Graph, split: SplitSpec | None, seed: int) -> Graph:
         labelled = graph.labels if graph.labels is not None else \
             np.where(graph.multilabels.any(axis=1), 0, -1)
         return replace(graph, masks=random_split(labelled, split.fractions, seed))
-    shipped = graph.masks or {}
+    shipped = graph.splits or {}
     key = "official" if "official" in shipped else str(split.index)
     if key not in shipped:
         if not shipped:

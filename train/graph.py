@@ -29,8 +29,11 @@ class Graph:
             memory-mapped CSR is ``csr_arrays`` (:meth:`csr` gives either form as CSR,
             :meth:`edges` as an edge index).
         labels: ``int64 [n]`` class per node, ``-1`` where unlabelled; or ``None``.
-        masks: ``{"train"|"val"|"test": bool [n]}`` once a split is applied; as loaded, a
-            dataset's official split(s) keyed by name (``{"official": masks}``); or ``None``.
+        masks: the split training uses, ``{"train"|"val"|"test": bool [n]}``, set by
+            :func:`~hashembed.train.datasets.apply_split`; ``None`` before.
+        splits: the split(s) a dataset ships, by name (``{"official": masks}``, or
+            ``{"0": masks, …}`` for Tolokers' ten), each ``{"train"|"val"|"test": bool [n]}``;
+            ``None`` when it ships none.
         class_names: label names when the input labels were strings, else ``None``.
         multilabels: ``bool [n, L]`` for multi-label data (BlogCatalog), else ``None``.
         id_map: the users' own node ids of the rows (:class:`~hashembed.idmap.IdMap`);
@@ -45,6 +48,7 @@ class Graph:
     class_names: list[str] | None = field(default=None)
     multilabels: np.ndarray | None = field(default=None, repr=False)
     id_map: IdMap | None = field(default=None, repr=False)
+    splits: dict | None = field(default=None, repr=False)
     csr_arrays: tuple | None = field(default=None, repr=False)
     source_dir: object = field(default=None, repr=False)
 
@@ -108,13 +112,14 @@ class Graph:
 
 def graph_from_dir(graph_dir) -> Graph:
     """A :class:`Graph` over a graph directory (:mod:`hashembed.graphdir`): its CSR stays
-    memory-mapped (``csr_arrays``); labels and official masks are read into memory."""
+    memory-mapped (``csr_arrays``); labels and its stored split (``splits["official"]``)
+    are read into memory."""
     header = graph_dir.header
     masks = {k: np.array(v) for k, v in graph_dir.masks.items()} or None
     return Graph(header.name, graph_dir.num_nodes, None,
                  None if graph_dir.labels is None else np.array(graph_dir.labels),
-                 None if masks is None else {"official": masks},
                  class_names=None if header.class_names is None else list(header.class_names),
+                 splits=None if masks is None else {"official": masks},
                  id_map=None if graph_dir.ids.kind == "dense" else graph_dir.ids,
                  csr_arrays=(graph_dir.indptr, graph_dir.indices), source_dir=graph_dir)
 

@@ -41,7 +41,7 @@ class HeldOut:
 def hold_out(graph: Graph, fraction: float, seed: int) -> tuple[Graph, HeldOut]:
     """``graph`` without ``fraction`` of its labelled nodes, and those nodes (module docstring).
 
-    Official masks of the graph, if any, are restricted to the remaining nodes.
+    The graph's split and shipped splits, if any, are restricted to the remaining nodes.
     """
     if not 0 < fraction < 1:
         raise ConfigError(f"--holdout-nodes {fraction} must lie in (0, 1)")
@@ -68,13 +68,15 @@ def hold_out(graph: Graph, fraction: float, seed: int) -> tuple[Graph, HeldOut]:
         id_map = IdMap.from_strings(kept_ids)
     else:
         id_map = IdMap.from_ints(np.array(kept_ids, dtype=np.int64))
-    masks = None
-    if graph.masks:
-        masks = {name: ({k: v[keep] for k, v in value.items()} if isinstance(value, dict)
-                        else value[keep]) for name, value in graph.masks.items()}
+
+    def kept(masks: dict | None) -> dict | None:
+        return None if masks is None else {k: v[keep] for k, v in masks.items()}
+
+    splits = None if graph.splits is None else \
+        {name: kept(masks) for name, masks in graph.splits.items()}
     reduced = replace(graph, num_nodes=int(keep.sum()), edge_index=edges,
-                      labels=graph.labels[keep], masks=masks, id_map=id_map, csr_arrays=None,
-                      source_dir=None)
+                      labels=graph.labels[keep], masks=kept(graph.masks), splits=splits,
+                      id_map=id_map, csr_arrays=None, source_dir=None)
     # neighbours of each held-out node that remain in the graph
     touching = np.isin(dst, out) & keep[src]
     by_node = {int(v): [] for v in out}

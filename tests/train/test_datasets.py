@@ -41,7 +41,8 @@ def test_one_loaded_graph_takes_several_splits(data_root):
     tolokers = load_dataset("tolokers", data_root)
     first = apply_split(tolokers, parse_split("official:0"), 0)
     second = apply_split(tolokers, parse_split("official:1"), 0)
-    assert set(tolokers.masks) == {str(k) for k in range(10)}  # the loaded graph is untouched
+    assert set(tolokers.splits) == {str(k) for k in range(10)}  # the loaded graph is untouched
+    assert tolokers.masks is None
     assert not (first.masks["train"] == second.masks["train"]).all()
     assert first.edge_index is tolokers.edge_index  # shallow: arrays are shared, not copied
 
@@ -57,8 +58,11 @@ def test_random_split_is_disjoint_and_seeded(cora):
 
 
 def test_unlabelled_graphs_cannot_be_split(data_root):
-    with pytest.raises(ConfigError, match="multi-label"):
-        apply_split(load_dataset("blogcatalog", data_root), None, 0)
+    blogcatalog = load_dataset("blogcatalog", data_root)  # multi-label: its nodes split
+    masks = apply_split(blogcatalog, None, 0).masks
+    assert int(masks["train"].sum()) == round(0.6 * blogcatalog.num_nodes)
+    with pytest.raises(ConfigError, match="no official split"):
+        apply_split(blogcatalog, parse_split("official"), 0)
     with pytest.raises(ConfigError, match="no node labels"):
         apply_split(load_dataset("ogbl-ddi", data_root), None, 0)
     with pytest.raises(ConfigError, match="unknown dataset 'kora'"):
