@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashembed.projection import mix64, node_keys
+from hashembed.sortedsets import isin_sorted, sorted_unique
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def k_hop_subgraph(indptr: np.ndarray, indices: np.ndarray, seeds: np.ndarray,
     see :func:`_neighbours`): the output is then an approximation whose size no longer
     explodes around hubs, and it is the same for a node whatever the request.
     """
-    visited = np.sort(seeds)
+    visited = np.sort(seeds)  # ascending, distinct
     frontier = seeds
     sources, targets = [], []
     for _ in range(hops):
@@ -74,10 +75,11 @@ def k_hop_subgraph(indptr: np.ndarray, indices: np.ndarray, seeds: np.ndarray,
         src, dst = _neighbours(indptr, indices, frontier, fanout_cap, seed)
         sources.append(src)
         targets.append(dst)
-        new = np.setdiff1d(src, visited, assume_unique=False)
-        visited = np.union1d(visited, new)
+        reached = sorted_unique(src.copy())
+        new = reached[~isin_sorted(reached, visited)]
+        visited = np.sort(np.concatenate([visited, new]))
         frontier = new
-    others = np.setdiff1d(visited, seeds)
+    others = visited[~isin_sorted(visited, np.sort(seeds))]
     nodes = np.concatenate([seeds, others]).astype(np.int64)
     # global -> local: sort once, look up with searchsorted
     order = np.argsort(nodes, kind="stable")

@@ -33,6 +33,7 @@ from hashembed.errors import GraphInputError
 from hashembed.graphdir import (INDICES_FILE, INDPTR_FILE, LABELS_FILE, GraphHeader,
                                 GraphWriter, index_dtype)
 from hashembed.idmap import IdMap
+from hashembed.sortedsets import sorted_unique
 from hashembed.train.edgelist import (EDGE_COLUMN_PAIRS, IdColumn, _as_ints, _check_dense,
                                       _data_lines, _detect_delimiter, _id_kind, _is_header,
                                       _split, check_num_nodes, choose_columns, map_ids,
@@ -314,7 +315,7 @@ def write_csr(writer: GraphWriter, row_chunks, num_nodes: int, total_edges: int,
             pairs = np.fromfile(Path(tmp) / f"b{b}.bin", dtype=itype).reshape(-1, 2)
             (Path(tmp) / f"b{b}.bin").unlink()
             first = b * rows_per_bucket
-            keys = _sorted_unique((pairs[:, 0].astype(np.int64) - first) * n + pairs[:, 1])
+            keys = sorted_unique((pairs[:, 0].astype(np.int64) - first) * n + pairs[:, 1])
             del pairs
             width = min(rows_per_bucket, n - first)
             counts[first:first + width] = np.bincount(keys // n, minlength=width)
@@ -335,18 +336,6 @@ def write_csr(writer: GraphWriter, row_chunks, num_nodes: int, total_edges: int,
         indices.flush()
         del indices
     return nnz
-
-
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` of ``int64 [k]`` by an in-place sort and a neighbour comparison (numpy 2's
-    ``np.unique`` goes through a hash table first: six times slower on 10^7 edge keys)."""
-    values.sort()
-    if values.size == 0:
-        return values
-    keep = np.empty(values.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
 
 
 def _row_lookup(id_map: IdMap, kind: str):

@@ -25,6 +25,7 @@ import torch
 from torch_geometric.sampler import BaseSampler, NodeSamplerInput, SamplerOutput
 
 from hashembed.errors import ConfigError
+from hashembed.sortedsets import sorted_unique
 
 
 def parse_fanout(text: str) -> tuple[int, ...]:
@@ -104,7 +105,7 @@ class CSRNeighborSampler(BaseSampler):
             where = np.searchsorted(known, neighbours)
             where_c = np.minimum(where, known.size - 1)
             seen = known[where_c] == neighbours
-            new = np.unique(neighbours[~seen])
+            new = sorted_unique(neighbours[~seen])
             new_local = np.arange(count, count + new.size, dtype=np.int64)
             count += new.size
             local = np.empty(neighbours.size, dtype=np.int64)
