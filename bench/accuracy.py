@@ -42,7 +42,7 @@ from hashembed.train.linkpred import LinkScorer, LinkTrainConfig, fit_links, loa
 from hashembed.train.metrics import multilabel_f1
 from hashembed.train.model import (ModelConfig, NodeClassifier, embedding_table,
                                    sparse_adjacency)
-from hashembed.train.splits import parse_split, random_split
+from hashembed.train.splits import parse_split
 from hashembed.train.trainer import (ACCURACY, MULTILABEL_MICRO_F1, ROC_AUC, TrainConfig, fit,
                                      full_batch_loaders)
 
@@ -125,8 +125,8 @@ SUITES = {
 def build_encoder(method: str, graph: Graph, bits: int | None, dim: int, seed: int,
                   bits_per_index: int = 8, decoder: DecoderConfig | None = None):
     """``(encoder, node_input, bytes_per_node)`` for a method (see the module docstring);
-    ``decoder`` shapes the coded methods' decoder (default: ``d_c`` 64, hidden 128, output
-    ``dim``, ``b = bits_per_index``)."""
+    ``decoder`` shapes the coded methods' decoder (its ``b`` replaces ``bits_per_index``;
+    default: ``d_c`` 64, hidden 128, output ``dim``, ``b = bits_per_index``)."""
     n = graph.num_nodes
     ids = torch.arange(n)
     if method == "table":
@@ -134,6 +134,8 @@ def build_encoder(method: str, graph: Graph, bits: int | None, dim: int, seed: i
     if method in CODED:
         config = decoder or DecoderConfig(bits, bits_per_index, codebook_dim=64, hidden_dim=128,
                                           embedding_dim=dim)
+        if config.bits != bits:
+            raise ConfigError(f"a decoder of {config.bits}-bit codes for {bits}-bit codes")
         spec = CodeSpec(method, bits=bits, bits_per_index=config.bits_per_index, seed=seed)
         codes = make_codes(graph, spec, progress=False).packed
         encoder = CodeDecoder(config)
@@ -155,7 +157,7 @@ def _node_run(graph, adj_t, dataset: DatasetSpec, encoder, node_input, suite: Su
         dataset.metric]
     if dataset.task == "multilabel":
         labels = torch.from_numpy(graph.multilabels.astype(np.float32))
-        masks = random_split(np.zeros(graph.num_nodes, np.int64), (0.6, 0.2, 0.2), seed)
+        masks = apply_split(graph, None, seed).masks  # the nodes with a label, 60/20/20
     else:
         labels = torch.from_numpy(graph.labels)
         masks = graph.masks

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hashembed.bench.harness import environment, format_table, write_json
+from hashembed.errors import ConfigError
 from hashembed.serve.app import start_server
 
 MALFORMED = [
@@ -93,15 +94,15 @@ async def _load(url: str, num_nodes_ids: list, concurrency: int, requests: int,
 
 def rss_summary(series: list[tuple[float, int]], warmup_seconds: float) -> dict:
     """RSS over the soak from ``(seconds, bytes)`` samples: at the start, at the first sample
-    at or after ``warmup_seconds`` (the last one if the soak was shorter), at the end, the
-    largest, the change from after warm-up to the end, and the samples themselves."""
-    after = next((b for t, b in series if t >= warmup_seconds), series[-1][1])
-    end = series[-1][1]
-    return {"rss_start_bytes": series[0][1], "rss_after_warmup_bytes": after,
+    at or after ``warmup_seconds``, at the end, the largest, the change from after warm-up to
+    the end (``None`` for the after-warm-up figures when the soak ended before its warm-up
+    did) and from the start, and the samples themselves."""
+    after = next((b for t, b in series if t >= warmup_seconds), None)
+    start, end = series[0][1], series[-1][1]
+    return {"rss_start_bytes": start, "rss_after_warmup_bytes": after,
             "rss_end_bytes": end, "rss_max_bytes": max(b for _, b in series),
             "rss_change_after_warmup": (end - after) / after if after else None,
-            "rss_change_from_start": (end - series[0][1]) / series[0][1] if series[0][1]
-            else None,
+            "rss_change_from_start": (end - start) / start if start else None,
             "rss_series": [[round(t, 1), b] for t, b in series]}
 
 
@@ -117,6 +118,9 @@ def run_serve_bench(bundle: str | Path, levels=(1, 8, 32, 128), requests: int = 
     import logging
 
     import httpx
+
+    if warmup_seconds < 0:
+        raise ConfigError(f"--warmup-seconds {warmup_seconds} must not be negative")
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per request
 
@@ -158,12 +162,16 @@ def run_serve_bench(bundle: str | Path, levels=(1, 8, 32, 128), requests: int = 
     print(table)
     print(f"malformed requests: {sum(f['4xx'] for f in faults)}/{len(faults)} got a 4xx; "
           f"service answering after each: {all(f['still_answering'] for f in faults)}")
-    mib = {k: soak[f"rss_{k}_bytes"] / 2**20 for k in ("start", "after_warmup", "end", "max")}
+    mib = {k: (soak[f"rss_{k}_bytes"] or 0) / 2**20
+           for k in ("start", "after_warmup", "end", "max")}
     change = soak["rss_change_after_warmup"]
+    after = (f"after {warmup_seconds:.0f} s of warm-up {mib['after_warmup']:.0f} MiB, "
+             if change is not None else f"(the soak ended before {warmup_seconds:.0f} s of "
+             "warm-up) ")
     print(f"soak: {soak['requests']} requests in {soak_seconds:.0f} s, "
           f"{soak['errors_5xx']} 5xx, {soak['lost']} lost; RSS at start {mib['start']:.0f} MiB, "
-          f"after {warmup_seconds:.0f} s of warm-up {mib['after_warmup']:.0f} MiB, at the end "
-          f"{mib['end']:.0f} MiB" + ("" if change is None else f" ({change:+.1%})")
+          f"{after}at the end {mib['end']:.0f} MiB"
+          + ("" if change is None else f" ({change:+.1%} after warm-up)")
           + f", at most {mib['max']:.0f} MiB")
     payload = {"config": {"bundle": str(bundle), "levels": list(levels), "requests": requests,
                           "nodes_per_request": nodes_per_request, "soak_seconds": soak_seconds,

@@ -74,7 +74,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
             raise ConfigError("--edges needs --labels for node classification")
         graph = load_edge_list_graph(a.edges, a.labels, a.num_nodes, src_col=a.src_col,
                                      dst_col=a.dst_col, id_type=a.id_type)
-    if graph.name == "ogbl-ddi":
+    if a.dataset == "ogbl-ddi":
         return _train_links(a, graph, inputs)
     holdout = None
     if a.holdout_nodes is not None:
@@ -141,15 +141,17 @@ def _train_links(a: argparse.Namespace, graph, inputs) -> int:
         ("--metric (other than hits@20)", a.metric not in (None, "hits@20")),
         ("--batch-size", a.batch_size is not None), ("--holdout-nodes", a.holdout_nodes),
         ("--split", a.split), ("--coding qr|hashing-trick", a.coding in ("qr", "hashing-trick")),
-        ("--codes", a.codes)) if given]
+        ("--codes", a.codes), ("--patience", a.patience != 50),
+        ("--weight-decay", a.weight_decay != 0), ("--device cuda", a.device == "cuda"))
+        if given]
     if unsupported:
         raise ConfigError(f"{graph.name} trains link prediction (Hits@20, official split), "
                           f"which does not take {', '.join(unsupported)}")
     spec, decoder = _coding_configs(a) if a.coding != "none" else (None, None)
     model = ModelConfig(a.gnn, a.layers, a.hidden, a.hidden, a.dropout)
-    epochs = LinkTrainConfig.epochs if a.epochs is None else a.epochs
-    if epochs < 1:
-        raise ConfigError(f"--epochs {epochs} must be at least 1")
+    if a.device == "auto":
+        log.info("link prediction trains on the CPU (OGB's full-graph protocol)")
+    epochs = LinkTrainConfig.epochs if a.epochs is None else a.epochs  # checked by TrainConfig
     link = LinkTrainConfig(epochs=epochs, lr=LinkTrainConfig.lr if a.lr is None else a.lr,
                            seed=a.seed, eval_every=max(1, epochs // 20))
     metrics = train_link_run(graph, load_ogbl_ddi_split(a.data_root), spec, decoder, model,

@@ -40,7 +40,7 @@ from hashembed.train.model import NodeClassifier
 
 def in_degree(target: torch.Tensor, num_nodes: int) -> torch.Tensor:
     """Edges into each node: ``int64 [E]`` targets -> ``int64 [N]``."""
-    return torch.zeros(num_nodes, dtype=torch.int64).index_add(
+    return torch.zeros(num_nodes, dtype=torch.int64, device=target.device).index_add(
         0, target, torch.ones_like(target))
 
 

@@ -161,8 +161,11 @@ class RunWriter(StagedDirectory):
             "class_names": None if graph.class_names is None else list(graph.class_names),
             "embedding_dim": int(model.convs[0].in_channels),
             "state_dict": model.state_dict(),
-            **(extra or {}),
         }
+        clash = set(extra or {}) & set(checkpoint)
+        if clash:
+            raise ValueError(f"extra checkpoint entries {sorted(clash)} would replace the run's")
+        checkpoint.update(extra or {})
         torch.save(checkpoint, self.path / CHECKPOINT_FILE)
         (self.path / METRICS_FILE).write_text(
             json.dumps(json_safe({**metrics, "run_id": run_id}), indent=2, allow_nan=False) + "\n")

@@ -39,8 +39,8 @@ def test_link_run_learns_held_out_edges_and_saves_its_scorer(tmp_path):
 
 def test_node_only_flags_are_refused_for_link_prediction(data_root, tmp_path, capsys):
     assert main(["train", "--dataset", "ogbl-ddi", "--data-root", str(data_root),
-                 "--batch-size", "64", "--out", str(tmp_path / "run")]) != 0
-    assert "does not take --batch-size" in capsys.readouterr().err
+                 "--batch-size", "64", "--patience", "5", "--out", str(tmp_path / "run")]) != 0
+    assert "does not take --batch-size, --patience" in capsys.readouterr().err
     assert main(["train", "--dataset", "cora", "--metric", "hits@20", "--out",
                  str(tmp_path / "run")]) != 0
     assert "hits@20 scores link prediction" in capsys.readouterr().err
