@@ -204,8 +204,9 @@ def _sampled_loaders(graph: Graph, codes, model, model_config: ModelConfig,
     plan = memory_plan(graph.num_nodes, 0 if codes is None else codes.shape[1], model,
                        embedding_dim)
     log.info("memory plan: %s", ", ".join(f"{k} {v / 2**20:,.1f} MiB" for k, v in plan.items()))
+    targets = graph.targets()  # one copy for every split (multi-label: float32 [n, L])
     return {
-        split: node_loader(indptr, indices, codes, graph.targets(),
+        split: node_loader(indptr, indices, codes, targets,
                            np.nonzero(graph.masks[split])[0], batch.fanout,
                            batch.batch_size if split == "train" else batch.eval_batch_size,
                            shuffle=split == "train", seed=train_config.seed)
