@@ -58,8 +58,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
     inputs = [p for p in (a.edges, a.labels, a.graph, a.codes) if p is not None] or \
         [a.data_root]
     check_run_dir(a.out, a.overwrite, inputs)  # before any work: a bad --out fails at once
-    train = TrainConfig(300 if a.epochs is None else a.epochs, a.patience,
-                        0.01 if a.lr is None else a.lr, a.weight_decay, a.seed, a.device)
+    train = TrainConfig(TrainConfig.epochs if a.epochs is None else a.epochs, a.patience,
+                        TrainConfig.lr if a.lr is None else a.lr, a.weight_decay, a.seed,
+                        a.device)
     if a.dataset:
         graph = load_dataset(a.dataset, a.data_root)
     elif a.graph:

@@ -124,25 +124,8 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
-    codes = thresholds = None
-    stats: dict = {}
-    if code_spec is not None and codes_dir is not None:
-        from hashembed.train.codestore import read_codes
-
-        if graph.source_dir is None:
-            raise ConfigError("--codes goes with --graph (codes are made from a graph directory)")
-        spec, codes, thresholds = read_codes(codes_dir, graph.source_dir.digest)
-        if (spec.bits, spec.bits_per_index) != (code_spec.bits, code_spec.bits_per_index):
-            raise ConfigError(f"{codes_dir} holds c={spec.bits}, b={spec.bits_per_index} codes; "
-                              f"the decoder expects c={code_spec.bits}, "
-                              f"b={code_spec.bits_per_index}")
-        code_spec = spec
-    elif code_spec is not None:
-        made = make_codes(graph, code_spec, progress=progress)
-        codes, thresholds = made.packed, made.thresholds
+    code_spec, codes, thresholds, stats = _codes(graph, code_spec, codes_dir, progress)
     if code_spec is not None:
-        stats = code_stats(codes, code_spec.bits)
-        log.info("codes: %s", stats)
         node_input = None if batch is not None else torch.from_numpy(np.asarray(codes))
         embedding_dim = decoder_config.embedding_dim
     else:
@@ -161,29 +144,17 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
     result = fit(model, loaders, train_config, progress, task)
 
     metrics = {
-        "dataset": graph.name,
-        "num_nodes": graph.num_nodes,
-        "num_edges": graph.num_edges // 2,
-        "coding": code_spec.scheme if code_spec is not None else (
-            "none" if id_encoder is None or id_encoder.kind == "table" else id_encoder.kind),
+        **_run_record(graph, code_spec, stats, decoder_config, model_config, model,
+                      embedding_dim, coding_seconds, started, id_encoder),
         "metric": task.metric,
         **{split: result.scores[split] for split in ("train", "val", "test")},
         "majority_class_test": None if graph.labels is None else
         majority_accuracy(graph.labels, graph.masks),
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
-        "bits_per_node": 0 if code_spec is None else code_spec.bits,
-        "code_stats": stats,
-        "bytes": memory_report(model, graph.num_nodes, code_spec, embedding_dim),
-        "seconds": {"coding": coding_seconds, "total": time.perf_counter() - started},
-        "config": {
-            "batch": None if batch is None else asdict(batch),
-            "code_spec": None if code_spec is None else code_spec.to_dict(),
-            "decoder": None if decoder_config is None else decoder_config.to_dict(),
-            "model": model_config.to_dict(),
-            "train": train_config.to_dict(),
-        },
     }
+    metrics["config"].update(batch=None if batch is None else asdict(batch),
+                             train=train_config.to_dict())
     if graph.labels is None and len(result.targets.get("test", ())):
         metrics["test_macro_f1"] = multilabel_f1(result.targets["test"] > 0.5,
                                                  result.logits["test"])[1]
@@ -192,6 +163,55 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
     metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, train_config,
                                     metrics, holdout)
     return json_safe(metrics)
+
+
+def _codes(graph: Graph, code_spec: CodeSpec | None, codes_dir, progress: bool):
+    """``(code_spec, codes, thresholds, stats)`` of a run: codes read from ``codes_dir`` (made
+    beforehand from the same graph directory; their spec replaces ``code_spec``), else made
+    now; all ``None`` (stats ``{}``) without ``code_spec``."""
+    if code_spec is None:
+        return None, None, None, {}
+    if codes_dir is not None:
+        from hashembed.train.codestore import read_codes
+
+        if graph.source_dir is None:
+            raise ConfigError("--codes goes with --graph (codes are made from a graph directory)")
+        spec, codes, thresholds = read_codes(codes_dir, graph.source_dir.digest)
+        if (spec.bits, spec.bits_per_index) != (code_spec.bits, code_spec.bits_per_index):
+            raise ConfigError(f"{codes_dir} holds c={spec.bits}, b={spec.bits_per_index} codes; "
+                              f"the decoder expects c={code_spec.bits}, "
+                              f"b={code_spec.bits_per_index}")
+        code_spec = spec
+    else:
+        made = make_codes(graph, code_spec, progress=progress)
+        codes, thresholds = made.packed, made.thresholds
+    stats = code_stats(codes, code_spec.bits)
+    log.info("codes: %s", stats)
+    return code_spec, codes, thresholds, stats
+
+
+def _run_record(graph: Graph, code_spec: CodeSpec | None, stats: dict,
+                decoder_config: DecoderConfig | None, model_config: ModelConfig, model,
+                embedding_dim: int, coding_seconds: float, started: float,
+                id_encoder: IdEncoderConfig | None = None) -> dict:
+    """The ``metrics.json`` entries every kind of run writes: the graph, the coding, the bytes,
+    the seconds and the configs of codes, decoder and GNN (``config``; callers add theirs)."""
+    return {
+        "dataset": graph.name,
+        "num_nodes": graph.num_nodes,
+        "num_edges": graph.num_edges // 2,
+        "coding": code_spec.scheme if code_spec is not None else (
+            "none" if id_encoder is None or id_encoder.kind == "table" else id_encoder.kind),
+        "bits_per_node": 0 if code_spec is None else code_spec.bits,
+        "code_stats": stats,
+        "bytes": memory_report(model, graph.num_nodes, code_spec, embedding_dim),
+        "seconds": {"coding": coding_seconds, "total": time.perf_counter() - started},
+        "config": {
+            "code_spec": None if code_spec is None else code_spec.to_dict(),
+            "decoder": None if decoder_config is None else decoder_config.to_dict(),
+            "model": model_config.to_dict(),
+        },
+    }
 
 
 def _sampled_loaders(graph: Graph, codes, model, model_config: ModelConfig,
@@ -235,13 +255,9 @@ def train_link_run(graph: Graph, split: LinkSplit, code_spec: CodeSpec | None,
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
         torch.manual_seed(link_config.seed)
         started = time.perf_counter()
-        codes = thresholds = None
-        stats: dict = {}
+        code_spec, codes, thresholds, stats = _codes(graph, code_spec, None, progress)
         node_input = torch.arange(graph.num_nodes)
         if code_spec is not None:
-            made = make_codes(graph, code_spec, progress=progress)
-            codes, thresholds = made.packed, made.thresholds
-            stats = code_stats(codes, code_spec.bits)
             node_input = torch.from_numpy(np.asarray(codes))
             embedding_dim = decoder_config.embedding_dim
         coding_seconds = time.perf_counter() - started
@@ -250,21 +266,12 @@ def train_link_run(graph: Graph, split: LinkSplit, code_spec: CodeSpec | None,
         scores = fit_links(model, scorer, node_input, graph.num_nodes, split, link_config,
                            progress)
         metrics = {
-            "dataset": graph.name, "num_nodes": graph.num_nodes,
-            "num_edges": graph.num_edges // 2,
-            "coding": code_spec.scheme if code_spec is not None else "none",
+            **_run_record(graph, code_spec, stats, decoder_config, model_config, model,
+                          embedding_dim, coding_seconds, started),
             "metric": "hits@20", "val": scores["val"], "test": scores["test"],
             "best_epoch": scores["best_epoch"], "epochs_run": link_config.epochs,
-            "bits_per_node": 0 if code_spec is None else code_spec.bits,
-            "code_stats": stats,
-            "bytes": memory_report(model, graph.num_nodes, code_spec, embedding_dim),
-            "seconds": {"coding": coding_seconds, "total": time.perf_counter() - started},
-            "config": {
-                "code_spec": None if code_spec is None else code_spec.to_dict(),
-                "decoder": None if decoder_config is None else decoder_config.to_dict(),
-                "model": model_config.to_dict(), "link": asdict(link_config),
-            },
         }
+        metrics["config"]["link"] = asdict(link_config)
         record = TrainConfig(epochs=link_config.epochs, patience=link_config.epochs,
                              lr=link_config.lr, seed=link_config.seed)
         metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, record,
