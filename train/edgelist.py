@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,6 +276,18 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _load_parquet(path: Path, src_col: str | None, dst_col: str | None) -> np.ndarray:
+    """A Parquet file's edges, whole (:func:`parquet_chunks` joined)."""
+    chunks = list(parquet_chunks(path, src_col, dst_col))
+    if not chunks:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def parquet_chunks(path: Path, src_col: str | None, dst_col: str | None,
+                   rows: int = 1 << 22) -> Iterator[np.ndarray]:
+    """A Parquet file's edges in chunks of at most ``rows`` rows, read batch by batch (never
+    the whole file): ``int64 [k, 2]`` for integer columns, else ``object [k, 2]`` of
+    stripped strings. Errors name the file, the column and, for a bad id, the row."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -286,30 +299,42 @@ def _load_parquet(path: Path, src_col: str | None, dst_col: str | None) -> np.nd
         parquet = pq.ParquetFile(path)
         names = parquet.schema_arrow.names
         src, dst = choose_columns(names, src_col, dst_col, str(path))
-        table = parquet.read(columns=[names[src], names[dst]])
+        chosen = [names[src], names[dst]]
+        types = [parquet.schema_arrow.field(c).type for c in chosen]
     except (pa.ArrowException, OSError) as e:
         raise GraphInputError(f"{path} is not a readable Parquet file: {e}") from None
-    types = [table.schema.field(c).type for c in table.column_names]
-    for column, kind in zip(table.column_names, types):
+    for column, kind in zip(chosen, types):
         if not (pa.types.is_integer(kind) or pa.types.is_string(kind)
                 or pa.types.is_large_string(kind)):
             raise GraphInputError(f"{path}: column {column!r} holds {kind}, not integer or "
                                   "string node ids")
-        if table.column(column).null_count:
-            raise GraphInputError(f"{path}: column {column!r} has missing values")
     if len({pa.types.is_integer(kind) for kind in types}) > 1:
         raise GraphInputError(f"{path}: one edge column holds integers, the other strings")
-    log.info("%s: edges are columns %r -> %r", path, names[src], names[dst])
-    columns = [table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names]
-    if pa.types.is_integer(types[0]):
-        return _edges_from_array(path, np.stack(columns, axis=1))
-    stacked = np.empty((len(columns[0]), 2), dtype=object)
-    stacked[:, 0], stacked[:, 1] = columns
-    return np.vectorize(str.strip, otypes=[object])(stacked) if stacked.size else stacked
+    log.info("%s: edges are columns %r -> %r", path, *chosen)
+    first = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=rows, columns=chosen):
+            for column, values in zip(chosen, batch.columns):
+                if values.null_count:
+                    row = first + int(np.argmax(values.is_null().to_numpy(zero_copy_only=False)))
+                    raise GraphInputError(f"{path}: column {column!r} has a missing value at "
+                                          f"row {row}")
+            columns = [c.to_numpy(zero_copy_only=False) for c in batch.columns]
+            if pa.types.is_integer(types[0]):
+                yield _edges_from_array(path, np.stack(columns, axis=1), first)
+            else:
+                stacked = np.empty((batch.num_rows, 2), dtype=object)
+                stacked[:, 0], stacked[:, 1] = columns
+                yield np.vectorize(str.strip, otypes=[object])(stacked) if stacked.size \
+                    else stacked
+            first += batch.num_rows
+    except (pa.ArrowException, OSError) as e:
+        raise GraphInputError(f"{path} is not a readable Parquet file: {e}") from None
 
 
-def _edges_from_array(path: Path, array: np.ndarray) -> np.ndarray:
-    """Validate an ``[E, 2]`` or ``[2, E]`` array of ids; ``int64 [E, 2]``."""
+def _edges_from_array(path: Path, array: np.ndarray, first_row: int = 0) -> np.ndarray:
+    """Validate an ``[E, 2]`` or ``[2, E]`` array of ids; ``int64 [E, 2]``. ``first_row``:
+    the file row of ``array[0]``, for error messages about a chunk of a file."""
     if array.ndim != 2 or 2 not in array.shape:
         raise GraphInputError(f"{path}: edges must have shape [E, 2] or [2, E], got {array.shape}")
     if array.shape[1] != 2:
@@ -320,13 +345,13 @@ def _edges_from_array(path: Path, array: np.ndarray) -> np.ndarray:
                              | (np.abs(array) > INT64_MAX).any(axis=1))[0]
             if bad.size:
                 raise GraphInputError(f"{path}: node ids must be integers ({array.dtype}; first "
-                                      f"non-integer at row {int(bad[0])})")
+                                      f"non-integer at row {first_row + int(bad[0])})")
         else:
             raise GraphInputError(f"{path}: node ids must be integers, got {array.dtype}")
     elif array.dtype == np.uint64:
         big = np.nonzero((array > np.uint64(INT64_MAX)).any(axis=1))[0]
         if big.size:
-            raise GraphInputError(f"{path}, row {int(big[0])}: node id "
+            raise GraphInputError(f"{path}, row {first_row + int(big[0])}: node id "
                                   f"{int(array[big[0]].max())} does not fit in 64 bits")
     return array.astype(np.int64)
 

@@ -109,7 +109,7 @@ def _text_chunks(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[np.
 
 def _edge_chunks(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[np.ndarray]:
     """Chunks ``[k, 2]`` of the edges of one file."""
-    from hashembed.train.edgelist import _edges_from_array, _load_parquet
+    from hashembed.train.edgelist import _edges_from_array, parquet_chunks
 
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -122,9 +122,9 @@ def _edge_chunks(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[np.
                                   f"{array.shape}")
         edges = array if array.shape[1] == 2 else array.T
         for start in range(0, edges.shape[0], CHUNK_EDGES):
-            yield _edges_from_array(path, np.asarray(edges[start:start + CHUNK_EDGES]))
+            yield _edges_from_array(path, np.asarray(edges[start:start + CHUNK_EDGES]), start)
     elif suffix in (".parquet", ".pq"):
-        yield _load_parquet(path, src_col, dst_col)  # row groups: one read per file for now
+        yield from parquet_chunks(path, src_col, dst_col, CHUNK_EDGES)
     else:
         yield from _text_chunks(path, src_col, dst_col, as_strings)
 
@@ -153,7 +153,8 @@ def _sample_kind(files: list[Path], id_type: str, src_col, dst_col,
     columns = []
     for path in files:
         if path.suffix.lower() in (".npy", ".parquet", ".pq"):
-            chunk = next(_edge_chunks(path, src_col, dst_col, as_strings=False))
+            chunk = next(_edge_chunks(path, src_col, dst_col, as_strings=False),
+                         np.empty((0, 2), np.int64))  # an empty file has no chunk
             columns.append(IdColumn(chunk[:1], path))
             continue
         delimiter, skip, (src, dst), _ = _text_layout(path, src_col, dst_col)

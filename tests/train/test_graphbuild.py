@@ -56,6 +56,51 @@ def test_parts_in_a_directory_npy_and_parquet_give_one_graph(tmp_path):
     np.testing.assert_array_equal(graph.indices, indices)
 
 
+def test_parquet_is_read_batch_by_batch_and_errors_give_the_file_row(tmp_path, monkeypatch):
+    """A Parquet file of several row groups is read in chunks of at most CHUNK_EDGES rows
+    (never whole), builds the same graph, and a bad id names its row in the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import hashembed.train.graphbuild as graphbuild
+    from hashembed.train.edgelist import parquet_chunks
+
+    edges = random_edges(3)
+    pq.write_table(pa.table({"src": edges[:, 0], "dst": edges[:, 1]}),
+                   tmp_path / "e.parquet", row_group_size=500)
+    chunks = list(parquet_chunks(tmp_path / "e.parquet", None, None, rows=700))
+    assert max(len(c) for c in chunks) <= 700 and len(chunks) >= len(edges) // 700
+    np.testing.assert_array_equal(np.concatenate(chunks), edges)
+    monkeypatch.setattr(graphbuild, "CHUNK_EDGES", 700)
+    build_graph([tmp_path / "e.parquet"], tmp_path / "g", memory_gb=1e-5, progress=False)
+    indptr, indices = expected_csr(edges)
+    np.testing.assert_array_equal(open_graph(tmp_path / "g").indices, indices)
+
+    bad = edges.astype(np.float64)
+    bad[2345, 1] = 0.5
+    pq.write_table(pa.table({"src": pa.array(bad[:, 0].astype(np.int64)),
+                             "dst": pa.array(bad[:, 1])}), tmp_path / "mixed.parquet")
+    with pytest.raises(GraphInputError, match="holds double"):
+        list(parquet_chunks(tmp_path / "mixed.parquet", None, None))
+    missing = pa.array([int(v) if i != 1500 else None for i, v in enumerate(edges[:, 1])])
+    pq.write_table(pa.table({"src": edges[:, 0], "dst": missing}), tmp_path / "null.parquet",
+                   row_group_size=500)
+    with pytest.raises(GraphInputError, match="'dst' has a missing value at row 1500"):
+        list(parquet_chunks(tmp_path / "null.parquet", None, None, rows=700))
+
+
+def test_npy_chunks_name_the_file_row_of_a_bad_id(tmp_path, monkeypatch):
+    import hashembed.train.graphbuild as graphbuild
+
+    edges = random_edges(4).astype(np.float64)
+    edges[2100, 0] = 1.5
+    np.save(tmp_path / "e.npy", edges)
+    monkeypatch.setattr(graphbuild, "CHUNK_EDGES", 1000)
+    with pytest.raises(GraphInputError, match="first non-integer at row 2100"):
+        build_graph([tmp_path / "e.npy"], tmp_path / "g", progress=False)
+    assert not (tmp_path / "g").exists()
+
+
 def test_string_ids_and_labels_match_the_in_memory_reader(tmp_path):
     edges = random_edges(2, n=200, e=1000)
     (tmp_path / "e.tsv").write_text("\n".join(f"user {a}\tuser {b}" for a, b in edges) + "\n")
