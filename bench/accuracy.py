@@ -14,6 +14,10 @@ Methods (memory per node in parentheses; ``n`` nodes, width ``d``):
 - ``hashing_trick``: ``K`` shared rows, ``K`` chosen for the same bytes per node as ``c`` bits;
 - ``qr``: quotient-remainder tables sized for the same budget (at least ``2·sqrt(n)`` rows);
 - ``degree``: one row per log2 degree bucket (1 byte per node + the buckets' rows).
+
+Every run but ``degree`` is a ``hashembed train`` run (:meth:`Suite.run_config` gives its
+:class:`~hashembed.train.runconfig.RunConfig`, :func:`~hashembed.train.run.train_run` or
+``train_link_run`` trains it): the bench only chooses the grid, the splits and what to report.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,20 +36,15 @@ from tqdm.auto import tqdm
 
 from hashembed.atomic import atomic_write
 from hashembed.bench.harness import environment, format_table, write_json
-from hashembed.codeformat import CodeSpec, check_bits_per_index
+from hashembed.codeformat import check_bits_per_index
 from hashembed.errors import ConfigError
-from hashembed.train.coding import make_codes
 from hashembed.train.datasets import apply_split, load_dataset
-from hashembed.train.decoder import CodeDecoder, DecoderConfig
-from hashembed.train.encoders import DegreeEmbedding, IdEncoderConfig
+from hashembed.train.encoders import DegreeEmbedding
 from hashembed.train.graph import Graph
-from hashembed.train.linkpred import LinkScorer, LinkTrainConfig, fit_links, load_ogbl_ddi_split
+from hashembed.train.linkpred import load_ogbl_ddi_split
 from hashembed.train.metrics import multilabel_f1
-from hashembed.train.model import (ModelConfig, NodeClassifier, embedding_table,
-                                   sparse_adjacency)
+from hashembed.train.runconfig import RunConfig
 from hashembed.train.splits import parse_split
-from hashembed.train.trainer import (ACCURACY, MULTILABEL_MICRO_F1, ROC_AUC, TrainConfig, fit,
-                                     full_batch_loaders)
 
 CODED = ("hash", "random")
 BUDGETED = ("hashing_trick", "qr")
@@ -92,10 +92,14 @@ class Suite:
     codebook_dim: int = 64
     decoder_hidden: int = 128
 
-    def decoder(self, bits: int) -> DecoderConfig:
-        """The coded methods' decoder for ``bits``-bit codes."""
-        return DecoderConfig(bits, self.bits_per_index, self.codebook_dim,
-                             self.decoder_hidden, self.dim)
+    def run_config(self, dataset: DatasetSpec, method: str, bits: int | None,
+                   seed: int) -> RunConfig:
+        """The ``hashembed train`` settings of one run of the grid (GraphSAGE, 2 layers)."""
+        epochs = dataset.epochs or (self.link_epochs if dataset.task == "link" else self.epochs)
+        return RunConfig(coding=_coding(method), bits=bits or RunConfig.bits,
+                         bits_per_index=self.bits_per_index, codebook_dim=self.codebook_dim,
+                         decoder_hidden=self.decoder_hidden, dim=self.dim, hidden=self.hidden,
+                         epochs=epochs, metric=dataset.metric, seed=seed)
 
 
 SUITES = {
@@ -122,68 +126,60 @@ SUITES = {
 }
 
 
-def build_encoder(method: str, graph: Graph, bits: int | None, dim: int, seed: int,
-                  bits_per_index: int = 8, decoder: DecoderConfig | None = None):
-    """``(encoder, node_input, bytes_per_node)`` for a method (see the module docstring);
-    ``decoder`` shapes the coded methods' decoder (its ``b`` replaces ``bits_per_index``;
-    default: ``d_c`` 64, hidden 128, output ``dim``, ``b = bits_per_index``)."""
-    n = graph.num_nodes
-    ids = torch.arange(n)
-    if method == "table":
-        return embedding_table(n, dim), ids, 4.0 * dim
-    if method in CODED:
-        config = decoder or DecoderConfig(bits, bits_per_index, codebook_dim=64, hidden_dim=128,
-                                          embedding_dim=dim)
-        if config.bits != bits:
-            raise ConfigError(f"a decoder of {config.bits}-bit codes for {bits}-bit codes")
-        spec = CodeSpec(method, bits=bits, bits_per_index=config.bits_per_index, seed=seed)
-        codes = make_codes(graph, spec, progress=False).packed
-        encoder = CodeDecoder(config)
-        decoder_bytes = 4 * sum(p.numel() for p in encoder.parameters())
-        return encoder, torch.from_numpy(codes), bits / 8 + decoder_bytes / n
-    if method in ("hashing_trick", "qr"):
-        encoder = IdEncoderConfig.for_budget(method, n, dim, bits, seed).build()
-        return encoder, ids, 4 * sum(p.numel() for p in encoder.parameters()) / n
+def _coding(method: str) -> str:
+    """A method's ``hashembed train --coding``."""
+    return {"table": "none", "hashing_trick": "hashing-trick"}.get(method, method)
+
+
+def _run(suite: Suite, dataset: DatasetSpec, graph: Graph, link_split, method: str,
+         bits: int | None, seed: int) -> dict:
+    """One run of the grid: trained by :func:`~hashembed.train.run.train_run` (or
+    ``train_link_run``) from :meth:`Suite.run_config`, as ``hashembed train`` would, into a
+    run directory that is dropped afterwards; ``degree`` by :func:`_degree_run`. Returns the
+    scores (train/val/test, best epoch, test macro-F1 for multi-label) and bytes per node of
+    the embedding (codes + decoder, or the encoder's tables)."""
+    from hashembed.train.run import train_link_run, train_run
+
     if method == "degree":
-        encoder = DegreeEmbedding(graph.degrees(), dim)
-        return encoder, ids, 1 + encoder.table.weight.numel() * 4 / n
-    raise ValueError(f"unknown method {method!r}")
-
-
-def _node_run(graph, adj_t, dataset: DatasetSpec, encoder, node_input, suite: Suite,
-              seed: int):
-    epochs = dataset.epochs or suite.epochs
-    task = {"accuracy": ACCURACY, "roc_auc": ROC_AUC, "micro_f1": MULTILABEL_MICRO_F1}[
-        dataset.metric]
-    if dataset.task == "multilabel":
-        labels = torch.from_numpy(graph.multilabels.astype(np.float32))
-        masks = apply_split(graph, None, seed).masks  # the nodes with a label, 60/20/20
-    else:
-        labels = torch.from_numpy(graph.labels)
-        masks = graph.masks
-    classes = labels.shape[1] if labels.dim() == 2 else graph.num_classes
-    model = NodeClassifier(encoder, suite.dim, ModelConfig("sage", 2, suite.hidden, classes))
-    result = fit(model, full_batch_loaders(node_input, adj_t, labels, masks),
-                 TrainConfig(epochs=epochs, patience=50, seed=seed), progress=False, task=task)
+        return _degree_run(suite, dataset, graph, seed)
+    config = suite.run_config(dataset, method, bits, seed)
+    with tempfile.TemporaryDirectory(prefix="hashembed-accuracy-") as tmp:
+        if dataset.task == "link":
+            metrics = train_link_run(graph, link_split, config, Path(tmp) / "run",
+                                     progress=False)
+        else:
+            metrics = train_run(graph, config, Path(tmp) / "run", progress=False)
+    memory = metrics["bytes"]
     # train score and best epoch show over-fitting: how fast the training nodes are learnt
+    return {**{key: metrics[key] for key in ("train", "val", "test", "best_epoch",
+                                             "test_macro_f1") if key in metrics},
+            "bytes_per_node": (memory["total"] - memory["gnn"]) / graph.num_nodes}
+
+
+def _degree_run(suite: Suite, dataset: DatasetSpec, graph: Graph, seed: int) -> dict:
+    """The degree baseline, trained by the same :func:`~hashembed.train.trainer.fit` as every
+    run but outside ``hashembed train``: a model that reads degrees would need them at
+    serving time, so the product does not offer it."""
+    from hashembed.train.model import NodeClassifier, sparse_adjacency
+    from hashembed.train.trainer import fit, full_batch_loaders
+
+    if dataset.task == "link":
+        raise ConfigError("the degree baseline trains node classification only")
+    config = replace(suite.run_config(dataset, "table", None, seed), device="cpu")
+    torch.manual_seed(seed)
+    encoder = DegreeEmbedding(graph.degrees(), suite.dim)
+    model = NodeClassifier(encoder, suite.dim, config.model_config(graph.num_classes))
+    adj_t = sparse_adjacency(torch.from_numpy(graph.edges()), graph.num_nodes)
+    result = fit(model, full_batch_loaders(torch.arange(graph.num_nodes), adj_t,
+                                           torch.from_numpy(graph.targets()), graph.masks),
+                 config.train_config(), progress=False, task=config.task(graph.labels is None))
     scores = {"train": result.scores["train"], "val": result.scores["val"],
-              "test": result.scores["test"], "best_epoch": result.best_epoch}
-    if dataset.task == "multilabel":
+              "test": result.scores["test"], "best_epoch": result.best_epoch,
+              "bytes_per_node": 1 + encoder.table.weight.numel() * 4 / graph.num_nodes}
+    if graph.labels is None:
         scores["test_macro_f1"] = multilabel_f1(result.targets["test"] > 0.5,
                                                 result.logits["test"])[1]
     return scores
-
-
-def _link_run(graph, split, dataset: DatasetSpec, encoder, node_input, suite: Suite,
-              seed: int):
-    epochs = dataset.epochs or suite.link_epochs
-    gnn = NodeClassifier(encoder, suite.dim, ModelConfig("sage", 2, suite.hidden, suite.hidden))
-    scorer = LinkScorer(suite.hidden, suite.hidden)
-    result = fit_links(gnn, scorer, node_input, graph.num_nodes, split,
-                       LinkTrainConfig(epochs=epochs, seed=seed,
-                                       eval_every=max(1, epochs // 20)),
-                       progress=False)
-    return {"val": result["val"], "test": result["test"], "best_epoch": result["best_epoch"]}
 
 
 def _grid(suite: Suite):
@@ -411,7 +407,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     out_dir.mkdir(parents=True, exist_ok=True)
     log = ProgressLog(out_dir, {"suite": suite_name, "selection": json.loads(
         json.dumps(asdict(suite)))}, resume)
-    loaded: dict[str, tuple] = {}  # name -> (graph as loaded, link split, adj_t)
+    loaded: dict[str, tuple] = {}  # name -> (graph as loaded, link split)
     split_graphs: dict[tuple, Graph] = {}  # (name, split) -> graph with that split applied
     runs = []
     grid = list(_grid(suite))
@@ -429,26 +425,19 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
         if dataset.name not in loaded:
             graph = load_dataset(dataset.name, data_root)
             split = load_ogbl_ddi_split(data_root) if dataset.task == "link" else None
-            adj_t = sparse_adjacency(torch.from_numpy(graph.edges()), graph.num_nodes)
-            loaded[dataset.name] = (graph, split, adj_t)
-        graph, split, adj_t = loaded[dataset.name]
+            loaded[dataset.name] = (graph, split)
+        graph, split = loaded[dataset.name]
         key = (dataset.name, dataset.split_for(seed))
-        if dataset.task == "node":
+        if dataset.task == "multilabel":  # the labelled nodes, 60/20/20, drawn per seed
+            graph = apply_split(graph, None, seed)
+        elif dataset.task == "node":  # one split for every seed (or official split k)
             if key not in split_graphs:
                 split_graphs[key] = apply_split(graph, parse_split(key[1]), seed=0)
             graph = split_graphs[key]
-        torch.manual_seed(seed)
         t0 = time.perf_counter()
-        encoder, node_input, bytes_per_node = build_encoder(
-            method, graph, bits, suite.dim, seed,
-            decoder=suite.decoder(bits) if method in CODED else None)
-        if dataset.task == "link":
-            scores = _link_run(graph, split, dataset, encoder, node_input, suite, seed)
-        else:
-            scores = _node_run(graph, adj_t, dataset, encoder, node_input, suite, seed)
+        scores = _run(suite, dataset, graph, split, method, bits, seed)
         runs.append({"dataset": dataset.name, "metric": dataset.metric, "method": method,
-                     "bits": bits, "seed": seed, "split": key[1],
-                     "bytes_per_node": bytes_per_node, **scores,
+                     "bits": bits, "seed": seed, "split": key[1], **scores,
                      "seconds": time.perf_counter() - t0})
         log.add(runs[-1])
     # resumed runs count with the time they took before

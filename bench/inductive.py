@@ -51,32 +51,27 @@ def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, meth
                         out: str | Path = "runs/bench/inductive.json",
                         progress: bool = False) -> dict:
     """Run the study (module docstring); print a table and write JSON."""
-    from hashembed.codeformat import CodeSpec
     from hashembed.export.exporter import export_run
     from hashembed.serve import Predictor
-    from hashembed.train.datasets import apply_split, load_dataset
-    from hashembed.train.decoder import DecoderConfig
-    from hashembed.train.holdout import hold_out
-    from hashembed.train.model import ModelConfig
-    from hashembed.train.run import train_run
-    from hashembed.train.trainer import TrainConfig
+    from hashembed.train.datasets import load_dataset
+    from hashembed.train.run import prepare_graph, train_run
+    from hashembed.train.runconfig import RunConfig
 
     rows = []
     for name in datasets:
         full = load_dataset(name, data_root)
         for seed in seeds:
-            reduced, held = hold_out(full, fraction, seed)
-            graph = apply_split(reduced, None, seed)
+            # the nodes held out and the split depend on the seed only, not on the method
+            graph, held = prepare_graph(full, RunConfig(seed=seed, holdout_nodes=fraction))
             for method in methods:
                 if method == "degree":
                     test_acc, held_acc = _degree_baseline(graph, held)
                 else:
-                    spec = CodeSpec(method, bits=bits, seed=seed)
+                    config = RunConfig(coding=method, bits=bits, seed=seed,
+                                       holdout_nodes=fraction)
                     with tempfile.TemporaryDirectory() as tmp:
-                        metrics = train_run(
-                            graph, spec, DecoderConfig(bits, spec.bits_per_index),
-                            ModelConfig(num_classes=graph.num_classes), TrainConfig(seed=seed),
-                            Path(tmp) / "run", progress=progress, holdout=held)
+                        metrics = train_run(graph, config, Path(tmp) / "run",
+                                            progress=progress, holdout=held)
                         export_run(Path(tmp) / "run", Path(tmp) / "bundle", probe_nodes=64)
                         predictor = Predictor(Path(tmp) / "bundle")
                         served = predictor.predict_new(held.neighbors, held.ids)

@@ -42,25 +42,22 @@ def _add_graph_args(p: argparse.ArgumentParser) -> None:
                    default=Path(os.environ.get("HASHEMBED_DATA", "../shared/data")),
                    help="folder of the named datasets (default: $HASHEMBED_DATA or "
                    "../shared/data)")
-    p.add_argument("--split", help="random:0.6,0.2,0.2 (default) | official[:K] | public")
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
     from hashembed.errors import ConfigError
-    from hashembed.train.datasets import apply_split, load_dataset
-    from hashembed.train.edgelist import load_edge_list_graph
-    from hashembed.train.model import ModelConfig
     from hashembed.train.checkpoint import check_run_dir
-    from hashembed.train.run import train_run
-    from hashembed.train.splits import parse_split
-    from hashembed.train.trainer import ACCURACY, MULTILABEL_MICRO_F1, ROC_AUC, TrainConfig
+    from hashembed.train.datasets import load_dataset
+    from hashembed.train.edgelist import load_edge_list_graph
+    from hashembed.train.run import prepare_graph, train_run
+    from hashembed.train.runconfig import RunConfig, run_config_from_args
 
-    inputs = [p for p in (a.edges, a.labels, a.graph, a.codes) if p is not None] or \
+    config = run_config_from_args(a, RunConfig.from_file(a.config) if a.config else None)
+    inputs = [p for p in (a.edges, a.labels, a.graph, a.codes, a.config) if p is not None] or \
         [a.data_root]
     check_run_dir(a.out, a.overwrite, inputs)  # before any work: a bad --out fails at once
-    train = TrainConfig(TrainConfig.epochs if a.epochs is None else a.epochs, a.patience,
-                        TrainConfig.lr if a.lr is None else a.lr, a.weight_decay, a.seed,
-                        a.device)
+    # derive the task's settings now: a bad value fails before the graph is read
+    config.link_config() if a.dataset == "ogbl-ddi" else config.train_config()
     if a.dataset:
         graph = load_dataset(a.dataset, a.data_root)
     elif a.graph:
@@ -76,52 +73,12 @@ def _cmd_train(a: argparse.Namespace) -> int:
         graph = load_edge_list_graph(a.edges, a.labels, a.num_nodes, src_col=a.src_col,
                                      dst_col=a.dst_col, id_type=a.id_type)
     if a.dataset == "ogbl-ddi":
-        return _train_links(a, graph, inputs)
-    holdout = None
-    if a.holdout_nodes is not None:
-        from hashembed.train.holdout import hold_out
-
-        graph, holdout = hold_out(graph, a.holdout_nodes, a.seed)
-    graph = apply_split(graph, parse_split(a.split) if a.split else None, a.seed)
-    metric = a.metric or ("micro_f1" if graph.labels is None else "accuracy")
-    if metric == "hits@20":
-        raise ConfigError(f"--metric hits@20 scores link prediction (ogbl-ddi); {graph.name} "
-                          "trains node classification")
-    spec = decoder = id_encoder = None
-    if a.coding in ("qr", "hashing-trick"):
-        from hashembed.train.encoders import IdEncoderConfig
-
-        id_encoder = IdEncoderConfig.for_budget(a.coding.replace("-", "_"), graph.num_nodes,
-                                                a.dim, a.bits, a.seed)
-    elif a.coding != "none":
-        spec, decoder = _coding_configs(a)
-    model = ModelConfig(a.gnn, a.layers, a.hidden, graph.num_classes, a.dropout)
-    batch = None
-    if a.batch_size is not None:
-        from hashembed.train.minibatch import BatchConfig
-        from hashembed.train.sampler import parse_fanout
-
-        fanout = parse_fanout(a.fanout) if a.fanout else (15, 10, 5, 5)[:a.layers]
-        batch = BatchConfig(a.batch_size, fanout)
-    metrics = train_run(graph, spec, decoder, model, train, a.out, embedding_dim=a.dim,
-                        progress=not a.quiet,
-                        task={"accuracy": ACCURACY, "roc_auc": ROC_AUC,
-                              "micro_f1": MULTILABEL_MICRO_F1}[metric],
-                        overwrite=a.overwrite, inputs=inputs, batch=batch,
-                        codes_dir=a.codes, holdout=holdout, id_encoder=id_encoder)
+        return _train_links(a, config, graph, inputs)
+    graph, holdout = prepare_graph(graph, config)
+    metrics = train_run(graph, config, a.out, progress=not a.quiet, overwrite=a.overwrite,
+                        inputs=inputs, codes_dir=a.codes, holdout=holdout)
     _print_run(metrics, a.out)
     return 0
-
-
-def _coding_configs(a: argparse.Namespace):
-    """``(CodeSpec, DecoderConfig)`` of ``train``'s coding flags (``--coding hash|random``)."""
-    from hashembed.codeformat import CodeSpec
-    from hashembed.train.decoder import DecoderConfig
-
-    spec = CodeSpec(a.coding, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
-                    projection=a.projection)
-    return spec, DecoderConfig(a.bits, a.bits_per_index, a.codebook_dim,
-                               a.decoder_hidden or a.hidden, a.dim)
 
 
 def _print_run(metrics: dict, out: Path) -> None:
@@ -131,33 +88,19 @@ def _print_run(metrics: dict, out: Path) -> None:
     print(f"run written to {Path(out).resolve()}", file=sys.stderr)
 
 
-def _train_links(a: argparse.Namespace, graph, inputs) -> int:
+def _train_links(a: argparse.Namespace, config, graph, inputs) -> int:
     """``hashembed train --dataset ogbl-ddi``: link prediction on the official split."""
     from hashembed.errors import ConfigError
-    from hashembed.train.linkpred import LinkTrainConfig, load_ogbl_ddi_split
-    from hashembed.train.model import ModelConfig
+    from hashembed.train.linkpred import load_ogbl_ddi_split
     from hashembed.train.run import train_link_run
 
-    unsupported = [flag for flag, given in (
-        ("--metric (other than hits@20)", a.metric not in (None, "hits@20")),
-        ("--batch-size", a.batch_size is not None), ("--holdout-nodes", a.holdout_nodes),
-        ("--split", a.split), ("--coding qr|hashing-trick", a.coding in ("qr", "hashing-trick")),
-        ("--codes", a.codes), ("--patience", a.patience != 50),
-        ("--weight-decay", a.weight_decay != 0), ("--device cuda", a.device == "cuda"))
-        if given]
-    if unsupported:
-        raise ConfigError(f"{graph.name} trains link prediction (Hits@20, official split), "
-                          f"which does not take {', '.join(unsupported)}")
-    spec, decoder = _coding_configs(a) if a.coding != "none" else (None, None)
-    model = ModelConfig(a.gnn, a.layers, a.hidden, a.hidden, a.dropout)
-    if a.device == "auto":
+    if a.codes is not None:
+        raise ConfigError(f"{graph.name} trains link prediction, which makes its codes from "
+                          "the training edges: it does not take --codes")
+    if config.device == "auto":
         log.info("link prediction trains on the CPU (OGB's full-graph protocol)")
-    epochs = LinkTrainConfig.epochs if a.epochs is None else a.epochs  # checked by TrainConfig
-    link = LinkTrainConfig(epochs=epochs, lr=LinkTrainConfig.lr if a.lr is None else a.lr,
-                           seed=a.seed, eval_every=max(1, epochs // 20))
-    metrics = train_link_run(graph, load_ogbl_ddi_split(a.data_root), spec, decoder, model,
-                             link, a.out, embedding_dim=a.dim, progress=not a.quiet,
-                             overwrite=a.overwrite, inputs=inputs)
+    metrics = train_link_run(graph, load_ogbl_ddi_split(a.data_root), config, a.out,
+                             progress=not a.quiet, overwrite=a.overwrite, inputs=inputs)
     _print_run(metrics, a.out)
     return 0
 
@@ -373,48 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="code nodes and train decoder + GNN")
     _add_graph_args(p)
-    p.add_argument("--coding", choices=("hash", "random", "none", "qr", "hashing-trick"),
-                   default="hash", help="hash/random codes (the method and its baseline), "
-                   "none (a full table), or qr / hashing-trick tables sized to cost what "
-                   "--bits-bit codes cost")
-    p.add_argument("--bits", type=int, default=128, help="c, bits per node (default 128)")
-    p.add_argument("--bits-per-index", type=int, default=DEFAULT_BITS_PER_INDEX,
-                   help=f"b (1, 2, 4, 8, 16; default {DEFAULT_BITS_PER_INDEX})")
-    p.add_argument("--projection", choices=("gaussian", "rademacher"), default="gaussian")
+    from hashembed.train.runconfig import add_run_flags
+
+    add_run_flags(p)  # every setting of hashembed.train.runconfig.RunConfig
+    p.add_argument("--config", type=Path, help="start from the settings in this JSON file "
+                   "(a run's metrics.json, or an object of RunConfig fields); flags given "
+                   "beside it override them")
     p.add_argument("--codes", type=Path, help="with --graph: codes made by 'hashembed codes' "
                    "(their scheme, seed and projection are used; --bits must agree)")
-    p.add_argument("--codebook-dim", type=int, default=64, help="d_c")
-    p.add_argument("--dim", type=int, default=64, help="d, embedding width")
-    p.add_argument("--gnn", choices=("sage", "gcn"), default="sage")
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--hidden", type=int, default=128, help="the GNN's hidden width")
-    p.add_argument("--decoder-hidden", type=int,
-                   help="the code decoder's MLP hidden width (default: --hidden)")
-    p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--epochs", type=int, help="most epochs (default: 300; 20 for link "
-                   "prediction, an epoch of which passes over every training edge)")
-    p.add_argument("--patience", type=int, default=50)
-    p.add_argument("--lr", type=float, help="Adam's learning rate (default: 0.01; 0.005 for "
-                   "link prediction)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--metric", choices=("accuracy", "roc_auc", "micro_f1", "hits@20"),
-                   default=None,
-                   help="early-stopping and reported metric (roc_auc: binary labels, e.g. "
-                   "tolokers; micro_f1: multi-label graphs, e.g. blogcatalog, trained with one "
-                   "sigmoid per label; hits@20: link prediction on ogbl-ddi's official split). "
-                   "Default: hits@20 for ogbl-ddi, micro_f1 for a multi-label graph, else "
-                   "accuracy")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="where the decoder and GNN train (auto: CUDA when available); the "
-                   "code table stays in host memory")
-    p.add_argument("--holdout-nodes", type=float, help="take this fraction of the labelled "
-                   "nodes and their edges out before coding and training (kept in the run "
-                   "for hashembed bench inductive)")
-    p.add_argument("--batch-size", type=int, help="train on sampled neighbourhoods of this "
-                   "many seed nodes (default: full batch)")
-    p.add_argument("--fanout", help="with --batch-size: neighbours per hop, one per layer, "
-                   "e.g. 15,10 (-1: all; default 15,10)")
     p.add_argument("--out", type=Path, required=True, help="run directory to write")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it holds a run (any other folder is refused)")

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from hashembed.atomic import atomic_write
-from hashembed.codeformat import CodeSpec
 
 
 def run_demo(out_dir: str | Path = "runs/demo", bits: int = 128, seed: int = 0,
@@ -21,18 +20,14 @@ def run_demo(out_dir: str | Path = "runs/demo", bits: int = 128, seed: int = 0,
     """
     from hashembed.export.exporter import export_run
     from hashembed.serve import Predictor
-    from hashembed.train.datasets import apply_split, load_dataset
-    from hashembed.train.decoder import DecoderConfig
-    from hashembed.train.model import ModelConfig
-    from hashembed.train.run import train_run
-    from hashembed.train.trainer import TrainConfig
+    from hashembed.train.datasets import load_dataset
+    from hashembed.train.run import prepare_graph, train_run
+    from hashembed.train.runconfig import RunConfig
 
     out_dir = Path(out_dir)
-    graph = apply_split(load_dataset("cora"), None, seed)
-    spec = CodeSpec("hash", bits=bits, seed=seed)
-    metrics = train_run(graph, spec, DecoderConfig(bits=bits, bits_per_index=spec.bits_per_index),
-                        ModelConfig(num_classes=graph.num_classes), TrainConfig(seed=seed),
-                        out_dir / "run", progress=progress, overwrite=True)
+    config = RunConfig(coding="hash", bits=bits, seed=seed)
+    graph, _ = prepare_graph(load_dataset("cora"), config)
+    metrics = train_run(graph, config, out_dir / "run", progress=progress, overwrite=True)
     manifest = export_run(out_dir / "run", out_dir / "bundle", overwrite=True)
     test_nodes = np.nonzero(graph.masks["test"])[0]
     served = Predictor(out_dir / "bundle").predict(test_nodes)

@@ -22,21 +22,13 @@ def train_small(graph, out_dir: Path, gnn: str = "sage", scheme: str = "hash", e
                 bits: int = 64, layers: int = 2, decoder_hidden: int = 32,
                 bits_per_index: int = 8):
     """A quick run: enough epochs for non-trivial weights, not for accuracy."""
-    from hashembed.codeformat import CodeSpec
-    from hashembed.train.decoder import DecoderConfig
-    from hashembed.train.model import ModelConfig
     from hashembed.train.run import train_run
-    from hashembed.train.trainer import TrainConfig
+    from hashembed.train.runconfig import RunConfig
 
-    spec = decoder = None
-    if scheme != "none":
-        spec = CodeSpec(scheme, bits=bits, bits_per_index=bits_per_index, seed=1)
-        decoder = DecoderConfig(bits, bits_per_index, codebook_dim=16, hidden_dim=decoder_hidden,
-                               embedding_dim=16)
-    return train_run(graph, spec, decoder,
-                     ModelConfig(gnn, layers, hidden_dim=32, num_classes=graph.num_classes),
-                     TrainConfig(epochs=epochs, patience=epochs), out_dir, embedding_dim=16,
-                     progress=False)
+    config = RunConfig(coding=scheme, bits=bits, bits_per_index=bits_per_index,
+                       codebook_dim=16, decoder_hidden=decoder_hidden, dim=16, gnn=gnn,
+                       layers=layers, hidden=32, epochs=epochs, patience=epochs, seed=1)
+    return train_run(graph, config, out_dir, progress=False)
 
 
 def toy_manifest(num_nodes: int = 3, bits: int = 32):

@@ -1,8 +1,9 @@
 """The run directory that ``hashembed train`` writes and ``hashembed export`` reads.
 
     RUN_DIR/
-      checkpoint.pt   configs (plain dicts), class names, model state_dict, the run id and the
-                      sha256 of codes.npy and graph.npz; rebuilds the model alone
+      checkpoint.pt   the run's whole RunConfig ("run") and the resolved configs (plain
+                      dicts), class names, model state_dict, the run id and the sha256 of
+                      codes.npy and graph.npz; rebuilds the model alone
       codes.npy       uint8 [n, c/8] packed codes (absent for --coding none)
       graph.npz       num_nodes, edge_index int64 [2, E], labels int64 [n] (or multilabels
                       bool [n, L] for a multi-label graph), split masks
@@ -11,7 +12,8 @@
       holdout.json    with --holdout-nodes: the held-out nodes' ids, labels, neighbours
       graph_ref.json  instead of the edges and ids, for a graph directory
                       (``train --graph``): its path and header digest
-      metrics.json    scores and memory accounting
+      metrics.json    scores, memory accounting and the configs (``config.run``: the whole
+                      RunConfig; ``hashembed train --config metrics.json`` repeats the run)
       run.json        written last: format + version, run id, size + sha256 of every file above,
                       and a digest of itself
 
@@ -44,6 +46,7 @@ from hashembed.train.decoder import DecoderConfig
 from hashembed.train.encoders import IdEncoderConfig
 from hashembed.train.graph import SPLIT_NAMES, Graph
 from hashembed.train.model import ModelConfig, NodeClassifier, build_model
+from hashembed.train.runconfig import RunConfig
 from hashembed.train.trainer import TrainConfig
 
 if TYPE_CHECKING:
@@ -77,6 +80,7 @@ class Run:
     train_config: TrainConfig
     metrics: dict
     holdout: "HeldOut | None" = None
+    config: RunConfig | None = None  # the run's whole config; None for runs saved before it
 
     def node_input(self) -> torch.Tensor:
         """What the encoder takes for all nodes: codes ``uint8 [n, c/8]`` or ids ``int64 [n]``."""
@@ -278,5 +282,7 @@ def load_run(run_dir: str | Path) -> Run:
         from hashembed.train.holdout import HeldOut
 
         holdout = HeldOut.from_dict(json.loads((run_dir / HOLDOUT_FILE).read_text()))
+    config = RunConfig.from_dict(ckpt["run"]) if ckpt.get("run") is not None else None
     return Run(run_dir, manifest["run_id"], model, graph, code_spec, thresholds, codes,
-               model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics, holdout)
+               model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics, holdout,
+               config)

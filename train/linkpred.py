@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from hashembed.train.datasets import read_ogbl_ddi_train_edges
 from hashembed.train.metrics import hits_at_k
 from hashembed.train.model import sparse_adjacency
+from hashembed.train.runconfig import LINK_BATCH_SIZE, LINK_EPOCHS, LINK_LR
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,9 @@ class LinkScorer(nn.Module):
 
 @dataclass(frozen=True)
 class LinkTrainConfig:
-    epochs: int = 20
-    batch_size: int = 65536
-    lr: float = 0.005
+    epochs: int = LINK_EPOCHS
+    batch_size: int = LINK_BATCH_SIZE
+    lr: float = LINK_LR
     eval_every: int = 2
     seed: int = 0
 

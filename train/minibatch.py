@@ -21,6 +21,7 @@ from torch_geometric.loader import NodeLoader
 
 from hashembed.errors import ConfigError
 from hashembed.train.model import NodeClassifier
+from hashembed.train.runconfig import EVAL_BATCH_SIZE
 from hashembed.train.sampler import CSRNeighborSampler
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class BatchConfig:
 
     batch_size: int = 1024
     fanout: tuple[int, ...] = (15, 10)
-    eval_batch_size: int = 4096
+    eval_batch_size: int = EVAL_BATCH_SIZE
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.eval_batch_size < 1:

@@ -19,14 +19,15 @@ from hashembed.errors import ConfigError
 from hashembed.integrity import json_safe
 from hashembed.train.checkpoint import RunWriter
 from hashembed.train.coding import code_stats, make_codes
-from hashembed.train.decoder import DecoderConfig
-from hashembed.train.encoders import IdEncoderConfig
+from hashembed.train.datasets import apply_split
 from hashembed.train.graph import Graph
-from hashembed.train.linkpred import LinkScorer, LinkSplit, LinkTrainConfig, fit_links
-from hashembed.train.model import ModelConfig, build_model, sparse_adjacency
+from hashembed.train.linkpred import LinkScorer, LinkSplit, fit_links
+from hashembed.train.model import build_model, sparse_adjacency
 from hashembed.train.minibatch import BatchConfig, memory_plan, node_loader
 from hashembed.train.metrics import multilabel_f1
-from hashembed.train.trainer import (ACCURACY, MULTILABEL_MICRO_F1, Task, TrainConfig, fit,
+from hashembed.train.runconfig import RunConfig
+from hashembed.train.splits import parse_split
+from hashembed.train.trainer import (MULTILABEL_MICRO_F1, Task, TrainConfig, fit,
                                      full_batch_loaders, majority_accuracy, resolve_device)
 
 log = logging.getLogger(__name__)
@@ -56,34 +57,38 @@ def memory_report(model, num_nodes: int, code_spec: CodeSpec | None, embedding_d
     }
 
 
-def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderConfig | None,
-              model_config: ModelConfig, train_config: TrainConfig, out_dir: str | Path,
-              embedding_dim: int = 64, progress: bool = True, task: Task = ACCURACY,
-              overwrite: bool = False, inputs=(), batch: BatchConfig | None = None,
-              codes_dir: str | Path | None = None, holdout=None,
-              id_encoder: IdEncoderConfig | None = None) -> dict:
+def prepare_graph(graph: Graph, config: RunConfig):
+    """``(graph, holdout)``: ``config.holdout_nodes`` of the labelled nodes taken out (else
+    ``holdout`` is ``None``), then ``config.split`` applied with ``config.seed``."""
+    holdout = None
+    if config.holdout_nodes is not None:
+        from hashembed.train.holdout import hold_out
+
+        graph, holdout = hold_out(graph, config.holdout_nodes, config.seed)
+    return apply_split(graph, parse_split(config.split) if config.split else None,
+                       config.seed), holdout
+
+
+def train_run(graph: Graph, config: RunConfig, out_dir: str | Path, progress: bool = True,
+              overwrite: bool = False, inputs=(), codes_dir: str | Path | None = None,
+              holdout=None) -> dict:
     """Make codes, train, and write ``out_dir`` (see :mod:`hashembed.train.checkpoint`).
 
     Args:
-        graph: labelled graph with ``masks`` set (:func:`~hashembed.train.datasets.apply_split`).
-        code_spec: how to code nodes; ``None`` trains a plain ``nn.Embedding`` table.
-        decoder_config: the decoder's shape (``None`` with ``code_spec=None``).
-        embedding_dim: ``d`` of the table when ``code_spec`` is ``None``.
-        task: the loss and the metric used for early stopping and reported
-            (:data:`~hashembed.train.trainer.ACCURACY`, ``ROC_AUC`` for binary labels, or
-            ``MULTILABEL_MICRO_F1`` for a multi-label graph, whose ``metrics.json`` also
-            gives the test macro-F1).
+        graph: labelled graph with ``masks`` set (:func:`prepare_graph` applies
+            ``config``'s split; a caller may set its own masks).
+        config: every setting of the run (:class:`~hashembed.train.runconfig.RunConfig`),
+            saved whole in the checkpoint and in ``metrics.json``. Its metric decides the
+            loss: ``accuracy``, ``roc_auc`` (binary labels) or ``micro_f1`` (a multi-label
+            graph, whose ``metrics.json`` also gives the test macro-F1). With ``batch_size``
+            the run trains on sampled neighbourhoods (:mod:`hashembed.train.minibatch`) and
+            tables without codes get sparse gradients and ``SparseAdam``.
         overwrite: replace ``out_dir`` if it holds a run (anything else is refused).
         inputs: the files the graph was read from; ``out_dir`` may not contain them.
-        batch: train on sampled neighbourhoods of ``batch.batch_size`` seeds
-            (:mod:`hashembed.train.minibatch`); ``None``: full batch.
         codes_dir: codes made beforehand by ``hashembed codes`` from the same graph directory
-            (their spec replaces ``code_spec``'s scheme, bits, seed and projection).
-        holdout: nodes already taken out of ``graph`` (:func:`~hashembed.train.holdout.hold_out`),
-            saved with the run for ``hashembed bench inductive``.
-        id_encoder: without codes, what encodes node ids (default: the full table of
-            ``embedding_dim``); with mini-batches its tables get sparse gradients and
-            ``SparseAdam``.
+            (their spec replaces ``config``'s scheme, seed and projection; bits must agree).
+        holdout: nodes already taken out of ``graph`` (:func:`prepare_graph`), saved with the
+            run for ``hashembed bench inductive``.
 
     ``out_dir`` is checked and staged before coding starts and appears, whole, only when the
     run is complete (:class:`~hashembed.train.checkpoint.RunWriter`). A split without test
@@ -92,12 +97,11 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
     Returns:
         The metrics written to ``metrics.json``.
     """
-    if (code_spec is None) != (decoder_config is None):
-        raise ConfigError("give a decoder config exactly when nodes are coded")
     if (graph.labels is None and graph.multilabels is None) or not graph.masks \
             or "train" not in graph.masks:
         raise ConfigError(f"{graph.name}: training needs labels and a train/val/test split")
     multilabel = graph.labels is None
+    task = config.task(multilabel)
     if multilabel != (task.metric == MULTILABEL_MICRO_F1.metric):
         raise ConfigError(
             f"{graph.name} is multi-label: train it with --metric micro_f1" if multilabel else
@@ -111,41 +115,38 @@ def train_run(graph: Graph, code_spec: CodeSpec | None, decoder_config: DecoderC
             log.warning("%s: the split has no %s nodes; its score is reported as null",
                         graph.name, split)
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
-        metrics = _train(graph, code_spec, decoder_config, model_config, train_config,
-                         embedding_dim, progress, task, writer, batch, codes_dir, holdout,
-                         id_encoder)
+        metrics = _train(graph, config, progress, task, writer, codes_dir, holdout)
         writer.commit()
     return metrics
 
 
-def _train(graph, code_spec, decoder_config, model_config, train_config, embedding_dim,
-           progress, task, writer: RunWriter, batch: BatchConfig | None, codes_dir,
-           holdout=None, id_encoder: IdEncoderConfig | None = None) -> dict:
+def _train(graph: Graph, config: RunConfig, progress: bool, task: Task, writer: RunWriter,
+           codes_dir, holdout=None) -> dict:
+    train_config, batch = config.train_config(), config.batch_config()
+    decoder_config, id_encoder = config.decoder_config(), config.id_encoder(graph.num_nodes)
+    model_config = config.model_config(graph.num_classes)
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
-    code_spec, codes, thresholds, stats = _codes(graph, code_spec, codes_dir, progress)
+    code_spec, codes, thresholds, stats = _codes(graph, config.code_spec(), codes_dir, progress)
     if code_spec is not None:
         node_input = None if batch is not None else torch.from_numpy(np.asarray(codes))
-        embedding_dim = decoder_config.embedding_dim
     else:
         node_input = torch.arange(graph.num_nodes)
     coding_seconds = time.perf_counter() - started
 
-    model = build_model(model_config, decoder_config, graph.num_nodes, embedding_dim,
+    model = build_model(model_config, decoder_config, graph.num_nodes, config.dim,
                         id_encoder, sparse=batch is not None)
     if batch is None:
         adj_t = sparse_adjacency(torch.from_numpy(graph.edges()), graph.num_nodes)
         loaders = full_batch_loaders(node_input, adj_t, torch.from_numpy(graph.targets()),
                                      graph.masks, resolve_device(train_config.device))
     else:
-        loaders = _sampled_loaders(graph, codes, model, model_config, train_config, batch,
-                                   embedding_dim)
+        loaders = _sampled_loaders(graph, codes, model, train_config, batch, config.dim)
     result = fit(model, loaders, train_config, progress, task)
 
     metrics = {
-        **_run_record(graph, code_spec, stats, decoder_config, model_config, model,
-                      embedding_dim, coding_seconds, started, id_encoder),
+        **_run_record(graph, config, code_spec, stats, model, coding_seconds, started),
         "metric": task.metric,
         **{split: result.scores[split] for split in ("train", "val", "test")},
         "majority_class_test": None if graph.labels is None else
@@ -161,7 +162,7 @@ def _train(graph, code_spec, decoder_config, model_config, train_config, embeddi
     if holdout is not None:
         metrics["holdout_nodes"] = len(holdout.ids)
     metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, train_config,
-                                    metrics, holdout)
+                                    metrics, holdout, extra={"run": config.to_dict()})
     return json_safe(metrics)
 
 
@@ -190,12 +191,14 @@ def _codes(graph: Graph, code_spec: CodeSpec | None, codes_dir, progress: bool):
     return code_spec, codes, thresholds, stats
 
 
-def _run_record(graph: Graph, code_spec: CodeSpec | None, stats: dict,
-                decoder_config: DecoderConfig | None, model_config: ModelConfig, model,
-                embedding_dim: int, coding_seconds: float, started: float,
-                id_encoder: IdEncoderConfig | None = None) -> dict:
+def _run_record(graph: Graph, config: RunConfig, code_spec: CodeSpec | None, stats: dict,
+                model, coding_seconds: float, started: float) -> dict:
     """The ``metrics.json`` entries every kind of run writes: the graph, the coding, the bytes,
-    the seconds and the configs of codes, decoder and GNN (``config``; callers add theirs)."""
+    the seconds and the configs (``config``: the run's whole :class:`RunConfig` as ``run``,
+    and the resolved code spec, decoder and GNN; callers add theirs)."""
+    id_encoder = getattr(model.encoder, "id_config", None)
+    decoder = getattr(model.encoder, "config", None)
+    embedding_dim = int(model.convs[0].in_channels)
     return {
         "dataset": graph.name,
         "num_nodes": graph.num_nodes,
@@ -207,19 +210,17 @@ def _run_record(graph: Graph, code_spec: CodeSpec | None, stats: dict,
         "bytes": memory_report(model, graph.num_nodes, code_spec, embedding_dim),
         "seconds": {"coding": coding_seconds, "total": time.perf_counter() - started},
         "config": {
+            "run": config.to_dict(),
             "code_spec": None if code_spec is None else code_spec.to_dict(),
-            "decoder": None if decoder_config is None else decoder_config.to_dict(),
-            "model": model_config.to_dict(),
+            "decoder": None if decoder is None else decoder.to_dict(),
+            "model": model.config.to_dict(),
         },
     }
 
 
-def _sampled_loaders(graph: Graph, codes, model, model_config: ModelConfig,
-                     train_config: TrainConfig, batch: BatchConfig, embedding_dim: int) -> dict:
+def _sampled_loaders(graph: Graph, codes, model, train_config: TrainConfig,
+                     batch: BatchConfig, embedding_dim: int) -> dict:
     """Mini-batch loaders over the graph's CSR, one per split; logs the memory plan first."""
-    if len(batch.fanout) != model_config.num_layers:
-        raise ConfigError(f"--fanout has {len(batch.fanout)} hops for a "
-                          f"{model_config.num_layers}-layer GNN; give one per layer")
     indptr, indices = graph.csr()
     plan = memory_plan(graph.num_nodes, 0 if codes is None else codes.shape[1], model,
                        embedding_dim)
@@ -233,41 +234,38 @@ def _sampled_loaders(graph: Graph, codes, model, model_config: ModelConfig,
         for split in ("train", "val", "test") if split in graph.masks}
 
 
-def train_link_run(graph: Graph, split: LinkSplit, code_spec: CodeSpec | None,
-                   decoder_config: DecoderConfig | None, model_config: ModelConfig,
-                   link_config: LinkTrainConfig, out_dir: str | Path, embedding_dim: int = 64,
+def train_link_run(graph: Graph, split: LinkSplit, config: RunConfig, out_dir: str | Path,
                    progress: bool = True, overwrite: bool = False, inputs=()) -> dict:
     """Link prediction end to end (:mod:`hashembed.train.linkpred`, ogbl-ddi's protocol):
-    codes -> decoder + GNN (``model_config.num_classes`` is the node representation's
-    width) + pair scorer -> Hits@20 on the split's validation and test edges.
+    codes -> decoder + GNN (its output is a node representation ``config.hidden`` wide) +
+    pair scorer -> Hits@20 on the split's validation and test edges.
 
     Args:
         graph: the training graph (``split.train``'s edges, both directions); codes are made
             from it, so held-out edges never shape a code.
         split: the official edges (:func:`~hashembed.train.linkpred.load_ogbl_ddi_split`).
-        code_spec, decoder_config: as for :func:`train_run` (``None``: a full table).
+        config: as for :func:`train_run`; settings only node runs take are refused
+            (:meth:`RunConfig.link_config`). ``coding="none"`` trains a full table.
 
     Writes ``out_dir`` like :func:`train_run` (the checkpoint also holds the scorer's weights,
     ``"link_scorer"``); such runs do not export. Returns the metrics of ``metrics.json``.
     """
-    if (code_spec is None) != (decoder_config is None):
-        raise ConfigError("give a decoder config exactly when nodes are coded")
+    link_config = config.link_config()
+    model_config = config.model_config(config.hidden)
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
         torch.manual_seed(link_config.seed)
         started = time.perf_counter()
-        code_spec, codes, thresholds, stats = _codes(graph, code_spec, None, progress)
+        code_spec, codes, thresholds, stats = _codes(graph, config.code_spec(), None, progress)
         node_input = torch.arange(graph.num_nodes)
         if code_spec is not None:
             node_input = torch.from_numpy(np.asarray(codes))
-            embedding_dim = decoder_config.embedding_dim
         coding_seconds = time.perf_counter() - started
-        model = build_model(model_config, decoder_config, graph.num_nodes, embedding_dim)
+        model = build_model(model_config, config.decoder_config(), graph.num_nodes, config.dim)
         scorer = LinkScorer(model_config.num_classes, model_config.hidden_dim)
         scores = fit_links(model, scorer, node_input, graph.num_nodes, split, link_config,
                            progress)
         metrics = {
-            **_run_record(graph, code_spec, stats, decoder_config, model_config, model,
-                          embedding_dim, coding_seconds, started),
+            **_run_record(graph, config, code_spec, stats, model, coding_seconds, started),
             "metric": "hits@20", "val": scores["val"], "test": scores["test"],
             "best_epoch": scores["best_epoch"], "epochs_run": link_config.epochs,
         }
@@ -275,6 +273,7 @@ def train_link_run(graph: Graph, split: LinkSplit, code_spec: CodeSpec | None,
         record = TrainConfig(epochs=link_config.epochs, patience=link_config.epochs,
                              lr=link_config.lr, seed=link_config.seed)
         metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, record,
-                                        metrics, extra={"link_scorer": scorer.state_dict()})
+                                        metrics, extra={"link_scorer": scorer.state_dict(),
+                                                        "run": config.to_dict()})
         writer.commit()
     return json_safe(metrics)

@@ -28,17 +28,6 @@ from hashembed.errors import ConfigError
 from hashembed.sortedsets import sorted_unique
 
 
-def parse_fanout(text: str) -> tuple[int, ...]:
-    """``"15,10"`` -> ``(15, 10)``; ``-1`` keeps every neighbour at that hop."""
-    try:
-        fanout = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--fanout {text!r}: expected integers such as 15,10") from None
-    if not fanout or any(k == 0 or k < -1 for k in fanout):
-        raise ConfigError(f"--fanout {text!r}: each hop keeps -1 (all) or a positive count")
-    return fanout
-
-
 class CSRNeighborSampler(BaseSampler):
     """Sample ``len(fanout)`` hops of neighbours of seed nodes from a CSR graph.
 

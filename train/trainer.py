@@ -17,9 +17,9 @@ from tqdm.auto import tqdm
 from hashembed.errors import ConfigError
 from hashembed.train import metrics
 from hashembed.train.model import NodeClassifier
+from hashembed.train.runconfig import DEVICES, NODE_EPOCHS, NODE_LR, NODE_PATIENCE
 
 
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -48,9 +48,9 @@ class TrainConfig:
             the fused Triton path. The saved weights are always on the CPU.
     """
 
-    epochs: int = 300
-    patience: int = 50
-    lr: float = 0.01
+    epochs: int = NODE_EPOCHS
+    patience: int = NODE_PATIENCE
+    lr: float = NODE_LR
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"

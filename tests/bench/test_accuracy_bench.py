@@ -6,10 +6,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from hashembed.bench.accuracy import (METHODS, SUITES, DatasetSpec, Suite, build_encoder,
-                                      run_accuracy_bench, select)
+from hashembed.bench.accuracy import (METHODS, SUITES, DatasetSpec, Suite, run_accuracy_bench,
+                                      select)
 from hashembed.errors import CodeFormatError, ConfigError
 from hashembed.train.encoders import budget_rows, qr_rows
+from hashembed.train.graph import Graph, symmetrize
 from hashembed.train.linkpred import LinkScorer, LinkTrainConfig, fit_links
 from hashembed.train.model import ModelConfig, NodeClassifier
 
@@ -31,10 +32,19 @@ def test_tiny_suite_writes_json_markdown_and_plot(data_root, tmp_path):
     assert payload["config"]["bits_per_index"] == 8
 
 
-def test_bits_per_index_reaches_the_coded_methods(cora):
-    encoder, codes, per_node = build_encoder("hash", cora, 64, 16, seed=0, bits_per_index=4)
-    assert encoder.config.bits_per_index == 4 and encoder.codebooks.shape[:2] == (16, 16)
-    assert codes.shape == (cora.num_nodes, 8)
+def test_runs_take_the_suite_shapes_and_the_dataset_settings():
+    suite = Suite(datasets=(), bits=(64,), seeds=(0,), epochs=7, link_epochs=3, dim=16,
+                  hidden=24, bits_per_index=4, codebook_dim=8, decoder_hidden=40)
+    config = suite.run_config(DatasetSpec("tolokers", metric="roc_auc"), "hash", 64, seed=5)
+    assert config.code_spec().bits_per_index == 4 and config.code_spec().seed == 5
+    decoder = config.decoder_config()
+    assert (decoder.bits, decoder.codebook_dim, decoder.hidden_dim, decoder.embedding_dim) == (
+        64, 8, 40, 16)
+    assert config.model_config(2).hidden_dim == 24 and config.train_config().epochs == 7
+    assert config.task(multilabel=False).metric == "roc_auc"
+    link = suite.run_config(DatasetSpec("ogbl-ddi", task="link", metric="hits@20"), "table",
+                            None, seed=0)
+    assert link.coding == "none" and link.link_config().epochs == 3
 
 
 def test_dataset_overrides_split_per_seed_and_selection(data_root, tmp_path):
@@ -60,14 +70,18 @@ def test_dataset_overrides_split_per_seed_and_selection(data_root, tmp_path):
 
 
 def test_budgets_match_the_code_bytes(cora):
-    d = 16
+    """Bytes per node are the runs' own memory accounting: QR and the hashing trick cost
+    what the codes cost, a table 4·d."""
+    from hashembed.bench.accuracy import _run
+
+    suite = Suite(datasets=(), bits=(256,), seeds=(0,), epochs=1, dim=16, hidden=8)
+    dataset = DatasetSpec("cora")
     for method in ("hashing_trick", "qr"):
-        _, _, per_node = build_encoder(method, cora, 256, d, seed=0)
+        per_node = _run(suite, dataset, cora, None, method, 256, 0)["bytes_per_node"]
         assert per_node == pytest.approx(256 / 8, rel=0.05), method
     assert budget_rows(10_000, 128, 64) == 625
     assert qr_rows(10_000, 8, 64) == 100  # the budget is below 2·sqrt(n): K = sqrt(n)
-    _, _, table = build_encoder("table", cora, None, d, seed=0)
-    assert table == 4 * d
+    assert _run(suite, dataset, cora, None, "table", None, 0)["bytes_per_node"] == 4 * 16
 
 
 def test_link_training_learns_a_planted_structure():
@@ -82,16 +96,14 @@ def test_link_training_learns_a_planted_structure():
 
 
 def test_link_runs_record_the_best_epoch():
-    from types import SimpleNamespace
+    from hashembed.bench.accuracy import _run
 
-    from hashembed.bench.accuracy import _link_run
-
+    split = two_cliques_split()
     suite = Suite(datasets=(), bits=(32,), seeds=(0,), dim=8, hidden=8)
     dataset = DatasetSpec("planted", task="link", metric="hits@20", epochs=20)
-    torch.manual_seed(0)
-    scores = _link_run(SimpleNamespace(num_nodes=40), two_cliques_split(), dataset,
-                       torch.nn.Embedding(40, 8), torch.arange(40), suite, seed=0)
-    assert set(scores) == {"val", "test", "best_epoch"}
+    scores = _run(suite, dataset, Graph("planted", 40, symmetrize(split.train, 40)), split,
+                  "table", None, seed=0)
+    assert set(scores) == {"val", "test", "best_epoch", "bytes_per_node"}
     assert scores["best_epoch"] in range(1, 21) and 0 <= scores["test"] <= 1
 
 
@@ -120,15 +132,15 @@ def test_resume_skips_the_runs_logged_before_a_crash(data_root, tmp_path, monkey
 
     suite = Suite(datasets=(DatasetSpec("email-eu-core"),), bits=(32,), seeds=(0, 1, 2),
                   methods=("degree",), epochs=2, dim=8, hidden=8)
-    real_run, seeds_run = accuracy._node_run, []
+    real_run, seeds_run = accuracy._run, []
 
-    def crash_on_seed_2(graph, adj_t, dataset, encoder, node_input, suite, seed):
-        seeds_run.append(seed)
-        if seed == 2:
+    def crash_on_seed_2(*args):
+        seeds_run.append(args[-1])
+        if args[-1] == 2:
             raise KeyboardInterrupt  # the session ends part way
-        return real_run(graph, adj_t, dataset, encoder, node_input, suite, seed)
+        return real_run(*args)
 
-    monkeypatch.setattr(accuracy, "_node_run", crash_on_seed_2)
+    monkeypatch.setattr(accuracy, "_run", crash_on_seed_2)
     with pytest.raises(KeyboardInterrupt):
         run_accuracy_bench(suite, data_root, tmp_path, progress=False)
     assert not (tmp_path / "results.json").exists()
@@ -141,9 +153,8 @@ def test_resume_skips_the_runs_logged_before_a_crash(data_root, tmp_path, monkey
     with pytest.raises(ConfigError, match="another selection"):
         run_accuracy_bench(other, data_root, tmp_path, progress=False, resume=True)
 
-    monkeypatch.setattr(accuracy, "_node_run", real_run)
     seeds_run.clear()
-    monkeypatch.setattr(accuracy, "_node_run",
+    monkeypatch.setattr(accuracy, "_run",
                         lambda *args: seeds_run.append(args[-1]) or real_run(*args))
     payload = run_accuracy_bench(suite, data_root, tmp_path, progress=False, resume=True)
     assert seeds_run == [2]

@@ -7,16 +7,12 @@ import numpy as np
 import pytest
 
 from hashembed.cli import main
-from hashembed.codeformat import CodeSpec
 from hashembed.errors import ConfigError
 from hashembed.export.exporter import export_run
 from hashembed.train.checkpoint import load_run
 from hashembed.train.datasets import apply_split, load_dataset
-from hashembed.train.decoder import DecoderConfig
-from hashembed.train.minibatch import BatchConfig
-from hashembed.train.model import ModelConfig
 from hashembed.train.run import train_run
-from hashembed.train.trainer import ACCURACY, MULTILABEL_MICRO_F1, TrainConfig
+from hashembed.train.runconfig import RunConfig
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +27,11 @@ def two_label_cora():
     return apply_split(replace(cora, labels=None, masks=None, multilabels=multi), None, seed=0)
 
 
-def _train(graph, out, batch=None, task=MULTILABEL_MICRO_F1, epochs=40):
-    spec = CodeSpec("hash", bits=64, bits_per_index=8, seed=1)
-    decoder = DecoderConfig(64, 8, codebook_dim=16, hidden_dim=32, embedding_dim=16)
-    return train_run(graph, spec, decoder, ModelConfig("sage", 2, 32, graph.num_classes),
-                     TrainConfig(epochs=epochs, patience=epochs), out, progress=False,
-                     task=task, batch=batch)
+def _train(graph, out, batch_size=None, fanout=None, metric="micro_f1", epochs=40):
+    config = RunConfig(coding="hash", bits=64, bits_per_index=8, codebook_dim=16, dim=16,
+                       hidden=32, decoder_hidden=32, epochs=epochs, patience=epochs, seed=1,
+                       metric=metric, batch_size=batch_size, fanout=fanout)
+    return train_run(graph, config, out, progress=False)
 
 
 def test_split_covers_the_labelled_nodes(two_label_cora):
@@ -59,14 +54,14 @@ def test_full_batch_run_learns_the_labels_and_reloads(two_label_cora, tmp_path):
 
 
 def test_mini_batch_run_trains_the_same_task(two_label_cora, tmp_path):
-    metrics = _train(two_label_cora, tmp_path / "run", BatchConfig(256, (10, 5)), epochs=6)
+    metrics = _train(two_label_cora, tmp_path / "run", 256, (10, 5), epochs=6)
     assert metrics["metric"] == "micro_f1" and metrics["config"]["batch"]["batch_size"] == 256
     assert metrics["test"] > 2 / 7  # above guessing two labels at random
 
 
 def test_task_and_labels_must_agree(two_label_cora, cora, tmp_path):
     with pytest.raises(ConfigError, match="multi-label: train it with --metric micro_f1"):
-        _train(two_label_cora, tmp_path / "a", task=ACCURACY)
+        _train(two_label_cora, tmp_path / "a", metric="accuracy")
     with pytest.raises(ConfigError, match="one class per node"):
         _train(cora, tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -6,7 +6,8 @@ import torch
 
 from hashembed.train.graph import to_csr
 from hashembed.train.minibatch import node_loader
-from hashembed.train.sampler import CSRNeighborSampler, parse_fanout
+from hashembed.train.runconfig import parse_fanout
+from hashembed.train.sampler import CSRNeighborSampler
 
 
 @pytest.fixture(scope="module")
@@ -74,18 +75,13 @@ def test_fanout_flag_is_validated():
 
 
 def test_mini_batch_training_learns_cora_and_exports_with_parity(cora, tmp_path):
-    from hashembed.codeformat import CodeSpec
     from hashembed.export.exporter import export_run
-    from hashembed.train.decoder import DecoderConfig
-    from hashembed.train.minibatch import BatchConfig
-    from hashembed.train.model import ModelConfig
     from hashembed.train.run import train_run
-    from hashembed.train.trainer import TrainConfig
+    from hashembed.train.runconfig import RunConfig
 
-    metrics = train_run(cora, CodeSpec("hash", 64, seed=0), DecoderConfig(64, 4, 32, 64, 32),
-                        ModelConfig("sage", 2, 64, cora.num_classes),
-                        TrainConfig(epochs=15, patience=15, seed=0), tmp_path / "run",
-                        progress=False, batch=BatchConfig(256, (10, 5)))
+    config = RunConfig(coding="hash", bits=64, bits_per_index=4, codebook_dim=32, dim=32,
+                       hidden=64, epochs=15, patience=15, batch_size=256, fanout=(10, 5))
+    metrics = train_run(cora, config, tmp_path / "run", progress=False)
     assert metrics["test"] > 0.6 and metrics["config"]["batch"]["fanout"] == [10, 5]
     manifest = export_run(tmp_path / "run", tmp_path / "bundle", probe_nodes=64)
     assert max(manifest["parity"].values()) <= 1e-4
@@ -97,16 +93,13 @@ def test_id_encoders_train_in_mini_batches_and_reload(cora, tmp_path, kind):
     SparseAdam (only a batch's rows move), and the run rebuilds the same encoder on load."""
     from hashembed.train.checkpoint import load_run
     from hashembed.train.encoders import IdEncoderConfig
-    from hashembed.train.minibatch import BatchConfig
-    from hashembed.train.model import ModelConfig
     from hashembed.train.run import train_run
-    from hashembed.train.trainer import TrainConfig
+    from hashembed.train.runconfig import RunConfig
 
     encoder = IdEncoderConfig.for_budget(kind, cora.num_nodes, 32, bits=128)
-    metrics = train_run(cora, None, None, ModelConfig("sage", 2, 64, cora.num_classes),
-                        TrainConfig(epochs=3, patience=3, seed=0), tmp_path / "run",
-                        progress=False, batch=BatchConfig(256, (10, 5)), id_encoder=encoder,
-                        embedding_dim=32)
+    config = RunConfig(coding={"table": "none"}.get(kind, kind.replace("_", "-")), dim=32,
+                       hidden=64, epochs=3, patience=3, batch_size=256, fanout=(10, 5))
+    metrics = train_run(cora, config, tmp_path / "run", progress=False)
     assert metrics["coding"] == {"table": "none"}.get(kind, kind)
     params = sum(p.numel() for p in load_run(tmp_path / "run").model.encoder.parameters())
     rows = {"table": lambda: cora.num_nodes,
