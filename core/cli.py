@@ -178,7 +178,8 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     from hashembed.train.synth import SynthConfig, clustering_coefficient, synth_graph
 
     config = SynthConfig(a.num_nodes, a.avg_degree, a.communities, a.mixing, a.group_min,
-                         a.group_max, a.exponent, a.class_share, a.seed)
+                         a.group_max, a.exponent, a.class_share, a.class_core,
+                         a.community_share, a.community_groups, a.seed)
     header = synth_graph(config, a.out, memory_gb=a.memory_gb, overwrite=a.overwrite,
                          progress=not a.quiet)
     graph = open_graph(a.out)
@@ -272,7 +273,9 @@ def _cmd_bench_synth_accuracy(a: argparse.Namespace) -> int:
 
     synth = ["--avg-degree", str(a.avg_degree), "--communities", str(a.communities),
              "--mixing", str(a.mixing), "--group-min", str(a.group_min),
-             "--group-max", str(a.group_max), "--class-share", str(a.class_share)]
+             "--group-max", str(a.group_max), "--class-share", str(a.class_share),
+             "--class-core", str(a.class_core), "--community-share", str(a.community_share),
+             "--community-groups", str(a.community_groups)]
     run_synth_accuracy_bench(a.num_nodes, synth, methods=a.methods, seeds=a.seeds,
                              bits=a.bits, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size,
                              fanout=a.fanout, memory_gb=a.memory_gb, work=a.work,
@@ -419,6 +422,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class-share", type=float, default=SynthConfig.class_share,
                    help="share of in-class stubs that go to a node of the class drawn by "
                    "weight (popular members many groups link to) instead of the own group")
+    p.add_argument("--class-core", type=float, default=SynthConfig.class_core,
+                   help="those stubs go to the first max(1, ceil(class_core * size)) members "
+                   "of the class's groups only (1: any member)")
+    p.add_argument("--community-share", type=float, default=SynthConfig.community_share,
+                   help="share of in-class stubs that go to the core of a group of the own "
+                   "community (a run of --community-groups groups of one class) instead of "
+                   "the own group (0: no communities); at most 1 - --class-share")
+    p.add_argument("--community-groups", type=int, default=SynthConfig.community_groups,
+                   help="groups per community (consecutive groups of one class)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--memory-gb", type=float, default=4.0)
     p.add_argument("--out", type=Path, required=True)
@@ -530,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group-min", type=int, default=synth_defaults.group_min)
     p.add_argument("--group-max", type=int, default=synth_defaults.group_max)
     p.add_argument("--class-share", type=float, default=synth_defaults.class_share)
+    p.add_argument("--class-core", type=float, default=synth_defaults.class_core)
+    p.add_argument("--community-share", type=float, default=synth_defaults.community_share)
+    p.add_argument("--community-groups", type=int, default=synth_defaults.community_groups)
     p.add_argument("--methods", nargs="+", choices=SYNTH_METHODS, default=list(SYNTH_METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--bits", type=int, default=128)

@@ -9,14 +9,24 @@ belongs to one of ``K`` labelled **classes**, every node has a power-law weight 
 
     stubs(v) = round(w_v / 2),  w_v ~ Pareto(exponent) scaled to mean avg_degree
     each stub of v -> a uniform node of the whole graph         with probability mixing
-                   -> a node of v's class drawn in proportion to w
+                   -> a core node of v's class drawn in proportion to w
                                                   with probability (1 - mixing) · class_share
+                   -> a core node of a uniform group of v's community
+                                              with probability (1 - mixing) · community_share
                    -> a uniform node of v's group               otherwise
+
+A group's **core** is its first ``max(1, ceil(class_core · size))`` members (every member at
+the default ``class_core = 1``): the popular members that class and community stubs reach.
+A **community** (``community_share > 0``) is a run of ``community_groups`` consecutive groups
+of one class whose circles share their cores, so two circles of a community share neighbours
+(without communities, every group draws its class alone).
 
 Edges are symmetrised, so the mean degree is about ``avg_degree`` (less the duplicates dropped
 inside small groups). ``class_share`` makes targets power-law too and gives each class popular
 members that many of its groups link to (``0`` gives the earlier model bit for bit, where a
-class is only a label on groups and in-degrees are not heavy-tailed).
+class is only a label on groups and in-degrees are not heavy-tailed). ``class_core = 1`` and
+``community_share = 0`` (the defaults) give the graphs of the model before cores and
+communities, bit for bit.
 
 Calibration (the scale issue asks for a default where a full table reaches 0.7–0.9 test
 accuracy with 1 % of nodes labelled, so that accuracy at scale tells methods apart; chosen on
@@ -28,6 +38,13 @@ accuracy at ``class_share`` 0 / 0.25 / 0.5 / 0.75, so the default is 0.8; at n =
 0.03 with the default at n = 10⁵, below the real graphs in ``../shared/data`` measured the
 same way (PubMed 0.06, CiteSeer 0.14, Twitch-DE 0.20, Cora 0.24, email-Eu-core 0.40,
 BlogCatalog 0.46, Tolokers 0.53): popular members link many groups without closing triangles.
+Cores and communities were tried for both (n = 10⁵, same table protocol, seed 0; clustering
+sampled; ``docs/scale.md``): cores of one member in ten raise clustering a little with the
+table's accuracy (``class_core 0.1``: 0.054 and 0.74, against 0.032 and 0.71), while
+communities of circles of 5-20 without class-wide members cluster (0.10-0.13) but leave the
+table at 0.22-0.24 (0.31 with ``class_share 0.1``): with 1 % of nodes labelled and about ten
+edges a node, a table learns a class only through members that many of its labelled nodes
+reach, and those close few triangles.
 
 Positions are turned into node ids by an affine permutation ``id = (a · pos + b) mod n``, so
 ids carry no trace of the groups (a table, QR or hashing trick cannot read the class off the
@@ -65,6 +82,9 @@ class SynthConfig:
     group_max: int = 60
     exponent: float = 2.5
     class_share: float = 0.8
+    class_core: float = 1.0
+    community_share: float = 0.0
+    community_groups: int = 10
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -79,6 +99,13 @@ class SynthConfig:
             raise ConfigError(f"--mixing {self.mixing} must lie in [0, 1]")
         if not 0 <= self.class_share <= 1:
             raise ConfigError(f"--class-share {self.class_share} must lie in [0, 1]")
+        if not 0 < self.class_core <= 1:
+            raise ConfigError(f"--class-core {self.class_core} must lie in (0, 1]")
+        if not 0 <= self.community_share <= 1 - self.class_share:
+            raise ConfigError(f"--community-share {self.community_share} must lie in [0, 1 - "
+                              f"class_share] = [0, {1 - self.class_share:g}]")
+        if self.community_groups < 1:
+            raise ConfigError(f"--community-groups {self.community_groups} must be at least 1")
         if not 2 <= self.group_min <= self.group_max:
             raise ConfigError("group sizes need 2 <= group_min <= group_max")
         if not self.exponent > 2:
@@ -101,7 +128,12 @@ def _groups(config: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
     count = int(np.searchsorted(starts, config.num_nodes, side="left"))
     starts = np.minimum(starts[:count + 1], config.num_nodes)
     starts[-1] = config.num_nodes
-    classes = rng.integers(0, config.communities, size=count)
+    if config.community_share == 0:  # the model before communities, bit for bit
+        return starts, rng.integers(0, config.communities, size=count)
+    # communities: runs of community_groups consecutive groups that share one class
+    blocks = -(-count // config.community_groups)
+    classes = np.repeat(rng.integers(0, config.communities, size=blocks),
+                        config.community_groups)[:count]
     return starts, classes
 
 
@@ -137,21 +169,33 @@ def _weights(config: SynthConfig, first: int, stop: int) -> np.ndarray:
 
 
 def _class_targets(config: SynthConfig, starts: np.ndarray, classes: np.ndarray):
-    """For drawing a node of a given class in proportion to its weight: positions sorted by
-    class (``int32|int64 [n]``), the running sum of their weights (``float64 [n]``) and each
-    class's ``[lo, hi)`` range of that sum (``float64 [K, 2]``). 12-16 bytes a node."""
+    """For drawing a core node of a given class in proportion to its weight: the class's core
+    positions sorted by class (``int32|int64 [m]``), the running sum of their weights
+    (``float64 [m]``) and each class's ``[lo, hi)`` range of that sum (``float64 [K, 2]``).
+    The core of a group is its first ``max(1, ceil(class_core · size))`` members (all of them
+    at ``class_core = 1``). 12-16 bytes a core node, plus a byte and 8 bytes a node while
+    it is built."""
     n = config.num_nodes
     sizes = np.diff(starts)
     node_class = np.repeat(classes, sizes)                                   # [n] by position
-    order = np.argsort(node_class, kind="stable").astype(np.int32 if n < 2**31 else np.int64)
-    del node_class
+    if config.class_core < 1:
+        leaders = _core_sizes(config, sizes)
+        offset = np.arange(n, dtype=np.int64) - np.repeat(starts[:-1], sizes)
+        core = offset < np.repeat(leaders, sizes)
+        del offset
+    else:
+        core = np.ones(n, dtype=bool)
+    index_type = np.int32 if n < 2**31 else np.int64
+    order = np.nonzero(core)[0].astype(index_type)
+    order = order[np.argsort(node_class[order], kind="stable")]
+    per_class = np.bincount(node_class[core], minlength=config.communities)
+    del node_class, core
     weights = np.empty(n, dtype=np.float64)
     for first in range(0, n, CHUNK_NODES):
         stop = min(first + CHUNK_NODES, n)
         weights[first:stop] = _weights(config, first, stop)
     running = np.cumsum(weights[order])
     del weights
-    per_class = np.bincount(classes, weights=sizes, minlength=config.communities)
     ends = np.cumsum(per_class).astype(np.int64)                              # [K]
     bounds = np.zeros((config.communities, 2))
     bounds[:, 1] = running[np.maximum(ends - 1, 0)]
@@ -160,11 +204,18 @@ def _class_targets(config: SynthConfig, starts: np.ndarray, classes: np.ndarray)
     return order, running, bounds
 
 
+def _core_sizes(config: SynthConfig, sizes: np.ndarray) -> np.ndarray:
+    """Members in each group's core (its first ones): ``max(1, ceil(class_core · size))``."""
+    return np.maximum(1, np.ceil(config.class_core * sizes)).astype(np.int64)
+
+
 def _edge_chunks(config: SynthConfig, starts: np.ndarray, classes: np.ndarray,
                  perm: tuple[int, int]):
     """``int64 [k, 2]`` edges (node ids), chunk by chunk of source positions."""
     n = config.num_nodes
     group_of_start = starts[:-1]
+    num_groups = group_of_start.size
+    core_sizes = _core_sizes(config, np.diff(starts))
     targets = _class_targets(config, starts, classes) if config.class_share > 0 else None
     for index, first in enumerate(range(0, n, CHUNK_NODES)):
         rng = np.random.default_rng([config.seed, 2, index])
@@ -180,6 +231,7 @@ def _edge_chunks(config: SynthConfig, starts: np.ndarray, classes: np.ndarray,
         inside = rng.random(src.size) >= config.mixing
         dst = np.where(inside, g_lo + (rng.random(src.size) * (g_hi - g_lo)).astype(np.int64),
                        (rng.random(src.size) * n).astype(np.int64))
+        to_class = np.zeros(src.size, dtype=bool)
         if targets is not None:
             # a share of the inside stubs goes to a node of the class, drawn by weight: each
             # class grows popular members that many of its groups link to
@@ -187,7 +239,19 @@ def _edge_chunks(config: SynthConfig, starts: np.ndarray, classes: np.ndarray,
             order, running, bounds = targets
             lo, hi = bounds[classes[group[to_class]]].T
             pick = np.searchsorted(running, lo + rng.random(lo.size) * (hi - lo), side="right")
-            dst[to_class] = order[np.minimum(pick, n - 1)]
+            dst[to_class] = order[np.minimum(pick, order.size - 1)]
+        if config.community_share > 0:
+            # a share of the other inside stubs goes to the core of a group of the own
+            # community (a uniform group, then a uniform core member): circles of one
+            # community share their central members, which closes triangles
+            to_community = inside & ~to_class & (
+                rng.random(src.size) < config.community_share / (1 - config.class_share))
+            first_group = group[to_community] // config.community_groups * \
+                config.community_groups
+            width = np.minimum(config.community_groups, num_groups - first_group)
+            target_group = first_group + (rng.random(first_group.size) * width).astype(np.int64)
+            dst[to_community] = starts[target_group] + (
+                rng.random(target_group.size) * core_sizes[target_group]).astype(np.int64)
         yield np.stack([_ids(src, n, *perm), _ids(dst, n, *perm)], axis=1)
 
 

@@ -57,3 +57,64 @@ def test_class_share_grows_popular_members_that_many_groups_of_the_class_link_to
     neighbours = b.indices[b.indptr[hub]:b.indptr[hub + 1]]
     # its class links to it (0.73 here; 0.18 for the top node of the plain graph)
     assert (b.labels[neighbours] == b.labels[hub]).mean() > 0.6
+
+
+def test_class_core_sends_class_stubs_to_the_first_members_of_the_class_groups(tmp_path):
+    """class_core 1 is the default graph bit for bit; a small core concentrates the class
+    stubs on a few members per group, which the class's other groups then share."""
+    from hashembed.train.synth import _class_targets, _groups
+
+    base = SynthConfig(30_000, avg_degree=10, communities=8, seed=0)
+    whole = SynthConfig(30_000, avg_degree=10, communities=8, class_core=1.0, seed=0)
+    core = SynthConfig(30_000, avg_degree=10, communities=8, class_core=0.1, seed=0)
+    starts, classes = _groups(core)
+    order, running, bounds = _class_targets(core, starts, classes)
+    sizes = np.diff(starts)
+    assert order.size == int(np.maximum(1, np.ceil(0.1 * sizes)).sum())
+    group = np.searchsorted(starts[:-1], order, side="right") - 1
+    assert (order - starts[group] < np.ceil(0.1 * sizes[group])).all()  # first members
+    assert (np.diff(classes[group]) >= 0).all() and np.all(np.diff(running) > 0)
+    for config, name in ((base, "base"), (whole, "whole"), (core, "core")):
+        synth_graph(config, tmp_path / name, progress=False)
+    a, b, c = (open_graph(tmp_path / name) for name in ("base", "whole", "core"))
+    np.testing.assert_array_equal(a.indices, b.indices)
+    # the class's stubs now meet on fewer nodes: neighbour sets of a class overlap more
+    assert c.degrees().max() > a.degrees().max()
+    assert clustering_coefficient(c.indptr, c.indices, 500) > \
+        clustering_coefficient(a.indptr, a.indices, 500)
+
+
+def test_communities_share_their_core_members_and_close_triangles(tmp_path):
+    """Runs of community_groups groups share a class; a share of stubs goes to the cores of
+    the community's groups, so circles of one community share neighbours."""
+    import pytest
+
+    from hashembed.errors import ConfigError
+    from hashembed.train.synth import _groups, _ids, _permutation
+
+    kwargs = dict(avg_degree=10, communities=8, class_share=0.0, group_min=5, group_max=20,
+                  class_core=0.1, seed=0)
+    plain = SynthConfig(30_000, **kwargs)
+    config = SynthConfig(30_000, community_share=0.3, community_groups=10, **kwargs)
+    starts, classes = _groups(config)
+    runs = classes[:classes.size // 10 * 10].reshape(-1, 10)
+    assert (runs == runs[:, :1]).all()  # one class per community
+    synth_graph(plain, tmp_path / "plain", progress=False)
+    synth_graph(config, tmp_path / "comm", progress=False)
+
+    def shared(graph) -> float:
+        """How often first members of two groups of one community share a neighbour."""
+        ids = _ids(starts[:-1], config.num_nodes, *_permutation(config.num_nodes, 0))
+        hits = []
+        for block in range(0, 2000, 10):
+            u, v = ids[block], ids[block + 5]  # groups 0 and 5 of a community
+            nu = graph.indices[graph.indptr[u]:graph.indptr[u + 1]]
+            nv = graph.indices[graph.indptr[v]:graph.indptr[v + 1]]
+            hits.append(np.intersect1d(nu, nv).size > 0)
+        return float(np.mean(hits))
+
+    a, b = open_graph(tmp_path / "plain"), open_graph(tmp_path / "comm")
+    assert shared(b) > 0.5 > 0.1 > shared(a)
+    assert clustering_coefficient(b.indptr, b.indices, 500) > 0.08
+    with pytest.raises(ConfigError, match="community-share 0.5 must lie in"):
+        SynthConfig(1000, class_share=0.8, community_share=0.5)
