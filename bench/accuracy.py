@@ -96,10 +96,11 @@ class Suite:
                    seed: int) -> RunConfig:
         """The ``hashembed train`` settings of one run of the grid (GraphSAGE, 2 layers)."""
         epochs = dataset.epochs or (self.link_epochs if dataset.task == "link" else self.epochs)
+        # on the CPU wherever it runs, so a results table never mixes devices
         return RunConfig(coding=_coding(method), bits=bits or RunConfig.bits,
                          bits_per_index=self.bits_per_index, codebook_dim=self.codebook_dim,
                          decoder_hidden=self.decoder_hidden, dim=self.dim, hidden=self.hidden,
-                         epochs=epochs, metric=dataset.metric, seed=seed)
+                         epochs=epochs, metric=dataset.metric, seed=seed, device="cpu")
 
 
 SUITES = {
@@ -135,13 +136,14 @@ def _run(suite: Suite, dataset: DatasetSpec, graph: Graph, link_split, method: s
          bits: int | None, seed: int) -> dict:
     """One run of the grid: trained by :func:`~hashembed.train.run.train_run` (or
     ``train_link_run``) from :meth:`Suite.run_config`, as ``hashembed train`` would, into a
-    run directory that is dropped afterwards; ``degree`` by :func:`_degree_run`. Returns the
-    scores (train/val/test, best epoch, test macro-F1 for multi-label) and bytes per node of
-    the embedding (codes + decoder, or the encoder's tables)."""
+    run directory that is dropped afterwards (its writing counts in the run's seconds);
+    ``degree`` by :func:`_degree_run`. Returns the scores (train/val/test, best epoch, test
+    macro-F1 for multi-label) and bytes per node of the embedding (codes + decoder, or the
+    encoder's tables)."""
     from hashembed.train.run import train_link_run, train_run
 
     if method == "degree":
-        return _degree_run(suite, dataset, graph, seed)
+        return _degree_run(suite, dataset, graph, link_split, seed)
     config = suite.run_config(dataset, method, bits, seed)
     with tempfile.TemporaryDirectory(prefix="hashembed-accuracy-") as tmp:
         if dataset.task == "link":
@@ -156,26 +158,35 @@ def _run(suite: Suite, dataset: DatasetSpec, graph: Graph, link_split, method: s
             "bytes_per_node": (memory["total"] - memory["gnn"]) / graph.num_nodes}
 
 
-def _degree_run(suite: Suite, dataset: DatasetSpec, graph: Graph, seed: int) -> dict:
-    """The degree baseline, trained by the same :func:`~hashembed.train.trainer.fit` as every
-    run but outside ``hashembed train``: a model that reads degrees would need them at
-    serving time, so the product does not offer it."""
+def _degree_run(suite: Suite, dataset: DatasetSpec, graph: Graph, link_split,
+                seed: int) -> dict:
+    """The degree baseline, trained by the same ``fit`` / ``fit_links`` as every run but
+    outside ``hashembed train``: a model that reads degrees would need them at serving time,
+    so the product does not offer it."""
+    from hashembed.train.linkpred import LinkScorer, fit_links
     from hashembed.train.model import NodeClassifier, sparse_adjacency
     from hashembed.train.trainer import fit, full_batch_loaders
 
-    if dataset.task == "link":
-        raise ConfigError("the degree baseline trains node classification only")
-    config = replace(suite.run_config(dataset, "table", None, seed), device="cpu")
+    config = suite.run_config(dataset, "table", None, seed)
     torch.manual_seed(seed)
     encoder = DegreeEmbedding(graph.degrees(), suite.dim)
+    ids = torch.arange(graph.num_nodes)
+    per_node = 1 + encoder.table.weight.numel() * 4 / graph.num_nodes
+    if dataset.task == "link":
+        config.check_task(link=True)
+        model = NodeClassifier(encoder, suite.dim, config.model_config(config.hidden))
+        scores = fit_links(model, LinkScorer(config.hidden, config.hidden), ids,
+                           graph.num_nodes, link_split, config.link_config(), progress=False)
+        return {"val": scores["val"], "test": scores["test"],
+                "best_epoch": scores["best_epoch"], "bytes_per_node": per_node}
     model = NodeClassifier(encoder, suite.dim, config.model_config(graph.num_classes))
     adj_t = sparse_adjacency(torch.from_numpy(graph.edges()), graph.num_nodes)
-    result = fit(model, full_batch_loaders(torch.arange(graph.num_nodes), adj_t,
-                                           torch.from_numpy(graph.targets()), graph.masks),
+    result = fit(model, full_batch_loaders(ids, adj_t, torch.from_numpy(graph.targets()),
+                                           graph.masks),
                  config.train_config(), progress=False, task=config.task(graph.labels is None))
     scores = {"train": result.scores["train"], "val": result.scores["val"],
               "test": result.scores["test"], "best_epoch": result.best_epoch,
-              "bytes_per_node": 1 + encoder.table.weight.numel() * 4 / graph.num_nodes}
+              "bytes_per_node": per_node}
     if graph.labels is None:
         scores["test_macro_f1"] = multilabel_f1(result.targets["test"] > 0.5,
                                                 result.logits["test"])[1]

@@ -68,7 +68,7 @@ def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, meth
                     test_acc, held_acc = _degree_baseline(graph, held)
                 else:
                     config = RunConfig(coding=method, bits=bits, seed=seed,
-                                       holdout_nodes=fraction)
+                                       holdout_nodes=fraction, device="cpu")
                     with tempfile.TemporaryDirectory() as tmp:
                         metrics = train_run(graph, config, Path(tmp) / "run",
                                             progress=progress, holdout=held)

@@ -50,14 +50,17 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from hashembed.train.datasets import load_dataset
     from hashembed.train.edgelist import load_edge_list_graph
     from hashembed.train.run import prepare_graph, train_run
-    from hashembed.train.runconfig import RunConfig, run_config_from_args
+    from hashembed.train.runconfig import read_config_file, run_config_from_args
 
-    config = run_config_from_args(a, RunConfig.from_file(a.config) if a.config else None)
+    config = run_config_from_args(a, read_config_file(a.config) if a.config else None)
     inputs = [p for p in (a.edges, a.labels, a.graph, a.codes, a.config) if p is not None] or \
         [a.data_root]
     check_run_dir(a.out, a.overwrite, inputs)  # before any work: a bad --out fails at once
-    # derive the task's settings now: a bad value fails before the graph is read
-    config.link_config() if a.dataset == "ogbl-ddi" else config.train_config()
+    link = a.dataset == "ogbl-ddi"
+    config.check_task(link)  # a bad setting fails before the graph is read
+    if link and a.codes is not None:
+        raise ConfigError("ogbl-ddi trains link prediction, which makes its codes from the "
+                          "training edges: it does not take --codes")
     if a.dataset:
         graph = load_dataset(a.dataset, a.data_root)
     elif a.graph:
@@ -72,7 +75,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
             raise ConfigError("--edges needs --labels for node classification")
         graph = load_edge_list_graph(a.edges, a.labels, a.num_nodes, src_col=a.src_col,
                                      dst_col=a.dst_col, id_type=a.id_type)
-    if a.dataset == "ogbl-ddi":
+    if link:
         return _train_links(a, config, graph, inputs)
     graph, holdout = prepare_graph(graph, config)
     metrics = train_run(graph, config, a.out, progress=not a.quiet, overwrite=a.overwrite,
@@ -90,13 +93,9 @@ def _print_run(metrics: dict, out: Path) -> None:
 
 def _train_links(a: argparse.Namespace, config, graph, inputs) -> int:
     """``hashembed train --dataset ogbl-ddi``: link prediction on the official split."""
-    from hashembed.errors import ConfigError
     from hashembed.train.linkpred import load_ogbl_ddi_split
     from hashembed.train.run import train_link_run
 
-    if a.codes is not None:
-        raise ConfigError(f"{graph.name} trains link prediction, which makes its codes from "
-                          "the training edges: it does not take --codes")
     if config.device == "auto":
         log.info("link prediction trains on the CPU (OGB's full-graph protocol)")
     metrics = train_link_run(graph, load_ogbl_ddi_split(a.data_root), config, a.out,
@@ -326,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(a run's metrics.json, or an object of RunConfig fields); flags given "
                    "beside it override them")
     p.add_argument("--codes", type=Path, help="with --graph: codes made by 'hashembed codes' "
-                   "(their scheme, seed and projection are used; --bits must agree)")
+                   "with this run's --coding (as --scheme), --bits, --bits-per-index, --seed "
+                   "and --projection (others are refused)")
     p.add_argument("--out", type=Path, required=True, help="run directory to write")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it holds a run (any other folder is refused)")

@@ -25,7 +25,7 @@ def run_demo(out_dir: str | Path = "runs/demo", bits: int = 128, seed: int = 0,
     from hashembed.train.runconfig import RunConfig
 
     out_dir = Path(out_dir)
-    config = RunConfig(coding="hash", bits=bits, seed=seed)
+    config = RunConfig(coding="hash", bits=bits, seed=seed, device="cpu")  # same on any machine
     graph, _ = prepare_graph(load_dataset("cora"), config)
     metrics = train_run(graph, config, out_dir / "run", progress=progress, overwrite=True)
     manifest = export_run(out_dir / "run", out_dir / "bundle", overwrite=True)

@@ -282,7 +282,7 @@ def load_run(run_dir: str | Path) -> Run:
         from hashembed.train.holdout import HeldOut
 
         holdout = HeldOut.from_dict(json.loads((run_dir / HOLDOUT_FILE).read_text()))
-    config = RunConfig.from_dict(ckpt["run"]) if ckpt.get("run") is not None else None
+    config = None if ckpt.get("run") is None else RunConfig.from_dict(ckpt["run"], strict=False)
     return Run(run_dir, manifest["run_id"], model, graph, code_spec, thresholds, codes,
                model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics, holdout,
                config)

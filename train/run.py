@@ -85,8 +85,9 @@ def train_run(graph: Graph, config: RunConfig, out_dir: str | Path, progress: bo
             tables without codes get sparse gradients and ``SparseAdam``.
         overwrite: replace ``out_dir`` if it holds a run (anything else is refused).
         inputs: the files the graph was read from; ``out_dir`` may not contain them.
-        codes_dir: codes made beforehand by ``hashembed codes`` from the same graph directory
-            (their spec replaces ``config``'s scheme, seed and projection; bits must agree).
+        codes_dir: codes made beforehand by ``hashembed codes`` from the same graph directory,
+            with ``config``'s scheme, bits, b, seed and projection (other codes are refused,
+            so the saved config always remakes the run's codes).
         holdout: nodes already taken out of ``graph`` (:func:`prepare_graph`), saved with the
             run for ``hashembed bench inductive``.
 
@@ -168,7 +169,7 @@ def _train(graph: Graph, config: RunConfig, progress: bool, task: Task, writer: 
 
 def _codes(graph: Graph, code_spec: CodeSpec | None, codes_dir, progress: bool):
     """``(code_spec, codes, thresholds, stats)`` of a run: codes read from ``codes_dir`` (made
-    beforehand from the same graph directory; their spec replaces ``code_spec``), else made
+    beforehand from the same graph directory with ``code_spec``, else refused), else made
     now; all ``None`` (stats ``{}``) without ``code_spec``."""
     if code_spec is None:
         return None, None, None, {}
@@ -178,11 +179,13 @@ def _codes(graph: Graph, code_spec: CodeSpec | None, codes_dir, progress: bool):
         if graph.source_dir is None:
             raise ConfigError("--codes goes with --graph (codes are made from a graph directory)")
         spec, codes, thresholds = read_codes(codes_dir, graph.source_dir.digest)
-        if (spec.bits, spec.bits_per_index) != (code_spec.bits, code_spec.bits_per_index):
-            raise ConfigError(f"{codes_dir} holds c={spec.bits}, b={spec.bits_per_index} codes; "
-                              f"the decoder expects c={code_spec.bits}, "
-                              f"b={code_spec.bits_per_index}")
-        code_spec = spec
+        if spec != code_spec:  # the run's saved config must make these very codes
+            differ = [f"{k} {getattr(spec, k)!r} (the run: {getattr(code_spec, k)!r})"
+                      for k in ("scheme", "bits", "bits_per_index", "seed", "projection")
+                      if getattr(spec, k) != getattr(code_spec, k)]
+            raise ConfigError(f"{codes_dir} holds codes of another spec: {', '.join(differ)}; "
+                              "pass the codes' settings (--coding, --bits, --bits-per-index, "
+                              "--seed, --projection) or make codes with the run's")
     else:
         made = make_codes(graph, code_spec, progress=progress)
         codes, thresholds = made.packed, made.thresholds
@@ -245,11 +248,13 @@ def train_link_run(graph: Graph, split: LinkSplit, config: RunConfig, out_dir: s
             from it, so held-out edges never shape a code.
         split: the official edges (:func:`~hashembed.train.linkpred.load_ogbl_ddi_split`).
         config: as for :func:`train_run`; settings only node runs take are refused
-            (:meth:`RunConfig.link_config`). ``coding="none"`` trains a full table.
+            (:meth:`RunConfig.check_task`). ``coding="none"`` trains a full table, ``qr`` and
+            ``hashing-trick`` their budgeted tables.
 
     Writes ``out_dir`` like :func:`train_run` (the checkpoint also holds the scorer's weights,
     ``"link_scorer"``); such runs do not export. Returns the metrics of ``metrics.json``.
     """
+    config.check_task(link=True)
     link_config = config.link_config()
     model_config = config.model_config(config.hidden)
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
@@ -260,7 +265,8 @@ def train_link_run(graph: Graph, split: LinkSplit, config: RunConfig, out_dir: s
         if code_spec is not None:
             node_input = torch.from_numpy(np.asarray(codes))
         coding_seconds = time.perf_counter() - started
-        model = build_model(model_config, config.decoder_config(), graph.num_nodes, config.dim)
+        model = build_model(model_config, config.decoder_config(), graph.num_nodes, config.dim,
+                            config.id_encoder(graph.num_nodes))
         scorer = LinkScorer(model_config.num_classes, model_config.hidden_dim)
         scores = fit_links(model, scorer, node_input, graph.num_nodes, split, link_config,
                            progress)

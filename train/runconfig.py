@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+import logging
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,10 +33,13 @@ if TYPE_CHECKING:  # the derived parts import torch
     from hashembed.train.model import ModelConfig
     from hashembed.train.trainer import Task, TrainConfig
 
+log = logging.getLogger(__name__)
+
 # This module is imported to build the CLI's parser, so it imports no torch: the parts it
 # derives come from their modules inside the methods, and the defaults the flags show live
 # here and are imported by those modules.
 CODINGS = ("hash", "random", "none", "qr", "hashing-trick")
+ID_CODINGS = ("qr", "hashing-trick")  # tables sized to cost what the codes would
 GNNS = ("sage", "gcn")  # hashembed.train.model.GNN_TYPES
 DEVICES = ("auto", "cpu", "cuda")
 NODE_METRICS = ("accuracy", "roc_auc", "micro_f1")
@@ -58,15 +62,28 @@ def parse_fanout(text: str) -> tuple[int, ...]:
     return fanout
 
 
-def _flag(help: str, type=None, choices=None, node_only: bool = False) -> dict:
-    """Field metadata: the flag's help and argparse ``type``/``choices``; ``node_only`` marks
-    settings that link prediction (ogbl-ddi's protocol) refuses."""
-    return {"help": help, "type": type, "choices": choices, "node_only": node_only}
+def _flag(help: str, type=None, choices=None, task: str | None = None) -> dict:
+    """Field metadata: the flag's help and argparse ``type``/``choices``; ``task`` marks a
+    setting only node classification (``"node"``) or link prediction (``"link"``) takes: the
+    other task refuses it when it differs from its default."""
+    return {"help": help, "type": type, "choices": choices, "task": task}
 
 
 def _split(text: str) -> str:
     parse_split(text)  # refuse a bad split when the flag is read
     return text
+
+
+def _flag_type(parse):
+    """``parse`` for argparse: a :class:`ConfigError` becomes argparse's own error with the
+    same message (argparse would replace a ``ValueError``'s by "invalid … value")."""
+    def parse_flag(text: str):
+        try:
+            return parse(text)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse_flag.__name__ = getattr(parse, "__name__", "value").lstrip("_")
+    return parse_flag
 
 
 @dataclass(frozen=True)
@@ -103,12 +120,12 @@ class RunConfig:
         f"most epochs (default: {NODE_EPOCHS}; {LINK_EPOCHS} for link "
         "prediction, an epoch of which passes over every training edge)", int))
     patience: int = field(default=NODE_PATIENCE, metadata=_flag(
-        "stop after this many epochs without a better validation score", int, node_only=True))
+        "stop after this many epochs without a better validation score", int, task="node"))
     lr: float | None = field(default=None, metadata=_flag(
         f"Adam's learning rate (default: {NODE_LR}; {LINK_LR} for link "
         "prediction)", float))
     weight_decay: float = field(default=0.0, metadata=_flag("Adam's weight decay", float,
-                                                            node_only=True))
+                                                            task="node"))
     metric: str | None = field(default=None, metadata=_flag(
         "early-stopping and reported metric (roc_auc: binary labels, e.g. tolokers; micro_f1: "
         "multi-label graphs, e.g. blogcatalog, one sigmoid per label; hits@20: link "
@@ -121,22 +138,29 @@ class RunConfig:
         "in host memory", choices=DEVICES))
     # which nodes train, and how
     split: str | None = field(default=None, metadata=_flag(
-        "random:0.6,0.2,0.2 (default) | official[:K] | public", _split, node_only=True))
+        "random:0.6,0.2,0.2 (default) | official[:K] | public", _split, task="node"))
     holdout_nodes: float | None = field(default=None, metadata=_flag(
         "take this fraction of the labelled nodes and their edges out before coding and "
-        "training (kept in the run for hashembed bench inductive)", float, node_only=True))
+        "training (kept in the run for hashembed bench inductive)", float, task="node"))
     batch_size: int | None = field(default=None, metadata=_flag(
         "train on sampled neighbourhoods of this many seed nodes (default: full batch)", int,
-        node_only=True))
+        task="node"))
     fanout: tuple[int, ...] | None = field(default=None, metadata=_flag(
         "with --batch-size: neighbours per hop, one per layer, e.g. 15,10 (-1: all; default "
-        "15,10)", parse_fanout, node_only=True))
+        "15,10,5,5 cut to --layers)", parse_fanout, task="node"))
     eval_batch_size: int = field(default=EVAL_BATCH_SIZE, metadata=_flag(
-        "with --batch-size: seed nodes per batch when scoring", int, node_only=True))
+        "with --batch-size: seed nodes per batch when scoring", int, task="node"))
     link_batch_size: int = field(default=LINK_BATCH_SIZE, metadata=_flag(
-        "link prediction: training edges per step", int))
+        "link prediction: training edges per step", int, task="link"))
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            wanted = {int: int, float: (int, float)}.get(f.metadata["type"])
+            if wanted is not None and value is not None and (
+                    not isinstance(value, wanted) or isinstance(value, bool)):
+                raise ConfigError(f"{f.name}={value!r} must be a number"
+                                  + (" (an integer)" if wanted is int else ""))
         for f in fields(self):
             choices = f.metadata["choices"]
             value = getattr(self, f.name)
@@ -151,6 +175,9 @@ class RunConfig:
             raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
         if self.holdout_nodes is not None and not 0 < self.holdout_nodes < 1:
             raise ConfigError(f"holdout_nodes={self.holdout_nodes} must be in (0, 1)")
+        if self.batch_size is None and self.eval_batch_size != EVAL_BATCH_SIZE:
+            raise ConfigError("--eval-batch-size goes with --batch-size (full batch scores "
+                              "every node at once)")
         if self.fanout is not None:
             object.__setattr__(self, "fanout", tuple(int(k) for k in self.fanout))
             if self.batch_size is None:
@@ -189,7 +216,7 @@ class RunConfig:
         full table (``coding="none"``) and for codes."""
         from hashembed.train.encoders import IdEncoderConfig
 
-        if self.coding not in ("qr", "hashing-trick"):
+        if self.coding not in ID_CODINGS:
             return None
         return IdEncoderConfig.for_budget(self.coding.replace("-", "_"), num_nodes, self.dim,
                                           self.bits, self.seed)
@@ -217,31 +244,36 @@ class RunConfig:
         return BatchConfig(self.batch_size, self.fanout or DEFAULT_FANOUT[:self.layers],
                            self.eval_batch_size)
 
+    def check_task(self, link: bool) -> None:
+        """Refuse the settings the other task takes (see :func:`_flag`), before any work."""
+        task = "link" if link else "node"
+        given = [f"--{f.name.replace('_', '-')}" for f in fields(self)
+                 if f.metadata["task"] not in (None, task) and getattr(self, f.name) != f.default]
+        if link and self.metric not in (None, LINK_METRIC):
+            given.append("--metric (other than hits@20)")
+        if link and self.device == "cuda":
+            given.append("--device cuda")
+        if not link and self.metric == LINK_METRIC:
+            raise ConfigError("--metric hits@20 scores link prediction (ogbl-ddi); this graph "
+                              "trains node classification")
+        if given:
+            raise ConfigError(("link prediction (Hits@20, official split)" if link else
+                               "node classification") + " does not take " + ", ".join(given))
+        self.code_spec(), self.decoder_config()  # a bad code length fails here too
+        self.link_config() if link else self.train_config()
+
     def task(self, multilabel: bool) -> "Task":
         """The loss and metric of node classification on a (multi-label) graph."""
         from hashembed.train.trainer import ACCURACY, MULTILABEL_MICRO_F1, ROC_AUC
 
+        self.check_task(link=False)
         metric = self.metric or ("micro_f1" if multilabel else "accuracy")
-        if metric == LINK_METRIC:
-            raise ConfigError("--metric hits@20 scores link prediction (ogbl-ddi); this graph "
-                              "trains node classification")
         return {"accuracy": ACCURACY, "roc_auc": ROC_AUC, "micro_f1": MULTILABEL_MICRO_F1}[metric]
 
     def link_config(self) -> "LinkTrainConfig":
-        """Link-prediction optimisation; refuses the settings only node runs take."""
+        """Link-prediction optimisation (:meth:`check_task` refuses node-only settings)."""
         from hashembed.train.linkpred import LinkTrainConfig
 
-        given = [f"--{f.name.replace('_', '-')}" for f in fields(self)
-                 if f.metadata["node_only"] and getattr(self, f.name) != f.default]
-        if self.metric not in (None, LINK_METRIC):
-            given.append("--metric (other than hits@20)")
-        if self.coding in ("qr", "hashing-trick"):
-            given.append("--coding qr|hashing-trick")
-        if self.device == "cuda":
-            given.append("--device cuda")
-        if given:
-            raise ConfigError("link prediction (Hits@20, official split) does not take "
-                              + ", ".join(given))
         epochs = LINK_EPOCHS if self.epochs is None else self.epochs
         return LinkTrainConfig(epochs=epochs, batch_size=self.link_batch_size,
                                lr=LINK_LR if self.lr is None else self.lr,
@@ -253,30 +285,48 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
-        """A config from :meth:`to_dict`'s output (unknown keys are refused, missing ones take
-        their defaults, so a config saved by an older version still loads)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown run settings {unknown}; known: {sorted(known)}")
-        return cls(**data)
+    def from_dict(cls, data: dict, strict: bool = True) -> "RunConfig":
+        """A config from :meth:`to_dict`'s output; missing keys take their defaults. Unknown
+        keys are refused, or with ``strict=False`` (a saved run, read by a later version)
+        dropped with a warning."""
+        return cls(**known_settings(data, strict))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RunConfig":
-        """The config in a JSON file: a run's ``metrics.json`` (its ``config.run``) or a plain
-        object of settings."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ConfigError(f"--config {path}: cannot read a JSON object ({e})") from None
-        if isinstance(data, dict) and isinstance(data.get("config"), dict) \
-                and "run" in data["config"]:
-            data = data["config"]["run"]
-        if not isinstance(data, dict):
-            raise ConfigError(f"--config {path}: expected a JSON object of run settings")
-        return cls.from_dict(data)
+        """The config in a JSON file (see :func:`read_config_file`)."""
+        return cls.from_dict(read_config_file(path))
+
+
+def known_settings(data: dict, strict: bool = True) -> dict:
+    """``data`` less keys that are no :class:`RunConfig` field (refused when ``strict``)."""
+    known = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown and strict:
+        raise ConfigError(f"unknown run settings {unknown}; known: {sorted(known)}")
+    if unknown:
+        log.warning("ignoring run settings this version does not know: %s", unknown)
+    return {k: v for k, v in data.items() if k in known}
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The settings in a JSON file: a run's ``metrics.json`` (its ``config.run``) or a plain
+    object of :class:`RunConfig` fields; refused by name if it is neither."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"--config {path}: cannot read a JSON object ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected a JSON object of run settings")
+    if "config" in data and "run_id" in data:  # a run's metrics.json
+        if not isinstance(data["config"], dict) or "run" not in data["config"]:
+            raise ConfigError(f"--config {path}: this run's metrics.json predates saved run "
+                              "configs (no config.run); give its settings as flags")
+        data = data["config"]["run"]
+    try:
+        return known_settings(data)
+    except ConfigError as e:
+        raise ConfigError(f"--config {path}: {e}") from None
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -287,12 +337,15 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         meta = f.metadata
         default = None if f.default is MISSING else f.default
         shown = "" if default is None else f" (default: {default})"
+        kind = meta["type"]
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name,
-                            default=argparse.SUPPRESS, type=meta["type"],
+                            default=argparse.SUPPRESS,
+                            type=kind if kind in (int, float, None) else _flag_type(kind),
                             choices=meta["choices"], help=meta["help"] + shown)
 
 
-def run_config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
-    """``base`` (default: every field's default) with the flags given in ``args`` laid over."""
+def run_config_from_args(args: argparse.Namespace, base: dict | None = None) -> RunConfig:
+    """A config of ``base`` settings (e.g. :func:`read_config_file`'s; missing ones take
+    their defaults) with the flags given in ``args`` laid over them, checked once whole."""
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
-    return replace(base or RunConfig(), **given)
+    return RunConfig(**{**(base or {}), **given})

@@ -95,14 +95,16 @@ def test_link_training_learns_a_planted_structure():
     assert result["test"] > 0.5 and result["best_epoch"] > 0
 
 
-def test_link_runs_record_the_best_epoch():
+@pytest.mark.parametrize("method, bits", [("table", None), ("qr", 32), ("degree", None)])
+def test_link_runs_record_the_best_epoch(method, bits):
+    """Every method of the quick suite trains ogbl-ddi's task (tables, budgets and degrees)."""
     from hashembed.bench.accuracy import _run
 
     split = two_cliques_split()
     suite = Suite(datasets=(), bits=(32,), seeds=(0,), dim=8, hidden=8)
     dataset = DatasetSpec("planted", task="link", metric="hits@20", epochs=20)
     scores = _run(suite, dataset, Graph("planted", 40, symmetrize(split.train, 40)), split,
-                  "table", None, seed=0)
+                  method, bits, seed=0)
     assert set(scores) == {"val", "test", "best_epoch", "bytes_per_node"}
     assert scores["best_epoch"] in range(1, 21) and 0 <= scores["test"] <= 1
 

@@ -11,7 +11,8 @@ from hashembed.cli import build_parser, main
 from hashembed.errors import ConfigError
 from hashembed.train.checkpoint import load_run
 from hashembed.train.model import GNN_TYPES
-from hashembed.train.runconfig import GNNS, RunConfig, add_run_flags, run_config_from_args
+from hashembed.train.runconfig import (GNNS, RunConfig, add_run_flags, read_config_file,
+                                       run_config_from_args)
 
 
 def _parse(*argv: str) -> RunConfig:
@@ -61,9 +62,30 @@ def test_bad_settings_name_the_problem(bad, message):
         RunConfig(**bad)
 
 
-def test_link_prediction_refuses_node_only_settings():
-    with pytest.raises(ConfigError, match="--holdout-nodes.*--metric"):
-        RunConfig(holdout_nodes=0.1, metric="accuracy").link_config()
+def test_each_task_refuses_the_other_task_settings():
+    with pytest.raises(ConfigError, match="does not take --holdout-nodes.*--metric"):
+        RunConfig(holdout_nodes=0.1, metric="accuracy").check_task(link=True)
+    with pytest.raises(ConfigError, match="node classification does not take "
+                                          "--link-batch-size"):
+        RunConfig(link_batch_size=128).check_task(link=False)
+    with pytest.raises(ConfigError, match="hits@20 scores link prediction"):
+        RunConfig(metric="hits@20").check_task(link=False)
+    with pytest.raises(ConfigError, match="--eval-batch-size goes with --batch-size"):
+        RunConfig(eval_batch_size=64)
+    RunConfig(coding="qr").check_task(link=True)  # budgeted tables train links too
+
+
+def test_flag_errors_keep_their_message_and_file_types_are_checked(capsys):
+    parser = argparse.ArgumentParser()
+    add_run_flags(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--fanout", "0"])
+    assert "each hop keeps -1 (all) or a positive count" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--split", "bogus"])
+    assert "expected random:TRAIN,VAL,TEST" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="bits='128' must be a number"):
+        RunConfig.from_dict({"bits": "128"})
 
 
 def test_a_run_saves_its_config_whole_and_train_config_repeats_it(tmp_path, capsys):
@@ -84,14 +106,42 @@ def test_a_run_saves_its_config_whole_and_train_config_repeats_it(tmp_path, caps
     capsys.readouterr()
 
 
+def test_flags_are_laid_over_a_config_file_before_it_is_checked(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"fanout": [15, 10], "batch_size": 64}))
+    parser = argparse.ArgumentParser()
+    add_run_flags(parser)
+    config = run_config_from_args(parser.parse_args(["--layers", "3", "--fanout", "5,5,5"]),
+                                  read_config_file(path))
+    assert (config.layers, config.fanout, config.batch_size) == (3, (5, 5, 5), 64)
+
+
 def test_a_bad_config_file_is_refused_by_name(tmp_path, capsys):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"bitz": 64}))
     assert main(["train", "--dataset", "cora", "--config", str(path),
                  "--out", str(tmp_path / "run")]) != 0
-    assert "unknown run settings ['bitz']" in capsys.readouterr().err
+    assert f"--config {path}: unknown run settings ['bitz']" in capsys.readouterr().err
+    path.write_text(json.dumps({"run_id": "x", "config": {"model": {}}, "test": 0.5}))
+    assert main(["train", "--dataset", "cora", "--config", str(path),
+                 "--out", str(tmp_path / "run")]) != 0
+    assert "predates saved run configs" in capsys.readouterr().err
     path.write_text("[1, 2")
     assert main(["train", "--dataset", "cora", "--config", str(path),
                  "--out", str(tmp_path / "run")]) != 0
     assert "cannot read a JSON object" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_codes_made_with_other_settings_are_refused(tmp_path, capsys):
+    """The saved config must remake the run's codes, so --codes must match it."""
+    from hashembed.train.synth import SynthConfig, synth_graph
+
+    synth_graph(SynthConfig(2000, seed=0), tmp_path / "g", progress=False)
+    assert main(["codes", str(tmp_path / "g"), "--bits", "64", "--seed", "3", "--quiet",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert main(["train", "--graph", str(tmp_path / "g"), "--codes", str(tmp_path / "c"),
+                 "--bits", "64", "--batch-size", "64", "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "run")]) != 0
+    assert "seed 3 (the run: 0)" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
