@@ -15,8 +15,9 @@ belongs to one of ``K`` labelled **classes**, every node has a power-law weight 
                                               with probability (1 - mixing) · community_share
                    -> a uniform node of v's group               otherwise
 
-A group's **core** is its first ``max(1, ceil(class_core · size))`` members (every member at
-the default ``class_core = 1``): the popular members that class and community stubs reach.
+A group's **core** is its first ``max(1, ceil(class_core · size))`` members (one or two with
+the default ``class_core = 0.03``; every member at ``class_core = 1``): the popular members
+that class and community stubs reach.
 A **community** (``community_share > 0``) is a run of ``community_groups`` consecutive groups
 of one class whose circles share their cores, so two circles of a community share neighbours
 (without communities, every group draws its class alone).
@@ -25,26 +26,26 @@ Edges are symmetrised, so the mean degree is about ``avg_degree`` (less the dupl
 inside small groups). ``class_share`` makes targets power-law too and gives each class popular
 members that many of its groups link to (``0`` gives the earlier model bit for bit, where a
 class is only a label on groups and in-degrees are not heavy-tailed). ``class_core = 1`` and
-``community_share = 0`` (the defaults) give the graphs of the model before cores and
-communities, bit for bit.
+``community_share = 0`` give the graphs of the model before cores and communities, bit for
+bit (the default before 2026-12-02, of the 10⁷ and 10⁸ measurements in ``docs/scale.md``).
 
 Calibration (the scale issue asks for a default where a full table reaches 0.7–0.9 test
-accuracy with 1 % of nodes labelled, so that accuracy at scale tells methods apart; chosen on
-the table alone, never on the method): a full table (SparseAdam, lr 0.01, 40 epochs of
-batches of 128 seeds, fan-out 15,10) on n = 10⁵ reached 0.23 / 0.38 / 0.57 / 0.67 test
-accuracy at ``class_share`` 0 / 0.25 / 0.5 / 0.75, so the default is 0.8; at n = 10⁶ it gave
-0.81 (``docs/scale.md``). The price is clustering: the average clustering coefficient
-(sampled over 2,000 nodes, reported by ``hashembed synth``) is 0.16 with ``class_share`` 0 and
-0.03 with the default at n = 10⁵, below the real graphs in ``../shared/data`` measured the
-same way (PubMed 0.06, CiteSeer 0.14, Twitch-DE 0.20, Cora 0.24, email-Eu-core 0.40,
-BlogCatalog 0.46, Tolokers 0.53): popular members link many groups without closing triangles.
-Cores and communities were tried for both (n = 10⁵, same table protocol, seed 0; clustering
-sampled; ``docs/scale.md``): cores of one member in ten raise clustering a little with the
-table's accuracy (``class_core 0.1``: 0.054 and 0.74, against 0.032 and 0.71), while
-communities of circles of 5-20 without class-wide members cluster (0.10-0.13) but leave the
-table at 0.22-0.24 (0.31 with ``class_share 0.1``): with 1 % of nodes labelled and about ten
-edges a node, a table learns a class only through members that many of its labelled nodes
-reach, and those close few triangles.
+accuracy with 1 % of nodes labelled, so that accuracy at scale tells methods apart): a full
+table (SparseAdam, lr 0.01, 40 epochs of batches of 128 seeds, fan-out 15,10) on n = 10⁵
+reached 0.23 / 0.38 / 0.57 / 0.67 test accuracy at ``class_share`` 0 / 0.25 / 0.5 / 0.75
+(every member a target), so ``class_share`` is 0.8. Clustering (the average coefficient,
+sampled over 2,000 nodes, reported by ``hashembed synth``) is 0.16 with ``class_share`` 0
+and 0.03 with 0.8 at n = 10⁵, below the real graphs in ``../shared/data`` measured the same
+way (PubMed 0.06, CiteSeer 0.14, Twitch-DE 0.20, Cora 0.24, email-Eu-core 0.40, BlogCatalog
+0.46, Tolokers 0.53): popular members link many groups without closing triangles. Cores
+concentrate those links: among the settings tried at n = 10⁵ whose table lands in the band,
+``class_core`` 0.03 clusters most (0.067, table 0.74; 0.1: 0.054 and 0.74; 1: 0.032 and
+0.71), so it is the default; at n = 10⁶ it gives the table 0.81 and clustering 0.028 (0.012
+with every member a target). Communities of circles of 5-20 without class-wide members
+cluster more (0.10-0.13) but leave the table at 0.22-0.24 (0.31 with ``class_share 0.1``):
+with 1 % of nodes labelled and about ten edges a node, a table learns a class only through
+members that many of its labelled nodes reach, and those close few triangles. Raw figures:
+``docs/results/synth-calibration-1e5-2026-12-02.json``.
 
 Positions are turned into node ids by an affine permutation ``id = (a · pos + b) mod n``, so
 ids carry no trace of the groups (a table, QR or hashing trick cannot read the class off the
@@ -82,7 +83,7 @@ class SynthConfig:
     group_max: int = 60
     exponent: float = 2.5
     class_share: float = 0.8
-    class_core: float = 1.0
+    class_core: float = 0.03
     community_share: float = 0.0
     community_groups: int = 10
     seed: int = 0
