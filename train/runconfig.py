@@ -154,23 +154,18 @@ class RunConfig:
         "link prediction: training edges per step", int, task="link"))
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            wanted = {int: int, float: (int, float)}.get(f.metadata["type"])
-            if wanted is not None and value is not None and (
-                    not isinstance(value, wanted) or isinstance(value, bool)):
+        for f in fields(self):  # types (a config file is not parsed by argparse), choices
+            value, kind, choices = getattr(self, f.name), f.metadata["type"], f.metadata["choices"]
+            if value is None:
+                continue
+            if kind in (int, float) and (isinstance(value, bool) or not isinstance(
+                    value, int if kind is int else (int, float))):
                 raise ConfigError(f"{f.name}={value!r} must be a number"
-                                  + (" (an integer)" if wanted is int else ""))
-        for f in fields(self):
-            choices = f.metadata["choices"]
-            value = getattr(self, f.name)
-            if choices is not None and value is not None and value not in choices:
+                                  + (" (an integer)" if kind is int else ""))
+            if kind is int and value < 1 and f.name != "seed":
+                raise ConfigError(f"{f.name}={value} must be at least 1")
+            if choices is not None and value not in choices:
                 raise ConfigError(f"{f.name} {value!r} is not one of {list(choices)}")
-        for name in ("bits", "codebook_dim", "dim", "layers", "hidden", "patience",
-                     "eval_batch_size", "link_batch_size", "decoder_hidden", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name}={value} must be at least 1")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
         if self.holdout_nodes is not None and not 0 < self.holdout_nodes < 1:
