@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hashembed.errors import ConfigError, NodeIdTypeError, UnknownNodeError
-from hashembed.projection import node_keys
+from hashembed.projection import mix64, node_keys
 
 ID_KINDS = ("dense", "int", "str")
 # an integer id as text: ASCII digits only (no "1_0", no other scripts' digits)
@@ -57,8 +57,87 @@ def _utf8(value: str) -> bytes:
 
 def string_keys(ids: Sequence[str]) -> np.ndarray:
     """``uint64 [k]``: BLAKE2b-64 of each id's UTF-8 bytes (little-endian)."""
-    return np.array([int.from_bytes(hashlib.blake2b(_utf8(s), digest_size=8).digest(),
-                                    "little") for s in ids], dtype=np.uint64)
+    return np.array([_blake2b64(_utf8(s)) for s in ids], dtype=np.uint64)
+
+
+def _blake2b64(encoded) -> int:
+    return int.from_bytes(hashlib.blake2b(encoded, digest_size=8).digest(), "little")
+
+
+def _utf8_keys(offsets: np.ndarray, data: np.ndarray, piece: int = 1 << 18) -> np.ndarray:
+    """``uint64 [k]``: :func:`string_keys` of byte strings ``data[offsets[i]:offsets[i+1]]``,
+    without decoding them (one BLAKE2b call each; offsets read a piece at a time)."""
+    view = memoryview(np.ascontiguousarray(data, dtype=np.uint8))
+    keys = np.empty(len(offsets) - 1, dtype=np.uint64)
+    for start in range(0, keys.size, piece):
+        bounds = np.asarray(offsets[start:start + piece + 1], dtype=np.int64).tolist()
+        keys[start:start + len(bounds) - 1] = [
+            _blake2b64(view[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return keys
+
+
+_FINGERPRINT_SEED = np.uint64(0x69642D66696E6765)  # "id-finge"
+
+
+def utf8_fingerprints(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """``uint64 [k]``: a fast 64-bit fingerprint of each byte string
+    ``data[offsets[i]:offsets[i+1]]`` (``offsets int64 [k+1]``, ascending; ``data uint8``).
+
+    Vectorised over the strings, 8 bytes per step (``h <- mix64(h ^ word)``, seeded with the
+    length), so the cost is the total bytes, however long the longest string. Equal strings
+    get equal fingerprints; distinct ones may collide (about ``k^2 / 2^65`` pairs), so a
+    lookup resolves equal fingerprints on the bytes (:class:`Utf8RowIndex`). Not the
+    projection key: that is :func:`string_keys`, one BLAKE2b call per id.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    data = np.asarray(data, dtype=np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    h = mix64(lengths.view(np.uint64) ^ _FINGERPRINT_SEED)
+    live = np.nonzero(lengths > 0)[0]
+    step = 0
+    while live.size:  # the strings longer than `step` bytes
+        word = np.zeros(live.size, dtype=np.uint64)
+        begin, length = starts[live], lengths[live]
+        for b in range(8):
+            has = length > step + b
+            byte = data[np.where(has, begin + step + b, 0)]
+            word |= np.where(has, byte, 0).astype(np.uint64) << np.uint64(8 * b)
+        h[live] = mix64(h[live] ^ word)
+        step += 8
+        live = live[length > step]
+    return h
+
+
+class Utf8RowIndex:
+    """Rows of many byte strings at once, by fingerprint: the graph builder's lookup.
+
+    Built from ``n`` distinct strings in row order (``offsets int64 [n+1]``, ``data uint8``);
+    :meth:`rows` maps ``k`` strings given the same way to ``int64 [k]`` rows in one
+    vectorised pass. Strings whose fingerprints collide are looked up on their bytes. A string
+    that is not one of the ``n`` gets ``-1`` unless it shares a fingerprint with one that is
+    (chance about ``n / 2^64``): callers look up only ids they have already seen.
+    """
+
+    def __init__(self, offsets: np.ndarray, data: np.ndarray):
+        fingerprints = utf8_fingerprints(offsets, data)
+        self._order = np.argsort(fingerprints, kind="stable")
+        self._sorted = fingerprints[self._order]
+        repeated = self._sorted[1:] == self._sorted[:-1]
+        self._collided = np.unique(self._sorted[1:][repeated])
+        self._by_bytes = {}
+        for row in np.nonzero(np.isin(fingerprints, self._collided))[0].tolist():
+            self._by_bytes[bytes(data[offsets[row]:offsets[row + 1]])] = row
+
+    def rows(self, offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+        fingerprints = utf8_fingerprints(offsets, data)
+        pos = np.minimum(np.searchsorted(self._sorted, fingerprints), max(self._sorted.size - 1, 0))
+        rows = np.full(fingerprints.size, -1, dtype=np.int64)
+        if self._sorted.size:
+            found = self._sorted[pos] == fingerprints
+            rows[found] = self._order[pos[found]]
+        for i in np.nonzero(np.isin(fingerprints, self._collided))[0].tolist():
+            rows[i] = self._by_bytes.get(bytes(data[offsets[i]:offsets[i + 1]]), -1)
+        return rows
 
 
 @dataclass(frozen=True)
@@ -111,13 +190,28 @@ class IdMap:
         encoded = [_utf8(s) for s in ids_by_row]
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in encoded], out=offsets[1:])
-        data = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
-        hashes = string_keys(ids_by_row)
+        return cls.from_utf8(offsets, np.frombuffer(b"".join(encoded), dtype=np.uint8))
+
+    @classmethod
+    def from_utf8(cls, offsets: np.ndarray, data: np.ndarray) -> "IdMap":
+        """From ``n`` distinct UTF-8 strings by row: row ``r`` holds
+        ``data[offsets[r]:offsets[r+1]]`` (``offsets int64 [n+1]`` ascending, ``data uint8``),
+        the layout of the stored map, so large maps never become Python strings."""
+        offsets = np.asarray(offsets, dtype=np.int64)
+        data = np.ascontiguousarray(data[offsets[0]:offsets[-1]], dtype=np.uint8)
+        offsets = offsets - offsets[0]
+        hashes = _utf8_keys(offsets, data)
         order = np.argsort(hashes, kind="stable")
-        if len(set(encoded)) != len(encoded):
-            raise ConfigError("node ids of an id map must be distinct")
-        return cls("str", len(encoded), {IDS_HASH_FILE: hashes[order], IDS_ROWS_FILE: order,
-                                         IDS_OFFSETS_FILE: offsets, IDS_BYTES_FILE: data})
+        sorted_hashes = hashes[order]
+        tied = np.nonzero(sorted_hashes[1:] == sorted_hashes[:-1])[0]
+        seen = set()  # rows of equal keys: the same id twice, or a 64-bit collision
+        for row in np.unique(np.concatenate([order[tied], order[tied + 1]])).tolist():
+            encoded = bytes(data[offsets[row]:offsets[row + 1]])
+            if encoded in seen:
+                raise ConfigError("node ids of an id map must be distinct")
+            seen.add(encoded)
+        return cls("str", offsets.size - 1, {IDS_HASH_FILE: sorted_hashes, IDS_ROWS_FILE: order,
+                                              IDS_OFFSETS_FILE: offsets, IDS_BYTES_FILE: data})
 
     # --- storing ----------------------------------------------------------------------
     def save(self, save_array: Callable[[str, np.ndarray], object]) -> list[str]:

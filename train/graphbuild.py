@@ -2,12 +2,15 @@
 
 Memory stays within ``memory_gb`` whatever the number of edges, as long as edges spread over
 source rows about evenly (buckets are row ranges: a range holding many hubs overruns the
-budget by its excess), plus the id map of a mapped graph (8–50 bytes per node), the one
-thing held whole:
+budget by its excess), plus the id map of a mapped graph (8 bytes per integer id; for string
+ids their UTF-8 bytes in pyarrow arrays, 8 bytes of offset and 24 of fingerprint index), the
+one thing held whole:
 
 1. **Scan** every file in chunks (delimited text through pyarrow's C CSV reader, ``.npy``
    memory-mapped, Parquet row groups): validate ids, count edges, find ``n`` (dense ids) or the
-   distinct ids (mapped ids, :mod:`hashembed.idmap`).
+   distinct ids (mapped ids, :mod:`hashembed.idmap`). String ids stay pyarrow arrays (de-duplicated
+   and sorted by pyarrow) and are looked up by a vectorised 64-bit fingerprint
+   (:class:`hashembed.idmap.Utf8RowIndex`), never as Python strings.
 2. **Bucket**: map each chunk to rows and append both directions of every non-loop edge to one
    of ``B`` temporary files by source row range, ``B`` chosen so a bucket fits the budget.
 3. **Sort** each bucket by (source, target), drop duplicates, count row lengths, and write
@@ -32,7 +35,7 @@ from tqdm.auto import tqdm
 from hashembed.errors import GraphInputError
 from hashembed.graphdir import (INDICES_FILE, INDPTR_FILE, LABELS_FILE, GraphHeader,
                                 GraphWriter, index_dtype)
-from hashembed.idmap import IdMap
+from hashembed.idmap import IDS_BYTES_FILE, IDS_OFFSETS_FILE, IdMap, Utf8RowIndex
 from hashembed.sortedsets import sorted_unique
 from hashembed.train.edgelist import (EDGE_COLUMN_PAIRS, IdColumn, _as_ints, _check_dense,
                                       _data_lines, _detect_delimiter, _id_kind, _is_header,
@@ -77,6 +80,14 @@ def _text_layout(path: Path, src_col, dst_col, string_ids: bool = False
 
 def _text_chunks(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[np.ndarray]:
     """``[k, 2]`` id chunks of a delimited text file (int64, or object strings)."""
+    for a, b in _text_columns(path, src_col, dst_col, as_strings):
+        yield np.stack([a.to_numpy(zero_copy_only=False), b.to_numpy(zero_copy_only=False)],
+                       axis=1)
+
+
+def _text_columns(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[tuple]:
+    """``(source, target)`` pyarrow arrays (int64, or strings) of a delimited text file, a
+    block of about 16 MiB at a time, missing ids refused with their row."""
     import pyarrow as pa
     import pyarrow.csv as csv
 
@@ -98,10 +109,8 @@ def _text_chunks(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[np.
                     row = seen + int(np.nonzero(column.is_null().to_numpy(
                         zero_copy_only=False))[0][0])
                     raise GraphInputError(f"{path}, data row {row + 1}: a node id is missing")
-            a = batch.column(0).to_numpy(zero_copy_only=False)
-            b = batch.column(1).to_numpy(zero_copy_only=False)
             seen += batch.num_rows
-            yield np.stack([a, b], axis=1)
+            yield batch.column(0), batch.column(1)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         hint = "" if as_strings else " (pass --id-type str for string ids)"
         raise GraphInputError(f"{path}: {str(e).splitlines()[0]}{hint}") from None
@@ -127,6 +136,69 @@ def _edge_chunks(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[np.
         yield from parquet_chunks(path, src_col, dst_col, CHUNK_EDGES)
     else:
         yield from _text_chunks(path, src_col, dst_col, as_strings)
+
+
+def _string_chunks(path: Path, src_col, dst_col) -> Iterator[tuple]:
+    """Chunks of one file's edges as ``(source, target)`` pyarrow ``large_string`` arrays:
+    string ids (integer ids of ``.npy`` or Parquet files become their decimal text)."""
+    import pyarrow as pa
+
+    if path.suffix.lower() not in (".npy", ".parquet", ".pq"):
+        for a, b in _text_columns(path, src_col, dst_col, as_strings=True):
+            yield a.cast(pa.large_string()), b.cast(pa.large_string())
+        return
+    for chunk in _edge_chunks(path, src_col, dst_col, as_strings=True):
+        yield tuple(_as_large_strings(chunk[:, i]) for i in (0, 1))
+
+
+def _as_large_strings(values):
+    """Ids (``object`` strings, or integers) as one pyarrow ``large_string`` array."""
+    import pyarrow as pa
+
+    values = np.asarray(values)
+    if values.dtype != object:
+        return pa.array(values).cast(pa.large_string())
+    return pa.array(values, type=pa.large_string())
+
+
+def _utf8_buffers(strings) -> tuple[np.ndarray, np.ndarray]:
+    """``(offsets int64 [k+1], data uint8)`` of a pyarrow ``large_string`` array, zero-copy
+    (offsets index ``data``; they need not start at 0)."""
+    validity, offsets, data = strings.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int64)[strings.offset:strings.offset + len(strings) + 1]
+    return offsets, (np.frombuffer(data, dtype=np.uint8) if data is not None
+                     else np.zeros(0, dtype=np.uint8))
+
+
+def _distinct_strings(parts: list):
+    """The distinct values of some pyarrow ``large_string`` arrays, sorted (by UTF-8 bytes,
+    which is code-point order: the order of :func:`~hashembed.train.edgelist.map_ids`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    merged = pc.unique(pa.concat_arrays(parts)) if parts else pa.array([], pa.large_string())
+    return merged.take(pc.sort_indices(merged))
+
+
+class _StringRows:
+    """String ids -> rows: the rows number the distinct ids in sorted order, as in
+    :func:`~hashembed.train.edgelist.map_ids`; lookups are vectorised on fingerprints
+    (:class:`hashembed.idmap.Utf8RowIndex`), never Python strings."""
+
+    def __init__(self, distinct):
+        self.id_map = IdMap.from_utf8(*_utf8_buffers(distinct))
+        self._index = Utf8RowIndex(self.id_map.arrays[IDS_OFFSETS_FILE],
+                                   self.id_map.arrays[IDS_BYTES_FILE])
+
+    def __call__(self, *columns) -> np.ndarray:
+        """``int64 [k, len(columns)]`` rows of ``large_string`` columns of ``k`` ids each."""
+        rows = np.stack([self._index.rows(*_utf8_buffers(c)) for c in columns], axis=1)
+        if (rows < 0).any():  # the files changed between the scan and this read
+            column = columns[int(np.argmin(rows.min(axis=0)))]
+            missing = column[int(np.argmin(rows.min(axis=1)))].as_py()
+            raise GraphInputError(f"node id {missing!r} was not in the edge files when they "
+                                  "were scanned: did a file change during the build?")
+        return rows
 
 
 def _files(edge_paths: list[Path]) -> list[Path]:
@@ -209,19 +281,23 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
         total, distinct, distinct_dense, largest = 0, [], [], -1
         bar = tqdm(desc="scan edges", unit="edge", unit_scale=True, disable=not progress)
         for path in files:
+            if as_strings:
+                for pair in _string_chunks(path, src_col, dst_col):
+                    distinct.append(_distinct_strings(list(pair)))
+                    total += len(pair[0])
+                    bar.update(len(pair[0]))
+                    if len(distinct) > 16:
+                        distinct = [_distinct_strings(distinct)]
+                continue
             for chunk in _edge_chunks(path, src_col, dst_col, as_strings):
-                column = IdColumn(chunk, path)
-                if not as_strings:
-                    column = _as_ints(column, kind)
-                    if kind == "dense":
-                        _check_dense(column, num_nodes)
-                        largest = max(largest, int(column.values.max(initial=-1)))
-                        if num_nodes is None:
-                            distinct_dense.append(np.unique(column.values))
-                    else:
-                        distinct.append(np.unique(column.values))
+                column = _as_ints(IdColumn(chunk, path), kind)
+                if kind == "dense":
+                    _check_dense(column, num_nodes)
+                    largest = max(largest, int(column.values.max(initial=-1)))
+                    if num_nodes is None:
+                        distinct_dense.append(np.unique(column.values))
                 else:
-                    distinct.append(np.unique(column.values.astype(object)))
+                    distinct.append(np.unique(column.values))
                 total += chunk.shape[0]
                 bar.update(chunk.shape[0])
                 if len(distinct) > 16:
@@ -242,6 +318,10 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                 pool = np.unique(np.concatenate(distinct_dense)) if distinct_dense else []
                 check_num_nodes(n, len(pool), largest, str(files[0]), given=False)
             id_map = IdMap.dense(n)
+        elif as_strings:
+            labelled = [_as_large_strings(label_column.values.ravel())] if extra else []
+            string_rows = _StringRows(_distinct_strings(distinct + labelled))
+            id_map = string_rows.id_map
         else:
             pool = np.unique(np.concatenate(distinct)) if distinct else np.zeros(0)
             id_map, _ = map_ids([IdColumn(pool, files[0])] + extra, kind)
@@ -252,14 +332,20 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
 
         def row_chunks():
             for path in files:
+                if as_strings:
+                    for pair in _string_chunks(path, src_col, dst_col):
+                        yield string_rows(*pair)
+                    continue
                 for chunk in _edge_chunks(path, src_col, dst_col, as_strings):
                     yield lookup(chunk)
 
         nnz = write_csr(writer, row_chunks, n, total, memory_gb, progress)
         has_labels = label_column is not None
+        if has_labels and as_strings:
+            label_rows = string_rows(_as_large_strings(label_column.values.ravel()))[:, 0]
+        elif has_labels:
+            label_rows = lookup(np.asarray(label_column.values).reshape(-1, 1))[:, 0]
         if has_labels:
-            label_rows = _row_lookup(id_map, kind)(
-                np.asarray(label_column.values).reshape(-1, 1))[:, 0]
             node_labels = np.full(n, -1, dtype=np.int64)
             node_labels[label_rows] = label_values
             writer.save_array(LABELS_FILE, node_labels)
@@ -340,26 +426,17 @@ def write_csr(writer: GraphWriter, row_chunks, num_nodes: int, total_edges: int,
 
 
 def _row_lookup(id_map: IdMap, kind: str):
-    """``ids [k, c] -> rows int64 [k, c]`` for chunks of ``kind`` ids."""
+    """``ids [k, c] -> rows int64 [k, c]`` for chunks of dense or integer ids (string ids:
+    :class:`_StringRows`)."""
     if kind == "dense" or id_map.kind == "dense":
         def dense(chunk):
             if chunk.dtype == object:
                 chunk = _as_ints(IdColumn(chunk, Path("?")), "dense").values
             return np.asarray(chunk, dtype=np.int64)
         return dense
-    if kind == "int":
-        def ints(chunk):
-            if chunk.dtype == object:
-                chunk = _as_ints(IdColumn(chunk, Path("?")), "int").values
-            return id_map.rows(np.asarray(chunk, np.int64).reshape(-1)).reshape(chunk.shape)
-        return ints
-    sorted_ids = np.array(id_map.external(np.arange(id_map.num_nodes)), dtype=object)
-    order = np.argsort(sorted_ids)
-    sorted_values = sorted_ids[order]
 
-    def strings(chunk):
-        flat = np.asarray(chunk, dtype=object).reshape(-1)
-        pos = np.searchsorted(sorted_values, flat)
-        return order[pos].reshape(chunk.shape).astype(np.int64)
-    return strings
-
+    def ints(chunk):
+        if chunk.dtype == object:
+            chunk = _as_ints(IdColumn(chunk, Path("?")), "int").values
+        return id_map.rows(np.asarray(chunk, np.int64).reshape(-1)).reshape(chunk.shape)
+    return ints

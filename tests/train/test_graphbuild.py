@@ -221,3 +221,33 @@ def test_mini_batch_training_never_holds_an_n_by_d_matrix(tmp_path):
     added = int(out.stdout.strip().splitlines()[-1])
     dense = n * 64 * 4  # 256 MB
     assert added < dense, f"training added {added / 2**20:.0f} MiB at peak"
+
+
+def test_string_ids_with_colliding_fingerprints_build_the_same_graph(tmp_path, monkeypatch):
+    """The builder looks string ids up by a 64-bit fingerprint; when fingerprints collide (forced
+    here: the fingerprint is the id's length) the rows are resolved on the bytes. Also: integer
+    ids of a ``.npy`` part read as strings become their decimal text."""
+    import hashembed.idmap as idmap
+
+    edges = random_edges(3, n=150, e=800)
+    (tmp_path / "e.csv").write_text("".join(f"n{a},n{b}\n" for a, b in edges[:500]))
+    (tmp_path / "f.csv").write_text("".join(f"{a},{b}\n" for a, b in edges[500:]))
+    np.save(tmp_path / "g.npy", edges[500:])
+    reference = load_edge_list_graph(tmp_path / "e.csv", id_type="str")
+    build_graph([tmp_path / "e.csv"], tmp_path / "exact", id_type="str", progress=False)
+    monkeypatch.setattr(idmap, "utf8_fingerprints", lambda offsets, data:
+                        np.diff(np.asarray(offsets, dtype=np.int64)).astype(np.uint64))
+    build_graph([tmp_path / "e.csv"], tmp_path / "collided", id_type="str", memory_gb=1e-5,
+                progress=False)
+    indptr, indices = to_csr(reference.edge_index, reference.num_nodes)
+    for name in ("exact", "collided"):
+        built = open_graph(tmp_path / name, verify=True)
+        np.testing.assert_array_equal(built.indptr, indptr)
+        np.testing.assert_array_equal(built.indices, indices)
+        assert built.ids.external(np.arange(built.num_nodes)) == \
+            reference.ids.external(np.arange(reference.num_nodes))
+    build_graph([tmp_path / "f.csv"], tmp_path / "text", id_type="str", progress=False)
+    build_graph([tmp_path / "g.npy"], tmp_path / "npy", id_type="str", progress=False)
+    text, npy = open_graph(tmp_path / "text"), open_graph(tmp_path / "npy")
+    assert npy.ids.kind == "str" and npy.ids.external([0, 1]) == text.ids.external([0, 1])
+    np.testing.assert_array_equal(npy.indices, text.indices)
