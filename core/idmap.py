@@ -30,6 +30,7 @@ import numpy as np
 
 from hashembed.errors import ConfigError, NodeIdTypeError, UnknownNodeError
 from hashembed.projection import mix64, node_keys
+from hashembed.sortedsets import search_sorted
 
 ID_KINDS = ("dense", "int", "str")
 # an integer id as text: ASCII digits only (no "1_0", no other scripts' digits)
@@ -130,7 +131,7 @@ class Utf8RowIndex:
 
     def rows(self, offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
         fingerprints = utf8_fingerprints(offsets, data)
-        pos = np.minimum(np.searchsorted(self._sorted, fingerprints), max(self._sorted.size - 1, 0))
+        pos = np.minimum(search_sorted(self._sorted, fingerprints), max(self._sorted.size - 1, 0))
         rows = np.full(fingerprints.size, -1, dtype=np.int64)
         if self._sorted.size:
             found = self._sorted[pos] == fingerprints
@@ -286,7 +287,7 @@ class IdMap:
                 raise _unknown(int(values[bad[0]]), self.num_nodes, dense=True)
             return values
         sorted_ids = self.arrays[IDS_SORTED_FILE]
-        pos = np.searchsorted(sorted_ids, values)
+        pos = search_sorted(sorted_ids, values)
         found = pos < self.num_nodes
         found[found] = np.asarray(sorted_ids[pos[found]]) == values[found]
         if not found.all():

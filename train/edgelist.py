@@ -79,21 +79,20 @@ def _split(line: str, delimiter: str | None, maxsplit: int = -1) -> list[str]:
     return [f.strip() for f in fields]
 
 
-def _read_text(path: Path) -> str:
+def _data_lines(path: Path):
+    """``(line_number, stripped_line)`` of every non-blank, non-comment line, read line by
+    line (``graph build`` reads the first few lines of files of any size); lines end at
+    ``\n``, ``\r\n`` or ``\r``, as for pyarrow's CSV reader."""
     try:
-        return path.read_text(encoding="utf-8-sig")  # strips a byte-order mark
+        with open(path, encoding="utf-8-sig") as text:  # strips a byte-order mark
+            for lineno, raw in enumerate(text, start=1):
+                line = raw.strip()
+                if line and not line.startswith("#"):
+                    yield lineno, line
     except UnicodeDecodeError:
         raise GraphInputError(f"{path} is not a UTF-8 text file (nor .npy or .parquet)") from None
     except OSError as e:
         raise GraphInputError(f"{path} cannot be read: {e.strerror}") from None
-
-
-def _data_lines(path: Path):
-    """``(line_number, stripped_line)`` of every non-blank, non-comment line."""
-    for lineno, raw in enumerate(_read_text(path).splitlines(), start=1):
-        line = raw.strip()
-        if line and not line.startswith("#"):
-            yield lineno, line
 
 
 # first fields of a label file's header (lower case)

@@ -170,14 +170,15 @@ def _utf8_buffers(strings) -> tuple[np.ndarray, np.ndarray]:
                      else np.zeros(0, dtype=np.uint8))
 
 
-def _distinct_strings(parts: list):
-    """The distinct values of some pyarrow ``large_string`` arrays, sorted (by UTF-8 bytes,
-    which is code-point order: the order of :func:`~hashembed.train.edgelist.map_ids`)."""
+def _distinct_strings(parts: list, sort: bool = False):
+    """The distinct values of some pyarrow ``large_string`` arrays; ``sort``: ascending by
+    UTF-8 bytes, which is code-point order (the order of
+    :func:`~hashembed.train.edgelist.map_ids`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     merged = pc.unique(pa.concat_arrays(parts)) if parts else pa.array([], pa.large_string())
-    return merged.take(pc.sort_indices(merged))
+    return merged.take(pc.sort_indices(merged)) if sort else merged
 
 
 class _StringRows:
@@ -320,7 +321,7 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
             id_map = IdMap.dense(n)
         elif as_strings:
             labelled = [_as_large_strings(label_column.values.ravel())] if extra else []
-            string_rows = _StringRows(_distinct_strings(distinct + labelled))
+            string_rows = _StringRows(_distinct_strings(distinct + labelled, sort=True))
             id_map = string_rows.id_map
         else:
             pool = np.unique(np.concatenate(distinct)) if distinct else np.zeros(0)
