@@ -172,13 +172,45 @@ def _cmd_graph_build(a: argparse.Namespace) -> int:
     return 0
 
 
+# the synthetic graph model's flags (`hashembed synth`, `bench synth-accuracy`): defaults
+# are SynthConfig's fields of the same name
+SYNTH_MODEL_FLAGS = (
+    ("--avg-degree", float, "average degree (undirected edges = n * D / 2, before "
+     "de-duplication)"),
+    ("--communities", int, "labelled classes K"),
+    ("--mixing", float, "fraction of a node's edges to uniformly random nodes"),
+    ("--group-min", int, "smallest dense group"),
+    ("--group-max", int, "largest dense group"),
+    ("--exponent", float, "power-law degree exponent"),
+    ("--class-share", float, "share of in-class stubs that go to a node of the class drawn by "
+     "weight (popular members many groups link to) instead of the own group"),
+    ("--class-core", float, "those stubs go to the first max(1, ceil(class_core * size)) "
+     "members of the class's groups only (1: any member)"),
+    ("--community-share", float, "share of in-class stubs that go to the core of a group of "
+     "the own community (a run of --community-groups groups of one class) instead of the own "
+     "group (0: no communities); at most 1 - --class-share"),
+    ("--community-groups", int, "groups per community (consecutive groups of one class)"),
+)
+
+
+def _dest(flag: str) -> str:
+    return flag[2:].replace("-", "_")
+
+
+def _add_synth_model_flags(p: argparse.ArgumentParser) -> None:
+    from hashembed.train.synth import SynthConfig
+
+    for flag, kind, text in SYNTH_MODEL_FLAGS:
+        default = SynthConfig.__dataclass_fields__[_dest(flag)].default
+        p.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
+
+
 def _cmd_synth(a: argparse.Namespace) -> int:
     from hashembed.graphdir import open_graph
     from hashembed.train.synth import SynthConfig, clustering_coefficient, synth_graph
 
-    config = SynthConfig(a.num_nodes, a.avg_degree, a.communities, a.mixing, a.group_min,
-                         a.group_max, a.exponent, a.class_share, a.class_core,
-                         a.community_share, a.community_groups, a.seed)
+    config = SynthConfig(a.num_nodes, seed=a.seed, **{
+        _dest(flag): getattr(a, _dest(flag)) for flag, _, _ in SYNTH_MODEL_FLAGS})
     header = synth_graph(config, a.out, memory_gb=a.memory_gb, overwrite=a.overwrite,
                          progress=not a.quiet)
     graph = open_graph(a.out)
@@ -270,11 +302,8 @@ def _cmd_bench_fanout(a: argparse.Namespace) -> int:
 def _cmd_bench_synth_accuracy(a: argparse.Namespace) -> int:
     from hashembed.bench.synth_accuracy import run_synth_accuracy_bench
 
-    synth = ["--avg-degree", str(a.avg_degree), "--communities", str(a.communities),
-             "--mixing", str(a.mixing), "--group-min", str(a.group_min),
-             "--group-max", str(a.group_max), "--class-share", str(a.class_share),
-             "--class-core", str(a.class_core), "--community-share", str(a.community_share),
-             "--community-groups", str(a.community_groups)]
+    synth = [arg for flag, _, _ in SYNTH_MODEL_FLAGS
+             for arg in (flag, str(getattr(a, _dest(flag))))]
     run_synth_accuracy_bench(a.num_nodes, synth, methods=a.methods, seeds=a.seeds,
                              bits=a.bits, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size,
                              fanout=a.fanout, memory_gb=a.memory_gb, work=a.work,
@@ -407,35 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_graph_build)
 
-    from hashembed.train.synth import SynthConfig
-
     p = sub.add_parser("synth", help="a labelled synthetic graph with small dense groups "
                        "nested in classes, written as a graph directory")
     p.add_argument("--num-nodes", type=int, required=True)
-    p.add_argument("--avg-degree", type=float, default=10.0)
-    p.add_argument("--communities", type=int, default=16, help="labelled classes K")
-    p.add_argument("--mixing", type=float, default=0.2,
-                   help="fraction of a node's edges to uniformly random nodes")
-    p.add_argument("--group-min", type=int, default=10, help="smallest dense group")
-    p.add_argument("--group-max", type=int, default=60, help="largest dense group")
-    p.add_argument("--exponent", type=float, default=2.5, help="power-law degree exponent")
-    p.add_argument("--class-share", type=float, default=SynthConfig.class_share,
-                   help="share of in-class stubs that go to a node of the class drawn by "
-                   "weight (popular members many groups link to) instead of the own group")
-    p.add_argument("--class-core", type=float, default=SynthConfig.class_core,
-                   help="those stubs go to the first max(1, ceil(class_core * size)) members "
-                   "of the class's groups only (1: any member)")
-    p.add_argument("--community-share", type=float, default=SynthConfig.community_share,
-                   help="share of in-class stubs that go to the core of a group of the own "
-                   "community (a run of --community-groups groups of one class) instead of "
-                   "the own group (0: no communities); at most 1 - --class-share")
-    p.add_argument("--community-groups", type=int, default=SynthConfig.community_groups,
-                   help="groups per community (consecutive groups of one class)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--memory-gb", type=float, default=4.0)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    _add_synth_model_flags(p)
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same graph")
+    p.add_argument("--memory-gb", type=float, default=4.0, help="budget for the edge sort")
+    p.add_argument("--out", type=Path, required=True, help="graph directory to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it holds a graph directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("codes", help="code every node of a graph directory, streaming")
@@ -532,30 +542,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hashembed.bench.synth_accuracy import METHODS as SYNTH_METHODS
 
-    synth_defaults = SynthConfig(1 << 20)  # only its defaults are read
     p = bench.add_parser("synth-accuracy", help="hash codes vs random codes, table, QR and "
                          "hashing trick on one synthetic graph, 1 %% labelled, same budget")
-    p.add_argument("--num-nodes", type=int, default=1_000_000)
-    p.add_argument("--avg-degree", type=float, default=synth_defaults.avg_degree)
-    p.add_argument("--communities", type=int, default=synth_defaults.communities)
-    p.add_argument("--mixing", type=float, default=synth_defaults.mixing)
-    p.add_argument("--group-min", type=int, default=synth_defaults.group_min)
-    p.add_argument("--group-max", type=int, default=synth_defaults.group_max)
-    p.add_argument("--class-share", type=float, default=synth_defaults.class_share)
-    p.add_argument("--class-core", type=float, default=synth_defaults.class_core)
-    p.add_argument("--community-share", type=float, default=synth_defaults.community_share)
-    p.add_argument("--community-groups", type=int, default=synth_defaults.community_groups)
-    p.add_argument("--methods", nargs="+", choices=SYNTH_METHODS, default=list(SYNTH_METHODS))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--bits", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--fanout", default="15,10")
-    p.add_argument("--memory-gb", type=float, default=4.0)
-    p.add_argument("--work", type=Path, default=Path("runs/synth-accuracy"))
+    p.add_argument("--num-nodes", type=int, default=1_000_000, help="nodes of the graph")
+    _add_synth_model_flags(p)
+    p.add_argument("--methods", nargs="+", choices=SYNTH_METHODS, default=list(SYNTH_METHODS),
+                   help="encoders compared (default: all)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
+                   help="one run per method and seed (the seed draws split, codes, init)")
+    p.add_argument("--bits", type=int, default=128, help="code bits c")
+    p.add_argument("--epochs", type=int, default=20,
+                   help="epochs over the training seeds (also the patience)")
+    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
+    p.add_argument("--batch-size", type=int, default=1024, help="seed nodes per batch")
+    p.add_argument("--fanout", default="15,10", help="neighbours sampled per hop")
+    p.add_argument("--memory-gb", type=float, default=4.0,
+                   help="budget of synth and codes")
+    p.add_argument("--work", type=Path, default=Path("runs/synth-accuracy"),
+                   help="graph, codes and runs")
     p.add_argument("--resume", action="store_true", help="reuse finished runs in --work")
-    p.add_argument("--out", type=Path, default=Path("runs/bench/synth-accuracy.json"))
+    p.add_argument("--out", type=Path, default=Path("runs/bench/synth-accuracy.json"),
+                   help="results JSON")
     p.set_defaults(func=_cmd_bench_synth_accuracy)
 
     from hashembed.bench.inductive import INDUCTIVE_DATASETS, METHODS as INDUCTIVE_METHODS
