@@ -119,8 +119,11 @@ class Utf8RowIndex:
     (chance about ``n / 2^64``): callers look up only ids they have already seen.
     """
 
-    def __init__(self, offsets: np.ndarray, data: np.ndarray):
-        fingerprints = utf8_fingerprints(offsets, data)
+    def __init__(self, offsets: np.ndarray, data: np.ndarray, piece: int = 1 << 20):
+        fingerprints = np.empty(len(offsets) - 1, dtype=np.uint64)
+        for start in range(0, fingerprints.size, piece):  # temporaries of one piece at a time
+            fingerprints[start:start + piece] = utf8_fingerprints(
+                offsets[start:start + piece + 1], data)
         self._order = np.argsort(fingerprints, kind="stable")
         self._sorted = fingerprints[self._order]
         repeated = self._sorted[1:] == self._sorted[:-1]

@@ -82,7 +82,8 @@ def _split(line: str, delimiter: str | None, maxsplit: int = -1) -> list[str]:
 def _data_lines(path: Path):
     """``(line_number, stripped_line)`` of every non-blank, non-comment line, read line by
     line (``graph build`` reads the first few lines of files of any size); lines end at
-    ``\n``, ``\r\n`` or ``\r``, as for pyarrow's CSV reader."""
+    ``\n``, ``\r\n`` or ``\r``, as for pyarrow's CSV reader (not at the form feeds and
+    Unicode separators where ``str.splitlines`` also breaks)."""
     try:
         with open(path, encoding="utf-8-sig") as text:  # strips a byte-order mark
             for lineno, raw in enumerate(text, start=1):

@@ -3,8 +3,8 @@
 Memory stays within ``memory_gb`` whatever the number of edges, as long as edges spread over
 source rows about evenly (buckets are row ranges: a range holding many hubs overruns the
 budget by its excess), plus the id map of a mapped graph (8 bytes per integer id; for string
-ids their UTF-8 bytes in pyarrow arrays, 8 bytes of offset and 24 of fingerprint index), the
-one thing held whole:
+ids their UTF-8 bytes and 40 bytes of offset, key, row and fingerprint index), the one thing
+held whole:
 
 1. **Scan** every file in chunks (delimited text through pyarrow's C CSV reader, ``.npy``
    memory-mapped, Parquet row groups): validate ids, count edges, find ``n`` (dense ids) or the
@@ -87,8 +87,13 @@ def _text_chunks(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[np.
 
 def _text_columns(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[tuple]:
     """``(source, target)`` pyarrow arrays (int64, or strings) of a delimited text file, a
-    block of about 16 MiB at a time, missing ids refused with their row."""
+    block of about 16 MiB at a time, missing ids refused with their row.
+
+    Read as the in-memory reader reads lines: string ids are stripped of white space, and a
+    line whose first field starts with ``#`` is a comment wherever it stands.
+    """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as csv
 
     delimiter, skip, (src, dst), width = _text_layout(path, src_col, dst_col, as_strings)
@@ -98,22 +103,40 @@ def _text_columns(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[tu
         reader = csv.open_csv(
             path, read_options=csv.ReadOptions(skip_rows=skip, column_names=names,
                                                block_size=1 << 24, encoding="utf-8"),
-            parse_options=csv.ParseOptions(delimiter=delimiter, ignore_empty_lines=True),
+            parse_options=csv.ParseOptions(delimiter=delimiter, ignore_empty_lines=True,
+                                           invalid_row_handler=_skip_comment_rows),
             convert_options=csv.ConvertOptions(column_types={names[src]: kind,
                                                              names[dst]: kind},
                                                include_columns=[names[src], names[dst]]))
+        first_field = {src: 0, dst: 1}.get(0)  # which of the two columns is the line's start
         seen = 0
         for batch in reader:
-            for column in (batch.column(0), batch.column(1)):
-                if column.null_count:  # an empty field: pyarrow would make it NaN
-                    row = seen + int(np.nonzero(column.is_null().to_numpy(
-                        zero_copy_only=False))[0][0])
+            columns = [batch.column(0), batch.column(1)]
+            if as_strings:
+                columns = [pc.utf8_trim_whitespace(c) for c in columns]
+                if first_field is not None:
+                    keep = pc.invert(pc.starts_with(columns[first_field], "#"))
+                    columns = [c.filter(keep) for c in columns]
+            for column in columns:
+                missing = column.is_null() if column.null_count else (
+                    pc.equal(pc.utf8_length(column), 0) if as_strings else None)
+                if missing is not None and pc.any(missing).as_py():
+                    # an empty field (pyarrow would make an integer NaN, a string "")
+                    row = seen + int(np.nonzero(missing.to_numpy(zero_copy_only=False))[0][0])
                     raise GraphInputError(f"{path}, data row {row + 1}: a node id is missing")
             seen += batch.num_rows
-            yield batch.column(0), batch.column(1)
+            yield columns[0], columns[1]
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        if "invalid utf8" in str(e).lower():
+            raise GraphInputError(f"{path} is not a UTF-8 text file (nor .npy or .parquet)"
+                                  ) from None
         hint = "" if as_strings else " (pass --id-type str for string ids)"
         raise GraphInputError(f"{path}: {str(e).splitlines()[0]}{hint}") from None
+
+
+def _skip_comment_rows(row) -> str:
+    """pyarrow's handler of a row with too few or too many fields: skip a comment line."""
+    return "skip" if (row.text or "").lstrip().startswith("#") else "error"
 
 
 def _edge_chunks(path: Path, src_col, dst_col, as_strings: bool) -> Iterator[np.ndarray]:
@@ -195,8 +218,8 @@ class _StringRows:
         """``int64 [k, len(columns)]`` rows of ``large_string`` columns of ``k`` ids each."""
         rows = np.stack([self._index.rows(*_utf8_buffers(c)) for c in columns], axis=1)
         if (rows < 0).any():  # the files changed between the scan and this read
-            column = columns[int(np.argmin(rows.min(axis=0)))]
-            missing = column[int(np.argmin(rows.min(axis=1)))].as_py()
+            i, j = np.argwhere(rows < 0)[0]
+            missing = columns[j][int(i)].as_py()
             raise GraphInputError(f"node id {missing!r} was not in the edge files when they "
                                   "were scanned: did a file change during the build?")
         return rows
@@ -296,15 +319,15 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                     _check_dense(column, num_nodes)
                     largest = max(largest, int(column.values.max(initial=-1)))
                     if num_nodes is None:
-                        distinct_dense.append(np.unique(column.values))
+                        distinct_dense.append(sorted_unique(column.values.ravel().copy()))
                 else:
-                    distinct.append(np.unique(column.values))
+                    distinct.append(sorted_unique(column.values.ravel().copy()))
                 total += chunk.shape[0]
                 bar.update(chunk.shape[0])
                 if len(distinct) > 16:
-                    distinct = [np.unique(np.concatenate(distinct))]
+                    distinct = [sorted_unique(np.concatenate(distinct))]
                 if len(distinct_dense) > 16:
-                    distinct_dense = [np.unique(np.concatenate(distinct_dense))]
+                    distinct_dense = [sorted_unique(np.concatenate(distinct_dense))]
         bar.close()
         if total == 0:
             raise GraphInputError("the edge files hold no edges")
@@ -316,7 +339,7 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                 largest = max(largest, int(lab.values.max()))
             n = num_nodes if num_nodes is not None else largest + 1
             if num_nodes is None:  # ids are rows: refuse a stray id that would inflate n
-                pool = np.unique(np.concatenate(distinct_dense)) if distinct_dense else []
+                pool = sorted_unique(np.concatenate(distinct_dense)) if distinct_dense else []
                 check_num_nodes(n, len(pool), largest, str(files[0]), given=False)
             id_map = IdMap.dense(n)
         elif as_strings:
@@ -324,7 +347,7 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
             string_rows = _StringRows(_distinct_strings(distinct + labelled, sort=True))
             id_map = string_rows.id_map
         else:
-            pool = np.unique(np.concatenate(distinct)) if distinct else np.zeros(0)
+            pool = sorted_unique(np.concatenate(distinct)) if distinct else np.zeros(0)
             id_map, _ = map_ids([IdColumn(pool, files[0])] + extra, kind)
         n = id_map.num_nodes
         lookup = _row_lookup(id_map, kind)

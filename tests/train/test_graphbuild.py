@@ -251,3 +251,32 @@ def test_string_ids_with_colliding_fingerprints_build_the_same_graph(tmp_path, m
     text, npy = open_graph(tmp_path / "text"), open_graph(tmp_path / "npy")
     assert npy.ids.kind == "str" and npy.ids.external([0, 1]) == text.ids.external([0, 1])
     np.testing.assert_array_equal(npy.indices, text.indices)
+
+
+def test_text_string_ids_are_read_as_the_in_memory_reader_reads_them(tmp_path):
+    """Fields stripped, a late comment line skipped; an empty id, a bad byte and scattered
+    integer ids are handled as the in-memory reader handles them."""
+    (tmp_path / "e.csv").write_text("a, b\nc ,d\n# a late comment\ne,\tf\nb,c\n")
+    build_graph([tmp_path / "e.csv"], tmp_path / "g", id_type="str", progress=False)
+    built, reference = open_graph(tmp_path / "g"), load_edge_list_graph(tmp_path / "e.csv")
+    assert built.ids.external(np.arange(built.num_nodes)) == list("abcdef") == \
+        reference.ids.external(np.arange(reference.num_nodes))
+    np.testing.assert_array_equal(built.indices, to_csr(reference.edge_index, 6)[1])
+
+    (tmp_path / "empty.csv").write_text("a,b\nc, \n")
+    with pytest.raises(GraphInputError, match="data row 2: a node id is missing"):
+        build_graph([tmp_path / "empty.csv"], tmp_path / "h", id_type="str", progress=False)
+    (tmp_path / "bytes.csv").write_bytes(b"a,b\n" * 2000 + b"c,\xff\xfe\n")
+    with pytest.raises(GraphInputError, match="not a UTF-8 text file"):
+        build_graph([tmp_path / "bytes.csv"], tmp_path / "h", id_type="str", progress=False)
+    assert not (tmp_path / "h").exists()
+
+    edges = random_edges(4, n=300, e=2000) * 7919 + 10**12  # scattered integer ids
+    (tmp_path / "i.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in edges))
+    build_graph([tmp_path / "i.tsv"], tmp_path / "i", progress=False)
+    built, reference = open_graph(tmp_path / "i"), load_edge_list_graph(tmp_path / "i.tsv")
+    assert built.ids.kind == reference.ids.kind == "int"
+    assert built.ids.external(np.arange(built.num_nodes)) == \
+        reference.ids.external(np.arange(reference.num_nodes))
+    np.testing.assert_array_equal(built.indices,
+                                  to_csr(reference.edge_index, reference.num_nodes)[1])
