@@ -288,6 +288,27 @@ def parquet_chunks(path: Path, src_col: str | None, dst_col: str | None,
     """A Parquet file's edges in chunks of at most ``rows`` rows, read batch by batch (never
     the whole file): ``int64 [k, 2]`` for integer columns, else ``object [k, 2]`` of
     stripped strings. Errors name the file, the column and, for a bad id, the row."""
+    for first, columns in parquet_batches(path, src_col, dst_col, rows):
+        if pa_is_integer(columns[0]):
+            yield _edges_from_array(path, np.stack([c.to_numpy() for c in columns], axis=1),
+                                    first)
+        else:
+            stacked = np.empty((len(columns[0]), 2), dtype=object)
+            stacked[:, 0], stacked[:, 1] = [c.to_numpy(zero_copy_only=False) for c in columns]
+            yield np.vectorize(str.strip, otypes=[object])(stacked) if stacked.size \
+                else stacked
+
+
+def pa_is_integer(column) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(column.type)
+
+
+def parquet_batches(path: Path, src_col: str | None, dst_col: str | None,
+                    rows: int = 1 << 22) -> Iterator[tuple[int, list]]:
+    """``(first_row, [source, target])`` pyarrow arrays of a Parquet file's edge columns (both
+    integers or both strings, no missing value), at most ``rows`` rows a batch."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -319,14 +340,7 @@ def parquet_chunks(path: Path, src_col: str | None, dst_col: str | None,
                     row = first + int(np.argmax(values.is_null().to_numpy(zero_copy_only=False)))
                     raise GraphInputError(f"{path}: column {column!r} has a missing value at "
                                           f"row {row}")
-            columns = [c.to_numpy(zero_copy_only=False) for c in batch.columns]
-            if pa.types.is_integer(types[0]):
-                yield _edges_from_array(path, np.stack(columns, axis=1), first)
-            else:
-                stacked = np.empty((batch.num_rows, 2), dtype=object)
-                stacked[:, 0], stacked[:, 1] = columns
-                yield np.vectorize(str.strip, otypes=[object])(stacked) if stacked.size \
-                    else stacked
+            yield first, list(batch.columns)
             first += batch.num_rows
     except (pa.ArrowException, OSError) as e:
         raise GraphInputError(f"{path} is not a readable Parquet file: {e}") from None

@@ -165,13 +165,22 @@ def _string_chunks(path: Path, src_col, dst_col) -> Iterator[tuple]:
     """Chunks of one file's edges as ``(source, target)`` pyarrow ``large_string`` arrays:
     string ids (integer ids of ``.npy`` or Parquet files become their decimal text)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    if path.suffix.lower() not in (".npy", ".parquet", ".pq"):
+    from hashembed.train.edgelist import pa_is_integer, parquet_batches
+
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        for _, columns in parquet_batches(path, src_col, dst_col, CHUNK_EDGES):
+            if not pa_is_integer(columns[0]):  # stripped, as parquet_chunks strips them
+                columns = [pc.utf8_trim_whitespace(c) for c in columns]
+            yield tuple(c.cast(pa.large_string()) for c in columns)
+    elif suffix == ".npy":
+        for chunk in _edge_chunks(path, src_col, dst_col, as_strings=True):
+            yield tuple(_as_large_strings(chunk[:, i]) for i in (0, 1))
+    else:
         for a, b in _text_columns(path, src_col, dst_col, as_strings=True):
             yield a.cast(pa.large_string()), b.cast(pa.large_string())
-        return
-    for chunk in _edge_chunks(path, src_col, dst_col, as_strings=True):
-        yield tuple(_as_large_strings(chunk[:, i]) for i in (0, 1))
 
 
 def _as_large_strings(values):

@@ -280,3 +280,21 @@ def test_text_string_ids_are_read_as_the_in_memory_reader_reads_them(tmp_path):
         reference.ids.external(np.arange(reference.num_nodes))
     np.testing.assert_array_equal(built.indices,
                                   to_csr(reference.edge_index, reference.num_nodes)[1])
+
+
+def test_parquet_string_ids_equal_the_same_ids_as_text(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    edges = random_edges(5, n=120, e=600)
+    names = np.array([f" u{v}\t" if v % 7 == 0 else f"u{v}" for v in range(120)], dtype=object)
+    pq.write_table(pa.table({"src": names[edges[:, 0]], "dst": names[edges[:, 1]]}),
+                   tmp_path / "e.parquet", row_group_size=100)
+    (tmp_path / "e.csv").write_text("".join(f"u{a},u{b}\n" for a, b in edges))
+    build_graph([tmp_path / "e.parquet"], tmp_path / "p", progress=False)
+    build_graph([tmp_path / "e.csv"], tmp_path / "t", progress=False)
+    parquet, text = open_graph(tmp_path / "p"), open_graph(tmp_path / "t")
+    assert parquet.ids.kind == "str"
+    assert parquet.ids.external(np.arange(parquet.num_nodes)) == \
+        text.ids.external(np.arange(text.num_nodes))
+    np.testing.assert_array_equal(parquet.indices, text.indices)
