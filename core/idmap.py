@@ -78,6 +78,7 @@ def _utf8_keys(offsets: np.ndarray, data: np.ndarray, piece: int = 1 << 18) -> n
 
 
 _FINGERPRINT_SEED = np.uint64(0x69642D66696E6765)  # "id-finge"
+LONG_ID_BYTES = 256  # longer ids are fingerprinted one by one
 
 
 def utf8_fingerprints(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
@@ -85,16 +86,20 @@ def utf8_fingerprints(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     ``data[offsets[i]:offsets[i+1]]`` (``offsets int64 [k+1]``, ascending; ``data uint8``).
 
     Vectorised over the strings, 8 bytes per step (``h <- mix64(h ^ word)``, seeded with the
-    length), so the cost is the total bytes, however long the longest string. Equal strings
-    get equal fingerprints; distinct ones may collide (about ``k^2 / 2^65`` pairs), so a
-    lookup resolves equal fingerprints on the bytes (:class:`Utf8RowIndex`). Not the
+    length), so the cost is the total bytes; strings longer than :data:`LONG_ID_BYTES` are
+    hashed one by one (BLAKE2b), so one very long id does not make every step run. Equal
+    strings get equal fingerprints; distinct ones may collide (about ``k^2 / 2^65`` pairs), so
+    a lookup resolves equal fingerprints on the bytes (:class:`Utf8RowIndex`). Not the
     projection key: that is :func:`string_keys`, one BLAKE2b call per id.
     """
     offsets = np.asarray(offsets, dtype=np.int64)
     data = np.asarray(data, dtype=np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
     h = mix64(lengths.view(np.uint64) ^ _FINGERPRINT_SEED)
-    live = np.nonzero(lengths > 0)[0]
+    long_ids = np.nonzero(lengths > LONG_ID_BYTES)[0]
+    for i in long_ids.tolist():
+        h[i] = _blake2b64(data[starts[i]:starts[i] + lengths[i]].tobytes()) ^ int(h[i])
+    live = np.nonzero((lengths > 0) & (lengths <= LONG_ID_BYTES))[0]
     step = 0
     while live.size:  # the strings longer than `step` bytes
         word = np.zeros(live.size, dtype=np.uint64)

@@ -7,7 +7,8 @@ import hashembed.idmap as idmap
 from hashembed.errors import ConfigError
 from hashembed.idmap import IdMap, Utf8RowIndex, string_keys, utf8_fingerprints
 
-IDS = ["user 7", "", "héllo", "x" * 37, "日本語のノード", "user 70", "a", "ab", "b"]
+IDS = ["user 7", "", "héllo", "x" * 37, "日本語のノード", "user 70", "a", "ab", "b",
+       "long " * 2000]  # one id past LONG_ID_BYTES: fingerprinted on its own
 
 
 def utf8(strings, pad=b""):
