@@ -253,7 +253,7 @@ def test_string_ids_with_colliding_fingerprints_build_the_same_graph(tmp_path, m
     np.testing.assert_array_equal(npy.indices, text.indices)
 
 
-def test_text_string_ids_are_read_as_the_in_memory_reader_reads_them(tmp_path):
+def test_text_string_ids_are_read_as_the_in_memory_reader_reads_them(tmp_path, monkeypatch):
     """Fields stripped, a late comment line skipped; an empty id, a bad byte and scattered
     integer ids are handled as the in-memory reader handles them."""
     (tmp_path / "e.csv").write_text("a, b\nc ,d\n# a late comment\ne,\tf\nb,c\n")
@@ -280,19 +280,36 @@ def test_text_string_ids_are_read_as_the_in_memory_reader_reads_them(tmp_path):
         reference.ids.external(np.arange(reference.num_nodes))
     np.testing.assert_array_equal(built.indices,
                                   to_csr(reference.edge_index, reference.num_nodes)[1])
+    import hashembed.train.graphbuild as graphbuild
+
+    monkeypatch.setattr(graphbuild, "CHUNK_EDGES", 100)  # 20 chunks of ids to merge
+    np.save(tmp_path / "i.npy", edges)
+    build_graph([tmp_path / "i.npy"], tmp_path / "n", progress=False)
+    chunked = open_graph(tmp_path / "n")
+    np.testing.assert_array_equal(chunked.ids.arrays["ids_sorted.npy"],
+                                  built.ids.arrays["ids_sorted.npy"])
+    np.testing.assert_array_equal(chunked.indices, built.indices)
 
 
-def test_parquet_string_ids_equal_the_same_ids_as_text(tmp_path):
+def test_parquet_string_ids_equal_the_same_ids_as_text(tmp_path, monkeypatch):
+    """Read 37 rows at a time, so the distinct ids of many chunks are merged."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    import hashembed.train.graphbuild as graphbuild
 
     edges = random_edges(5, n=120, e=600)
     names = np.array([f" u{v}\t" if v % 7 == 0 else f"u{v}" for v in range(120)], dtype=object)
     pq.write_table(pa.table({"src": names[edges[:, 0]], "dst": names[edges[:, 1]]}),
                    tmp_path / "e.parquet", row_group_size=100)
     (tmp_path / "e.csv").write_text("".join(f"u{a},u{b}\n" for a, b in edges))
-    build_graph([tmp_path / "e.parquet"], tmp_path / "p", progress=False)
     build_graph([tmp_path / "e.csv"], tmp_path / "t", progress=False)
+    merged, distinct_strings = [], graphbuild._distinct_strings
+    monkeypatch.setattr(graphbuild, "CHUNK_EDGES", 37)
+    monkeypatch.setattr(graphbuild, "_distinct_strings", lambda parts, sort=False: (
+        merged.append(len(parts)), distinct_strings(parts, sort))[1])
+    build_graph([tmp_path / "e.parquet"], tmp_path / "p", progress=False)
+    assert max(merged) > 2  # the chunks' ids were merged in several steps
     parquet, text = open_graph(tmp_path / "p"), open_graph(tmp_path / "t")
     assert parquet.ids.kind == "str"
     assert parquet.ids.external(np.arange(parquet.num_nodes)) == \
