@@ -213,6 +213,20 @@ def _distinct_strings(parts: list, sort: bool = False):
     return merged.take(pc.sort_indices(merged)) if sort else merged
 
 
+def _merge_tiers(parts: list, merge) -> None:
+    """Merge the sets of distinct ids in place once the sets waiting hold as many ids as the
+    merged pool ``parts[0]``: each id waits to be merged once and the pool is re-read at most
+    as often as it doubles or the ids read since match it, so the work is linear in the ids
+    read (merging every few chunks re-reads the whole pool each time: quadratic in the
+    number of chunks)."""
+    if len(parts) > 1 and sum(len(p) for p in parts[1:]) >= len(parts[0]):
+        parts[:] = [merge(parts)]
+
+
+def _sorted_union(parts: list) -> np.ndarray:
+    return sorted_unique(np.concatenate(parts))
+
+
 class _StringRows:
     """String ids -> rows: the rows number the distinct ids in sorted order, as in
     :func:`~hashembed.train.edgelist.map_ids`; lookups are vectorised on fingerprints
@@ -319,8 +333,7 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                     distinct.append(_distinct_strings(list(pair)))
                     total += len(pair[0])
                     bar.update(len(pair[0]))
-                    if len(distinct) > 16:
-                        distinct = [_distinct_strings(distinct)]
+                    _merge_tiers(distinct, _distinct_strings)
                 continue
             for chunk in _edge_chunks(path, src_col, dst_col, as_strings):
                 column = _as_ints(IdColumn(chunk, path), kind)
@@ -333,10 +346,8 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                     distinct.append(sorted_unique(column.values.ravel().copy()))
                 total += chunk.shape[0]
                 bar.update(chunk.shape[0])
-                if len(distinct) > 16:
-                    distinct = [sorted_unique(np.concatenate(distinct))]
-                if len(distinct_dense) > 16:
-                    distinct_dense = [sorted_unique(np.concatenate(distinct_dense))]
+                _merge_tiers(distinct, _sorted_union)
+                _merge_tiers(distinct_dense, _sorted_union)
         bar.close()
         if total == 0:
             raise GraphInputError("the edge files hold no edges")
