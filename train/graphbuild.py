@@ -213,7 +213,7 @@ def _distinct_strings(parts: list, sort: bool = False):
     return merged.take(pc.sort_indices(merged)) if sort else merged
 
 
-def _merge_tiers(parts: list, merge) -> None:
+def _merge_pending(parts: list, merge) -> None:
     """Merge the sets of distinct ids in place once the sets waiting hold as many ids as the
     merged pool ``parts[0]``: each id waits to be merged once and the pool is re-read at most
     as often as it doubles or the ids read since match it, so the work is linear in the ids
@@ -333,7 +333,7 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                     distinct.append(_distinct_strings(list(pair)))
                     total += len(pair[0])
                     bar.update(len(pair[0]))
-                    _merge_tiers(distinct, _distinct_strings)
+                    _merge_pending(distinct, _distinct_strings)
                 continue
             for chunk in _edge_chunks(path, src_col, dst_col, as_strings):
                 column = _as_ints(IdColumn(chunk, path), kind)
@@ -346,8 +346,8 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                     distinct.append(sorted_unique(column.values.ravel().copy()))
                 total += chunk.shape[0]
                 bar.update(chunk.shape[0])
-                _merge_tiers(distinct, _sorted_union)
-                _merge_tiers(distinct_dense, _sorted_union)
+                _merge_pending(distinct, _sorted_union)
+                _merge_pending(distinct_dense, _sorted_union)
         bar.close()
         if total == 0:
             raise GraphInputError("the edge files hold no edges")
