@@ -81,7 +81,7 @@ _FINGERPRINT_SEED = np.uint64(0x69642D66696E6765)  # "id-finge"
 LONG_ID_BYTES = 256  # longer ids are fingerprinted one by one
 
 
-def utf8_fingerprints(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+def utf8_fingerprints(offsets: np.ndarray, data: np.ndarray, piece: int = 1 << 20) -> np.ndarray:
     """``uint64 [k]``: a fast 64-bit fingerprint of each byte string
     ``data[offsets[i]:offsets[i+1]]`` (``offsets int64 [k+1]``, ascending; ``data uint8``).
 
@@ -90,10 +90,14 @@ def utf8_fingerprints(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     hashed one by one (BLAKE2b), so one very long id does not make every step run. Equal
     strings get equal fingerprints; distinct ones may collide (about ``k^2 / 2^65`` pairs), so
     a lookup resolves equal fingerprints on the bytes (:class:`Utf8RowIndex`). Not the
-    projection key: that is :func:`string_keys`, one BLAKE2b call per id.
+    projection key: that is :func:`string_keys`, one BLAKE2b call per id. Strings are taken
+    ``piece`` at a time, so temporaries stay bounded however many there are.
     """
     offsets = np.asarray(offsets, dtype=np.int64)
     data = np.asarray(data, dtype=np.uint8)
+    if offsets.size - 1 > piece:
+        return np.concatenate([utf8_fingerprints(offsets[start:start + piece + 1], data, piece)
+                               for start in range(0, offsets.size - 1, piece)])
     starts, lengths = offsets[:-1], np.diff(offsets)
     h = mix64(lengths.view(np.uint64) ^ _FINGERPRINT_SEED)
     long_ids = np.nonzero(lengths > LONG_ID_BYTES)[0]
@@ -124,11 +128,8 @@ class Utf8RowIndex:
     (chance about ``n / 2^64``): callers look up only ids they have already seen.
     """
 
-    def __init__(self, offsets: np.ndarray, data: np.ndarray, piece: int = 1 << 20):
-        fingerprints = np.empty(len(offsets) - 1, dtype=np.uint64)
-        for start in range(0, fingerprints.size, piece):  # temporaries of one piece at a time
-            fingerprints[start:start + piece] = utf8_fingerprints(
-                offsets[start:start + piece + 1], data)
+    def __init__(self, offsets: np.ndarray, data: np.ndarray):
+        fingerprints = utf8_fingerprints(offsets, data)
         self._order = np.argsort(fingerprints, kind="stable")
         self._sorted = fingerprints[self._order]
         repeated = self._sorted[1:] == self._sorted[:-1]

@@ -22,6 +22,7 @@ def test_fingerprints_depend_on_the_bytes_only():
     together = utf8_fingerprints(*utf8(IDS))
     alone = [utf8_fingerprints(*utf8([s], pad=b"junk"))[0] for s in IDS]
     np.testing.assert_array_equal(together, alone)  # not on neighbours, position or batch
+    np.testing.assert_array_equal(utf8_fingerprints(*utf8(IDS), piece=3), together)
     assert len(set(together.tolist())) == len(IDS)
     again = utf8_fingerprints(*utf8(IDS[::-1]))[::-1]
     np.testing.assert_array_equal(together, again)

@@ -531,11 +531,14 @@ def map_ids(columns: list[IdColumn], kind: str, num_nodes: int | None = None
     ids that already are exactly ``0 .. n-1`` stay dense (nothing to store).
     """
     if kind == "str":  # integers from .npy or Parquet become their decimal text
+        from hashembed.train.stringids import StringRows, as_large_strings, distinct_strings
+
         values = [np.vectorize(str, otypes=[object])(c.values) if c.values.size
                   else np.asarray(c.values, dtype=object) for c in columns]
-        distinct = np.unique(np.concatenate([v.ravel() for v in values]))
-        return IdMap.from_strings(distinct.tolist()), [
-            np.searchsorted(distinct, v).astype(np.int64) for v in values]
+        arrays = [as_large_strings(v.ravel()) for v in values]
+        string_rows = StringRows(distinct_strings(arrays, sort=True))
+        return string_rows.id_map, [string_rows(a)[:, 0].reshape(v.shape)
+                                    for a, v in zip(arrays, values)]
     columns = [_as_ints(c, kind) for c in columns]
     if kind == "dense":
         for column in columns:

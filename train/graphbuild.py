@@ -35,12 +35,13 @@ from tqdm.auto import tqdm
 from hashembed.errors import GraphInputError
 from hashembed.graphdir import (INDICES_FILE, INDPTR_FILE, LABELS_FILE, GraphHeader,
                                 GraphWriter, index_dtype)
-from hashembed.idmap import IDS_BYTES_FILE, IDS_OFFSETS_FILE, IdMap, Utf8RowIndex
+from hashembed.idmap import IdMap
 from hashembed.sortedsets import sorted_unique
 from hashembed.train.edgelist import (EDGE_COLUMN_PAIRS, IdColumn, _as_ints, _check_dense,
                                       _data_lines, _detect_delimiter, _id_kind, _is_header,
                                       _split, check_num_nodes, choose_columns, map_ids,
                                       read_label_rows)
+from hashembed.train.stringids import StringRows, as_large_strings, distinct_strings
 
 log = logging.getLogger(__name__)
 
@@ -177,40 +178,10 @@ def _string_chunks(path: Path, src_col, dst_col) -> Iterator[tuple]:
             yield tuple(c.cast(pa.large_string()) for c in columns)
     elif suffix == ".npy":
         for chunk in _edge_chunks(path, src_col, dst_col, as_strings=True):
-            yield tuple(_as_large_strings(chunk[:, i]) for i in (0, 1))
+            yield tuple(as_large_strings(chunk[:, i]) for i in (0, 1))
     else:
         for a, b in _text_columns(path, src_col, dst_col, as_strings=True):
             yield a.cast(pa.large_string()), b.cast(pa.large_string())
-
-
-def _as_large_strings(values):
-    """Ids (``object`` strings, or integers) as one pyarrow ``large_string`` array."""
-    import pyarrow as pa
-
-    values = np.asarray(values)
-    if values.dtype != object:
-        return pa.array(values).cast(pa.large_string())
-    return pa.array(values, type=pa.large_string())
-
-
-def _utf8_buffers(strings) -> tuple[np.ndarray, np.ndarray]:
-    """``(offsets int64 [k+1], data uint8)`` of a pyarrow ``large_string`` array, zero-copy
-    (offsets index ``data``; they need not start at 0)."""
-    validity, offsets, data = strings.buffers()
-    offsets = np.frombuffer(offsets, dtype=np.int64)[strings.offset:strings.offset + len(strings) + 1]
-    return offsets, (np.frombuffer(data, dtype=np.uint8) if data is not None
-                     else np.zeros(0, dtype=np.uint8))
-
-
-def _distinct_strings(parts: list, sort: bool = False):
-    """The distinct values of some pyarrow ``large_string`` arrays; ``sort``: ascending by
-    UTF-8 bytes, which is code-point order (the order of
-    :func:`~hashembed.train.edgelist.map_ids`)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    merged = pc.unique(pa.concat_arrays(parts)) if parts else pa.array([], pa.large_string())
-    return merged.take(pc.sort_indices(merged)) if sort else merged
 
 
 def _merge_pending(parts: list, merge) -> None:
@@ -225,27 +196,6 @@ def _merge_pending(parts: list, merge) -> None:
 
 def _sorted_union(parts: list) -> np.ndarray:
     return sorted_unique(np.concatenate(parts))
-
-
-class _StringRows:
-    """String ids -> rows: the rows number the distinct ids in sorted order, as in
-    :func:`~hashembed.train.edgelist.map_ids`; lookups are vectorised on fingerprints
-    (:class:`hashembed.idmap.Utf8RowIndex`), never Python strings."""
-
-    def __init__(self, distinct):
-        self.id_map = IdMap.from_utf8(*_utf8_buffers(distinct))
-        self._index = Utf8RowIndex(self.id_map.arrays[IDS_OFFSETS_FILE],
-                                   self.id_map.arrays[IDS_BYTES_FILE])
-
-    def __call__(self, *columns) -> np.ndarray:
-        """``int64 [k, len(columns)]`` rows of ``large_string`` columns of ``k`` ids each."""
-        rows = np.stack([self._index.rows(*_utf8_buffers(c)) for c in columns], axis=1)
-        if (rows < 0).any():  # the files changed between the scan and this read
-            i, j = np.argwhere(rows < 0)[0]
-            missing = columns[j][int(i)].as_py()
-            raise GraphInputError(f"node id {missing!r} was not in the edge files when they "
-                                  "were scanned: did a file change during the build?")
-        return rows
 
 
 def _files(edge_paths: list[Path]) -> list[Path]:
@@ -330,10 +280,10 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
         for path in files:
             if as_strings:
                 for pair in _string_chunks(path, src_col, dst_col):
-                    distinct.append(_distinct_strings(list(pair)))
+                    distinct.append(distinct_strings(list(pair)))
                     total += len(pair[0])
                     bar.update(len(pair[0]))
-                    _merge_pending(distinct, _distinct_strings)
+                    _merge_pending(distinct, distinct_strings)
                 continue
             for chunk in _edge_chunks(path, src_col, dst_col, as_strings):
                 column = _as_ints(IdColumn(chunk, path), kind)
@@ -363,8 +313,8 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                 check_num_nodes(n, len(pool), largest, str(files[0]), given=False)
             id_map = IdMap.dense(n)
         elif as_strings:
-            labelled = [_as_large_strings(label_column.values.ravel())] if extra else []
-            string_rows = _StringRows(_distinct_strings(distinct + labelled, sort=True))
+            labelled = [as_large_strings(label_column.values.ravel())] if extra else []
+            string_rows = StringRows(distinct_strings(distinct + labelled, sort=True))
             id_map = string_rows.id_map
         else:
             pool = sorted_unique(np.concatenate(distinct)) if distinct else np.zeros(0)
@@ -386,7 +336,7 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
         nnz = write_csr(writer, row_chunks, n, total, memory_gb, progress)
         has_labels = label_column is not None
         if has_labels and as_strings:
-            label_rows = string_rows(_as_large_strings(label_column.values.ravel()))[:, 0]
+            label_rows = string_rows(as_large_strings(label_column.values.ravel()))[:, 0]
         elif has_labels:
             label_rows = lookup(np.asarray(label_column.values).reshape(-1, 1))[:, 0]
         if has_labels:
@@ -471,7 +421,7 @@ def write_csr(writer: GraphWriter, row_chunks, num_nodes: int, total_edges: int,
 
 def _row_lookup(id_map: IdMap, kind: str):
     """``ids [k, c] -> rows int64 [k, c]`` for chunks of dense or integer ids (string ids:
-    :class:`_StringRows`)."""
+    :class:`~hashembed.train.stringids.StringRows`)."""
     if kind == "dense" or id_map.kind == "dense":
         def dense(chunk):
             if chunk.dtype == object:

@@ -117,6 +117,8 @@ def test_string_ids_and_labels_match_the_in_memory_reader(tmp_path):
     np.testing.assert_array_equal(built.labels, reference.labels)
     assert built.header.class_names == ("even", "odd")
     assert built.ids.rows(["user 7"]).tolist() == reference.ids.rows(["user 7"]).tolist()
+    named = {f"user {v}" for v in edges.ravel()} | {f"user {v}" for v in range(0, 200, 3)}
+    assert built.ids.external(np.arange(built.num_nodes)) == sorted(named)  # sorted order
 
 
 def test_bad_rows_and_edited_headers_are_named(tmp_path):
@@ -304,9 +306,9 @@ def test_parquet_string_ids_equal_the_same_ids_as_text(tmp_path, monkeypatch):
                    tmp_path / "e.parquet", row_group_size=100)
     (tmp_path / "e.csv").write_text("".join(f"u{a},u{b}\n" for a, b in edges))
     build_graph([tmp_path / "e.csv"], tmp_path / "t", progress=False)
-    merged, distinct_strings = [], graphbuild._distinct_strings
+    merged, distinct_strings = [], graphbuild.distinct_strings
     monkeypatch.setattr(graphbuild, "CHUNK_EDGES", 37)
-    monkeypatch.setattr(graphbuild, "_distinct_strings", lambda parts, sort=False: (
+    monkeypatch.setattr(graphbuild, "distinct_strings", lambda parts, sort=False: (
         merged.append(len(parts)), distinct_strings(parts, sort))[1])
     build_graph([tmp_path / "e.parquet"], tmp_path / "p", progress=False)
     assert max(merged) > 2  # the chunks' ids were merged in several steps
