@@ -34,17 +34,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hashembed.atomic import atomic_write
+from hashembed.core.atomic import atomic_write
 from hashembed.bench.harness import environment, format_table, write_json
-from hashembed.codeformat import check_bits_per_index
-from hashembed.errors import ConfigError
-from hashembed.train.datasets import apply_split, load_dataset
+from hashembed.core.codeformat import check_bits_per_index
+from hashembed.core.errors import ConfigError
+from hashembed.graph.datasets import apply_split, load_dataset
 from hashembed.train.encoders import DegreeEmbedding
-from hashembed.train.graph import Graph
+from hashembed.graph.memory import Graph
 from hashembed.train.linkpred import load_ogbl_ddi_split
 from hashembed.train.metrics import multilabel_f1
 from hashembed.train.runconfig import RunConfig
-from hashembed.train.splits import parse_split
+from hashembed.graph.splits import parse_split
 
 CODED = ("hash", "random")
 BUDGETED = ("hashing_trick", "qr")

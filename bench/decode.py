@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from hashembed.bench.harness import environment, format_table, time_call, write_json
-from hashembed.codeformat import CodeSpec, take_codes
+from hashembed.core.codeformat import CodeSpec, take_codes
 from hashembed.export.onnx_model import quiet_onnx_export
 from hashembed.kernels.reference import (ONNX_FORMULATIONS, byte_codebooks, code_decode_reference,
                                          codes_to_indices)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hashembed.bench.harness import environment, format_table, write_json
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 
 
 def run_fanout_bench(run_dir: str | Path, caps: list[int], nodes: int = 2000,

@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         os.environ.setdefault("TRITON_INTERPRET", "1")  # before Triton's kernels are imported
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    from hashembed.atomic import atomic_write
+    from hashembed.core.atomic import atomic_write
     from hashembed.bench.harness import write_json
 
     deadline = time.time() + args.budget_s

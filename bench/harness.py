@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from hashembed.atomic import atomic_write
+from hashembed.core.atomic import atomic_write
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hashembed.bench.harness import environment, format_table, time_call, write_json
-from hashembed.idmap import IdMap
+from hashembed.core.idmap import IdMap
 
 
 def _map_bytes(id_map: IdMap) -> int:

@@ -1,7 +1,7 @@
 """``hashembed bench inductive``: how well nodes that were never in the graph are served.
 
 For each dataset, method and seed: take 10 % of the labelled nodes and their edges out
-(:func:`~hashembed.train.holdout.hold_out`), train on the rest (random 60/20/20 split of the
+(:func:`~hashembed.graph.holdout.hold_out`), train on the rest (random 60/20/20 split of the
 remaining labelled nodes), export the bundle, then embed the held-out nodes from their
 original neighbours with ``Predictor.predict_new`` and score them against the transductive
 test accuracy of the same run.
@@ -53,7 +53,7 @@ def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, meth
     """Run the study (module docstring); print a table and write JSON."""
     from hashembed.export.exporter import export_run
     from hashembed.serve import Predictor
-    from hashembed.train.datasets import load_dataset
+    from hashembed.graph.datasets import load_dataset
     from hashembed.train.run import prepare_graph, train_run
     from hashembed.train.runconfig import RunConfig
 

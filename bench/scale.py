@@ -56,16 +56,19 @@ def _stage_main(argv: list[str]) -> None:
     :class:`ScaleConfig`'s JSON), print ``{"seconds", "peak_rss_bytes", ...}`` as JSON."""
     stage, work, config = argv[0], Path(argv[1]), json.loads(argv[2])
     n, d, queries = int(config["num_nodes"]), float(config["avg_degree"]), config["queries"]
-    memory = str(config["memory_gb"])
-    from hashembed.cli import main
+    memory = float(config["memory_gb"])
+    from hashembed import pipeline
+    from hashembed.core.codeformat import CodeSpec
+    from hashembed.graph.synth import SynthConfig
+    from hashembed.train.runconfig import RunConfig
 
     started = time.perf_counter()
     extra: dict = {}
     if stage == "synth":
-        rc = main(["synth", "--num-nodes", str(n), "--avg-degree", str(d), "--out",
-                   str(work / "synth"), "--memory-gb", memory, "--quiet", "--overwrite"])
+        pipeline.synth_graph(SynthConfig(n, avg_degree=d), work / "synth", memory_gb=memory,
+                             overwrite=True, progress=False)
     elif stage == "edges":
-        from hashembed.graphdir import open_graph
+        from hashembed.core.graphdir import open_graph
 
         graph = open_graph(work / "synth")
         parts = work / "edges"
@@ -78,39 +81,30 @@ def _stage_main(argv: list[str]) -> None:
             dst = np.asarray(graph.indices[a:b], dtype=np.int64)
             keep = src < dst
             np.save(parts / f"part-{i:05d}.npy", np.stack([src[keep], dst[keep]], axis=1))
-        rc = 0
     elif stage == "build":
-        rc = main(["graph", "build", "--edges", str(work / "edges"), "--num-nodes", str(n),
-                   "--memory-gb", memory, "--out", str(work / "graph"), "--quiet",
-                   "--overwrite"])
+        pipeline.build_graph([work / "edges"], work / "graph", num_nodes=n, memory_gb=memory,
+                             overwrite=True, progress=False)
     elif stage == "codes":
-        rc = main(["codes", str(work / "synth"), "--bits", "128", "--out", str(work / "codes"),
-                   "--memory-gb", memory, "--quiet", "--overwrite"])
+        pipeline.make_codes(work / "synth", CodeSpec("hash", bits=128), work / "codes",
+                            memory_gb=memory, overwrite=True, progress=False)
     elif stage == "train":
-        rc = main(["train", "--graph", str(work / "synth"), "--codes", str(work / "codes"),
-                   "--bits", "128", "--split", "random:0.01,0.002,0.002", "--epochs", "1",
-                   "--patience", "1", "--batch-size", "1024", "--fanout", "15,10",
-                   "--out", str(work / "run"), "--overwrite", "--quiet"])
+        run_config = RunConfig(bits=128, split="random:0.01,0.002,0.002", epochs=1,
+                               patience=1, batch_size=1024, fanout=(15, 10))
+        pipeline.train(pipeline.GraphSource(graph_dir=work / "synth"), run_config, work / "run",
+                       codes_dir=work / "codes", overwrite=True, progress=False)
     elif stage == "export":
-        cap = [] if config["fanout_cap"] is None else ["--fanout-cap",
-                                                        str(config["fanout_cap"])]
-        rc = main(["export", str(work / "run"), "--out", str(work / "bundle"), "--overwrite",
-                   "--probe-nodes", "256", *cap])
+        pipeline.export(work / "run", work / "bundle", overwrite=True, probe_nodes=256,
+                        fanout_cap=config["fanout_cap"])
     elif stage == "open":
-        from hashembed.serve import Predictor
-
         t0 = time.perf_counter()
-        Predictor(work / "bundle", verify="lazy")
+        pipeline.predictor(work / "bundle", verify="lazy")
         extra["open_lazy_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        Predictor(work / "bundle", verify="full")
+        pipeline.predictor(work / "bundle", verify="full")
         extra["open_full_seconds"] = time.perf_counter() - t0
-        rc = 0
     elif stage == "predict":
-        from hashembed.serve import Predictor
-
         # as a server runs: checksums verified at start, then a few requests to warm up
-        predictor = Predictor(work / "bundle", verify="full")
+        predictor = pipeline.predictor(work / "bundle", verify="full")
         rng = np.random.default_rng(0)
         for node in rng.integers(0, n, size=WARMUP_QUERIES):
             predictor.predict([int(node)])
@@ -121,12 +115,11 @@ def _stage_main(argv: list[str]) -> None:
             latencies.append(time.perf_counter() - t0)
         extra["p50_ms"] = float(np.percentile(latencies, 50) * 1e3)
         extra["p99_ms"] = float(np.percentile(latencies, 99) * 1e3)
-        rc = 0
     else:
         raise SystemExit(f"unknown stage {stage}")
     seconds = time.perf_counter() - started
     peak = peak_rss_bytes()
-    print(json.dumps({"stage": stage, "rc": rc, "seconds": seconds, "peak_rss_bytes": peak,
+    print(json.dumps({"stage": stage, "seconds": seconds, "peak_rss_bytes": peak,
                       **extra}))
 
 

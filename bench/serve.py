@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hashembed.bench.harness import environment, format_table, write_json
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 from hashembed.serve.app import start_server
 
 MALFORMED = [

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 from hashembed.bench.accuracy import CODED, METHODS, results_bits_per_index
-from hashembed.codeformat import SUPPORTED_BITS_PER_INDEX
-from hashembed.errors import ConfigError
+from hashembed.core.codeformat import SUPPORTED_BITS_PER_INDEX
+from hashembed.core.errors import ConfigError
 
 
 def _column(method: str, bits_per_index: int) -> str:

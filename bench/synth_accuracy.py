@@ -10,7 +10,8 @@ drawn with that seed:
 - ``table``: a full fp32 ``nn.Embedding`` (sparse gradients, ``SparseAdam``);
 - ``qr`` and ``hashing-trick``: tables sized to cost what c-bit codes cost.
 
-Every step goes through the CLI a user would run, so the study measures the product. Each
+Every step goes through :mod:`hashembed.pipeline`, what the CLI runs, so the study measures
+the product. Each
 run's ``metrics.json`` stays in ``work``; ``resume`` reuses finished runs. Prints mean ± std of
 validation and test accuracy per method, and writes JSON.
 """
@@ -24,21 +25,25 @@ from pathlib import Path
 import numpy as np
 
 from hashembed.bench.harness import environment, format_table, write_json
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 
 METHODS = ("hash", "random", "table", "qr", "hashing-trick")
 SPLIT = "random:0.01,0.005,0.01"
 
 
-def run_synth_accuracy_bench(num_nodes: int, synth_args: list[str], methods=METHODS,
+def run_synth_accuracy_bench(num_nodes: int, synth: dict | None = None, methods=METHODS,
                              seeds=(0, 1, 2), bits: int = 128, epochs: int = 20,
                              lr: float = 0.01, batch_size: int = 1024, fanout: str = "15,10",
                              memory_gb: float = 4.0, work: str | Path = "runs/synth-accuracy",
                              resume: bool = False,
                              out: str | Path = "runs/bench/synth-accuracy.json") -> dict:
-    """Run the study (module docstring); ``synth_args`` are extra ``hashembed synth`` flags
-    (e.g. ``["--group-min", "50"]``)."""
-    from hashembed.cli import main
+    """Run the study (module docstring); ``synth`` are the graph model's settings
+    (:class:`~hashembed.graph.synth.SynthConfig` fields other than ``num_nodes``, e.g.
+    ``{"group_min": 50}``; the rest keep their defaults)."""
+    from hashembed import pipeline
+    from hashembed.core.codeformat import CodeSpec
+    from hashembed.graph.synth import SynthConfig
+    from hashembed.train.runconfig import RunConfig, parse_fanout
 
     unknown = set(methods) - set(METHODS)
     if unknown:
@@ -47,30 +52,27 @@ def run_synth_accuracy_bench(num_nodes: int, synth_args: list[str], methods=METH
     work.mkdir(parents=True, exist_ok=True)
     graph = work / "graph"
     if not (resume and (graph / "graph.json").is_file()):
-        _check(main(["synth", "--num-nodes", str(num_nodes), *synth_args, "--memory-gb",
-                     str(memory_gb), "--out", str(graph), "--overwrite", "--quiet"]), "synth")
+        pipeline.synth_graph(SynthConfig(num_nodes, **(synth or {})), graph,
+                             memory_gb=memory_gb, overwrite=True, progress=False)
     header = json.loads((graph / "graph.json").read_text())
     results = []
     for seed in seeds:
         for method in methods:
             run = work / f"run-{method}-s{seed}"
             if not (resume and (run / "metrics.json").is_file()):
-                codes = []
+                codes_dir = None
                 if method in ("hash", "random"):
                     codes_dir = work / f"codes-{method}-s{seed}"
                     if not (resume and (codes_dir / "codes.json").is_file()):
-                        _check(main(["codes", str(graph), "--scheme", method, "--bits",
-                                     str(bits), "--seed", str(seed), "--memory-gb",
-                                     str(memory_gb), "--out", str(codes_dir), "--overwrite",
-                                     "--quiet"]), f"codes {method} seed {seed}")
-                    codes = ["--codes", str(codes_dir)]
-                coding = "none" if method == "table" else method
-                _check(main(["train", "--graph", str(graph), *codes, "--coding", coding,
-                             "--bits", str(bits), "--seed", str(seed), "--split", SPLIT,
-                             "--batch-size", str(batch_size), "--fanout", fanout,
-                             "--epochs", str(epochs), "--patience", str(epochs), "--lr",
-                             str(lr), "--out", str(run), "--overwrite", "--quiet"]),
-                       f"train {method} seed {seed}")
+                        pipeline.make_codes(graph, CodeSpec(method, bits=bits, seed=seed),
+                                            codes_dir, memory_gb=memory_gb, overwrite=True,
+                                            progress=False)
+                config = RunConfig(coding="none" if method == "table" else method, bits=bits,
+                                   seed=seed, split=SPLIT, batch_size=batch_size,
+                                   fanout=parse_fanout(fanout), epochs=epochs,
+                                   patience=epochs, lr=lr)
+                pipeline.train(pipeline.GraphSource(graph_dir=graph), config, run,
+                               codes_dir=codes_dir, overwrite=True, progress=False)
             metrics = json.loads((run / "metrics.json").read_text())
             results.append({"method": method, "seed": seed, "val": metrics["val"],
                             "test": metrics["test"], "train": metrics["train"],
@@ -98,7 +100,3 @@ def run_synth_accuracy_bench(num_nodes: int, synth_args: list[str], methods=METH
     write_json(out, payload)
     return payload
 
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        raise RuntimeError(f"{what} failed (exit {rc})")

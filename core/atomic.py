@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
-from hashembed.errors import OutputPathError
+from hashembed.core.errors import OutputPathError
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ class StagedDirectory:
         exists_error: ``target`` exists and ``overwrite`` is off.
 
     Example:
-        >>> with StagedDirectory(out, "bundle", replaceable_bundle) as staged:  # doctest: +SKIP
+        >>> with StagedDirectory(out, "bundle", FORMAT.recognise) as staged:  # doctest: +SKIP
         ...     write_everything(staged.path)
         ...     staged.commit()          # an exception before this leaves nothing at `out`
     """

@@ -11,9 +11,9 @@ Layout (format version 2)::
       indptr.npy      int64 [n + 1], CSR row pointers of the graph (row v = v's neighbours)
       indices.npy     int32 [nnz] while n < 2^31, else int64: CSR column indices (the graph
                       directory's own file, hard-linked where it can be)
-      ids_*.npy       the users' own node ids, when they are not 0 .. n-1 (hashembed.idmap)
+      ids_*.npy       the users' own node ids, when they are not 0 .. n-1 (hashembed.core.idmap)
 
-Writing goes through :class:`BundleWriter` (a :class:`~hashembed.atomic.StagedDirectory`):
+Writing goes through :class:`BundleWriter` (a :class:`~hashembed.core.atomic.StagedDirectory`):
 everything lands in a hidden staging directory beside the target, the manifest is written
 last, the caller validates the staged bundle, and only :meth:`BundleWriter.commit` renames it
 into place. ``overwrite`` replaces only a directory that already holds a bundle.
@@ -26,9 +26,7 @@ time a request touches it (``verify="lazy"``). Torch-free: serving imports this 
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import json
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -37,9 +35,9 @@ from typing import Any
 import numpy as np
 
 from hashembed import __version__
-from hashembed.atomic import StagedDirectory, recover, replaceable_artifact
-from hashembed.codeformat import CodeSpec
-from hashembed.errors import (
+from hashembed.core.artifact import ArtifactFormat, ArtifactWriter, utc_now
+from hashembed.core.codeformat import CodeSpec
+from hashembed.core.errors import (
     BundleChecksumError,
     BundleCorruptError,
     BundleExistsError,
@@ -47,19 +45,22 @@ from hashembed.errors import (
     BundleVersionError,
     ConfigError,
 )
-from hashembed.graphdir import index_dtype
-from hashembed.idmap import ID_ARRAY_SPECS, ID_FILES, ID_KINDS, IdMap
-from hashembed.integrity import (LazyVerifiedArray, file_record, read_sealed, seal,
-                                 sha256_file)
+from hashembed.core.graphdir import index_dtype
+from hashembed.core.idmap import ID_ARRAY_SPECS, ID_FILES, ID_KINDS, IdMap
+from hashembed.core.integrity import LazyVerifiedArray, sha256_file
 
-FORMAT_NAME = "hashembed-bundle"
-FORMAT_VERSION = 2
-MANIFEST_NAME = "manifest.json"
 MODEL_FILE = "model.onnx"
 CODES_FILE = "codes.npy"
 INDPTR_FILE = "indptr.npy"
 INDICES_FILE = "indices.npy"
 ARRAY_FILES = (CODES_FILE, INDPTR_FILE, INDICES_FILE)
+BUNDLE_FORMAT = ArtifactFormat(
+    "hashembed-bundle", 2, "manifest.json", "bundle", error=BundleCorruptError,
+    exists_error=BundleExistsError, missing_error=BundleMissingFileError,
+    version_error=BundleVersionError, digest_error=BundleChecksumError,
+    checksum_error=BundleChecksumError, remake="export the run again",
+    chunked=frozenset(ARRAY_FILES))
+MANIFEST_NAME = BUNDLE_FORMAT.header
 REQUIRED_FILES = (MODEL_FILE, *ARRAY_FILES)
 VERIFY_MODES = ("full", "lazy")
 
@@ -113,7 +114,7 @@ class Manifest:
         opset: the ONNX opset the model file actually declares.
         tolerance: max abs ONNX Runtime vs PyTorch difference the export accepted.
         class_names: ``K`` label names when the labels had names, else ``None``.
-        id_kind: how node ids map to rows (:mod:`hashembed.idmap`): ``"dense"`` (ids are
+        id_kind: how node ids map to rows (:mod:`hashembed.core.idmap`): ``"dense"`` (ids are
             rows), ``"int"`` or ``"str"`` (an id map ships with the bundle).
         fanout_cap: at most this many in-edges per node in a served neighbourhood (a
             deterministic choice, :func:`hashembed.serve.subgraph.k_hop_subgraph`), or
@@ -222,7 +223,7 @@ def _typed(section: dict, name: str, kind: str):
     return float(value) if kind == "float" else value
 
 
-class BundleWriter(StagedDirectory):
+class BundleWriter(ArtifactWriter):
     """Stage a bundle next to ``out_dir`` and move it into place only on :meth:`commit`.
 
     Args:
@@ -236,66 +237,18 @@ class BundleWriter(StagedDirectory):
         ...     writer.save_array(CODES_FILE, codes)
         ...     writer.save_bytes(MODEL_FILE, onnx_bytes)
         ...     writer.write_manifest(manifest)
-        ...     check(writer.staging_dir)                   # raise here -> nothing written
+        ...     check(writer.path)                          # raise here -> nothing written
         ...     writer.commit()
     """
 
     def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False, inputs=()):
-        super().__init__(out_dir, "bundle", replaceable_bundle, overwrite=overwrite,
-                         inputs=inputs, exists_error=BundleExistsError)
-        self._files: list[str] = []
-
-    @property
-    def staging_dir(self) -> Path:
-        return self.path
-
-    @property
-    def out_dir(self) -> Path:
-        return self.target
-
-    def file(self, name: str) -> Path:
-        """Where file ``name`` is staged (for writers that need a path, e.g. ONNX export)."""
-        return self.path / name
-
-    def add_file(self, name: str) -> Path:
-        """Register a file the caller wrote at :meth:`file` (``name``)."""
-        if not self.file(name).is_file():
-            raise BundleMissingFileError(f"staged file {name} was not written")
-        self._files.append(name)
-        return self.file(name)
-
-    def save_array(self, name: str, array: np.ndarray) -> Path:
-        """Write ``array`` as ``.npy`` (memory-mappable) and register it."""
-        with open(self.file(name), "wb") as f:
-            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-        return self.add_file(name)
-
-    def save_bytes(self, name: str, data: bytes) -> Path:
-        self.file(name).write_bytes(data)
-        return self.add_file(name)
+        super().__init__(BUNDLE_FORMAT, out_dir, overwrite=overwrite, inputs=inputs)
 
     def write_manifest(self, manifest: Manifest) -> Manifest:
         """Write ``manifest.json`` last: ``manifest`` plus file records, sealed by a digest."""
-        files = {name: file_record(self.file(name), chunks=name in ARRAY_FILES)
-                 for name in self._files}
-        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        manifest = replace(manifest, files=files, created=manifest.created or created)
-        content = seal({"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-                        **manifest.to_dict()})
-        tmp = self.file(MANIFEST_NAME + ".tmp")
-        tmp.write_text(json.dumps(content, indent=2, sort_keys=True, allow_nan=False) + "\n")
-        file_record(tmp)  # fsync
-        os.replace(tmp, self.file(MANIFEST_NAME))
-        return manifest
-
-    def commit(self) -> Path:
-        if not self.file(MANIFEST_NAME).is_file():
-            raise BundleMissingFileError("commit called before write_manifest")
-        return super().commit()
-
-
-# ``--overwrite`` may replace a folder holding a bundle's manifest and exactly its files
-replaceable_bundle = replaceable_artifact(MANIFEST_NAME, FORMAT_NAME, "bundle")
+        content = self.write_header({**manifest.to_dict(),
+                                     "created": manifest.created or utc_now()})
+        return replace(manifest, files=content["files"], created=content["created"])
 
 
 @dataclass(frozen=True)
@@ -307,11 +260,12 @@ class Bundle:
         manifest: the parsed :class:`Manifest`.
         codes: ``uint8 [n, c/8]`` memory-mapped code table.
         indptr: ``int64 [n + 1]`` CSR row pointers.
-        indices: ``int32|int64 [nnz]`` CSR neighbours (:func:`~hashembed.graphdir.index_dtype`).
+        indices: ``int32|int64 [nnz]`` CSR neighbours
+            (:func:`~hashembed.core.graphdir.index_dtype`).
         ids: the node id map (external ids <-> rows).
         model: the verified bytes of ``model.onnx`` (what ONNX Runtime loads).
         verify: ``"full"`` (every file hashed on open) or ``"lazy"`` (the arrays are
-            :class:`~hashembed.integrity.LazyVerifiedArray`: each piece hashed on first use).
+            :class:`~hashembed.core.integrity.LazyVerifiedArray`: each piece hashed on first use).
     """
 
     path: Path
@@ -335,15 +289,8 @@ class Bundle:
 def read_manifest(bundle_dir: str | os.PathLike) -> Manifest:
     """Parse ``manifest.json``: format name and version, digest, fields, consistency."""
     path = Path(bundle_dir)
-    if not path.is_dir() and not recover(path):
-        raise BundleMissingFileError(f"bundle directory {path} does not exist")
-    manifest_path = path / MANIFEST_NAME
-    if not manifest_path.is_file():
-        raise BundleMissingFileError(f"{manifest_path} is missing: not a hashembed bundle")
-    content = read_sealed(manifest_path, FORMAT_NAME, FORMAT_VERSION, BundleCorruptError,
-                          " (export the run again)", version_error=BundleVersionError,
-                          digest_error=BundleChecksumError)
-    return Manifest.from_dict(content, str(manifest_path))
+    content = BUNDLE_FORMAT.read_header(path)
+    return Manifest.from_dict(content, str(path / MANIFEST_NAME))
 
 
 def check_listed_files(bundle_dir: str | os.PathLike, manifest: Manifest) -> None:

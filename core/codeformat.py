@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hashembed.errors import CodeFormatError, ConfigError
+from hashembed.core.errors import CodeFormatError, ConfigError
 
 SUPPORTED_BITS_PER_INDEX = (1, 2, 4, 8, 16)
 # b = 4 by default: a codebook row is then shared by every node whose 4 bits at that place

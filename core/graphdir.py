@@ -12,7 +12,7 @@ renamed into place; ``graph.json`` last, sealed by a digest)::
                       symmetric, no self-loops, no duplicates
       labels.npy      int64 [n], -1 where unlabelled            (optional)
       mask_train.npy, mask_val.npy, mask_test.npy   bool [n]    (optional)
-      ids_*.npy       the users' own node ids (hashembed.idmap), when not 0 .. n-1
+      ids_*.npy       the users' own node ids (hashembed.core.idmap), when not 0 .. n-1
 
 Torch-free. :func:`open_graph` checks the header, its digest and every file's size (and, with
 ``verify=True``, sha256) and memory-maps the arrays.
@@ -20,8 +20,6 @@ Torch-free. :func:`open_graph` checks the header, its digest and every file's si
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,14 +28,13 @@ from typing import Any
 import numpy as np
 
 from hashembed import __version__
-from hashembed.atomic import StagedDirectory, recover, replaceable_artifact
-from hashembed.errors import GraphInputError, OutputPathError
-from hashembed.idmap import ID_FILES, ID_KINDS, IdMap
-from hashembed.integrity import check_files, file_record, read_sealed, seal
+from hashembed.core.artifact import ArtifactFormat, ArtifactWriter, utc_now
+from hashembed.core.errors import GraphInputError
+from hashembed.core.idmap import ID_FILES, ID_KINDS, IdMap
 
-GRAPH_FORMAT = "hashembed-graph"
-GRAPH_FORMAT_VERSION = 1
-HEADER_NAME = "graph.json"
+GRAPH_FORMAT = ArtifactFormat("hashembed-graph", 1, "graph.json", "graph directory",
+                              error=GraphInputError, remake="build the graph again")
+HEADER_NAME = GRAPH_FORMAT.header
 INDPTR_FILE = "indptr.npy"
 INDICES_FILE = "indices.npy"
 LABELS_FILE = "labels.npy"
@@ -61,7 +58,7 @@ class GraphHeader:
     Attributes:
         name: where the graph came from.
         num_nodes: ``n``; num_edges: undirected edges; num_csr_entries: ``2 × edges``.
-        id_kind: ``dense``, ``int`` or ``str`` (:mod:`hashembed.idmap`).
+        id_kind: ``dense``, ``int`` or ``str`` (:mod:`hashembed.core.idmap`).
         class_names: label names when labels had names; splits: the masks stored.
         source: how it was made (command, inputs), free-form.
         files: file name -> ``{"bytes", "sha256"}``.
@@ -113,37 +110,16 @@ class GraphHeader:
             raise GraphInputError(f"{where} lacks or mistypes a field: {e}") from None
 
 
-replaceable_graph = replaceable_artifact(HEADER_NAME, GRAPH_FORMAT, "graph directory")
-
-
-class GraphWriter(StagedDirectory):
+class GraphWriter(ArtifactWriter):
     """Stage a graph directory; write arrays with :meth:`save_array` or :meth:`open_array`,
     then :meth:`write_header` (last) and :meth:`commit`."""
 
     def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False, inputs=()):
-        super().__init__(out_dir, "graph directory", replaceable_graph, overwrite=overwrite,
-                         inputs=inputs, exists_error=OutputPathError)
-        self._files: list[str] = []
+        super().__init__(GRAPH_FORMAT, out_dir, overwrite=overwrite, inputs=inputs)
 
-    def save_array(self, name: str, array: np.ndarray) -> None:
-        with open(self.path / name, "wb") as f:
-            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-        self._files.append(name)
-
-    def open_array(self, name: str, dtype, shape: tuple) -> np.memmap:
-        """A writable ``.npy`` memory map to fill in place (arrays larger than RAM)."""
-        self._files.append(name)
-        return np.lib.format.open_memmap(self.path / name, mode="w+", dtype=dtype, shape=shape)
-
-    def write_header(self, header: GraphHeader) -> GraphHeader:
-        files = {name: file_record(self.path / name) for name in self._files}
-        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        header = GraphHeader(**{**header.__dict__, "files": files, "created": created})
-        content = seal({"format": GRAPH_FORMAT, "format_version": GRAPH_FORMAT_VERSION,
-                        **header.to_dict()})
-        (self.path / HEADER_NAME).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-        file_record(self.path / HEADER_NAME)  # fsync
-        return header
+    def write_header(self, header: GraphHeader) -> GraphHeader:  # type: ignore[override]
+        content = super().write_header({**header.to_dict(), "created": utc_now()})
+        return GraphHeader.from_dict(content, str(self.path / HEADER_NAME))
 
 
 @dataclass(frozen=True)
@@ -204,13 +180,9 @@ def _array(path: Path, dtype, length: int | None) -> np.ndarray:
 def open_graph(graph_dir: str | os.PathLike, verify: bool = False) -> GraphDir:
     """Check and memory-map a graph directory (sizes always; sha256 too with ``verify``)."""
     path = Path(graph_dir)
-    header_path = path / HEADER_NAME
-    if not path.is_dir() and not recover(path):
-        raise GraphInputError(f"graph directory {path} does not exist")
-    content = read_sealed(header_path, GRAPH_FORMAT, GRAPH_FORMAT_VERSION, GraphInputError,
-                          " (build the graph again)")
-    header = GraphHeader.from_dict(content, str(header_path))
-    check_files(path, header.files, GraphInputError, HEADER_NAME, hashed=verify)
+    content = GRAPH_FORMAT.read_header(path)
+    header = GraphHeader.from_dict(content, str(path / HEADER_NAME))
+    GRAPH_FORMAT.check_files(path, header.files, hashed=verify)
     n = header.num_nodes
     indptr = _array(path / INDPTR_FILE, np.int64, n + 1)
     indices = _array(path / INDICES_FILE, index_dtype(n), header.num_csr_entries)

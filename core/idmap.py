@@ -10,7 +10,7 @@ Three kinds:
   ``ids_hash.npy uint64 [n]`` (ascending 64-bit BLAKE2b of each id) and ``ids_rows.npy``:
   a lookup is a binary search on the hash, confirmed on the bytes.
 
-A node's **projection key** (:mod:`hashembed.projection`) is a stable 64-bit hash of its
+A node's **projection key** (:mod:`hashembed.core.projection`) is a stable 64-bit hash of its
 external id: ``mix64(id)`` for integer and dense ids, the BLAKE2b-64 of the UTF-8 bytes for
 strings. So a node's code depends on the graph and on the ids, never on the order in which
 nodes were numbered or listed; and an unseen node can be keyed from its id alone.
@@ -28,9 +28,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hashembed.errors import ConfigError, NodeIdTypeError, UnknownNodeError
-from hashembed.projection import mix64, node_keys
-from hashembed.sortedsets import search_sorted
+from hashembed.core.errors import ConfigError, NodeIdTypeError, UnknownNodeError
+from hashembed.core.projection import mix64, node_keys
+from hashembed.core.sortedsets import search_sorted
 
 ID_KINDS = ("dense", "int", "str")
 # an integer id as text: ASCII digits only (no "1_0", no other scripts' digits)

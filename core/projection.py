@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hashembed.codeformat import PROJECTIONS
-from hashembed.errors import ConfigError
+from hashembed.core.codeformat import PROJECTIONS
+from hashembed.core.errors import ConfigError
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -128,7 +128,7 @@ def new_node_bits(own_key: int, neighbour_keys: np.ndarray, thresholds: np.ndarr
     threshold exactly (there the coder broke ties to balance the bit; here the bit is 0).
 
     Args:
-        own_key: the node's key (:meth:`hashembed.idmap.IdMap.keys` rule applied to its id).
+        own_key: the node's key (:meth:`hashembed.core.idmap.IdMap.keys` rule applied to its id).
         neighbour_keys: ``uint64 [k]`` its neighbours' keys (distinct).
         thresholds: ``float64 [c]`` medians of ``p`` in projection units (exact).
     """

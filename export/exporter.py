@@ -12,15 +12,15 @@ import numpy as np
 import torch
 
 from hashembed import __version__
-from hashembed.bundle import (CODES_FILE, INDICES_FILE, INDPTR_FILE, MODEL_FILE,
+from hashembed.core.bundle import (CODES_FILE, INDICES_FILE, INDPTR_FILE, MODEL_FILE,
                               OUTPUT_EMBEDDINGS, OUTPUT_LOGITS, BundleWriter, GraphInfo, Manifest,
                               ModelInfo)
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 from hashembed.export.onnx_model import (DEFAULT_OPSET, MIN_OPSET, declared_opset, export_onnx,
                                          max_opset)
 from hashembed.export.validate import compare_outputs
-from hashembed.codeformat import take_codes
-from hashembed.graphdir import index_dtype
+from hashembed.core.codeformat import take_codes
+from hashembed.core.graphdir import index_dtype
 from hashembed.serve.predictor import Predictor
 from hashembed.serve.subgraph import k_hop_subgraph
 from hashembed.train.checkpoint import Run, load_run
@@ -28,13 +28,6 @@ from hashembed.train.checkpoint import Run, load_run
 log = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE = 1e-4
-
-
-def full_graph_outputs(run: Run) -> dict[str, np.ndarray]:
-    """PyTorch outputs for every node on the whole graph: the reference the bundle must match."""
-    with torch.no_grad():
-        logits, embeddings = run.model(run.node_input(), torch.from_numpy(run.graph.edges()))
-    return {OUTPUT_LOGITS: logits.numpy(), OUTPUT_EMBEDDINGS: embeddings.numpy()}
 
 
 def subgraph_outputs(run: Run, nodes: np.ndarray, fanout_cap: int | None = None
@@ -152,10 +145,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
             rng = np.random.default_rng(seed)
             nodes = np.sort(rng.choice(graph.num_nodes, min(probe_nodes, graph.num_nodes),
                                        replace=False))
-            parity = check_bundle(writer.staging_dir, run, nodes, tolerance,
+            parity = check_bundle(writer.path, run, nodes, tolerance,
                                   fanout_cap=fanout_cap)
         else:  # still make sure ONNX Runtime loads what was written
-            Predictor(writer.staging_dir)
+            Predictor(writer.path)
             log.warning("--probe-nodes 0: the ONNX Runtime vs PyTorch check was skipped")
         path = writer.commit()
     return {**manifest.to_dict(), "parity": parity, "path": str(path)}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from hashembed.bundle import INPUT_CODES, INPUT_EDGES, OUTPUT_EMBEDDINGS, OUTPUT_LOGITS
+from hashembed.core.bundle import INPUT_CODES, INPUT_EDGES, OUTPUT_EMBEDDINGS, OUTPUT_LOGITS
 from hashembed.export.serving_model import ServingModel
 from hashembed.train.model import NodeClassifier
 

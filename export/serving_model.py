@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import GCNConv, SAGEConv
 
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 from hashembed.train.model import NodeClassifier
 
 

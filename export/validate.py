@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hashembed.errors import ShapeMismatchError, ToleranceError
+from hashembed.core.errors import ShapeMismatchError, ToleranceError
 
 
 def compare_outputs(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray],

@@ -10,7 +10,7 @@ Math (shape symbols as everywhere: ``B`` nodes, ``m`` codebooks of ``2^b`` rows,
     forward   z[v, :]   = sum_i C[i, k_i(v), :]                       (fp32 accumulation)
     backward  dC[i, r, :] = sum_{v : k_i(v) = r} dz[v, :]               (VJP: scatter-add)
 
-``k_i(v)`` is read straight from the packed bytes (layout in :mod:`hashembed.codeformat`):
+``k_i(v)`` is read straight from the packed bytes (layout in :mod:`hashembed.core.codeformat`):
 for ``b <= 8`` it is ``(byte[(i*b) // 8] >> ((i*b) % 8)) & (2^b - 1)``, for ``b = 16`` the
 little-endian pair ``byte[2i] | byte[2i+1] << 8``. Each program owns a ``BLOCK_B × BLOCK_D``
 tile of the output and loops over the ``m`` codebooks, so no ``B × m × d_c`` intermediate
@@ -39,35 +39,20 @@ instead of ``BLOCK_B``. ``deterministic=True`` takes the sorted segment sums of
 Block sizes come from ``triton.autotune`` keyed on the width, ``b``, the size class of ``B``
 (:func:`_rows_bucket`, so a 4,096-node call does not pick the tile of a 4 M-node one) and the
 dtypes; under Triton's interpreter (``TRITON_INTERPRET=1``, how CI runs these on a CPU) one
-config chosen by :func:`_block_sizes` is used, without benchmarking.
+config chosen by :func:`block_sizes` is used, without benchmarking.
 """
 
 from __future__ import annotations
-
-import contextlib
-import os
 
 import torch
 import triton
 import triton.language as tl
 
-from hashembed.errors import CodeFormatError
+from hashembed.core.errors import CodeFormatError
+from hashembed.kernels.common import block_sizes, interpreting, load_indices, on_device
 from hashembed.kernels.reference import MAX_CODEBOOK_DIM, check_decode_inputs
 
 CODEBOOK_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-
-
-def _interpreting() -> bool:
-    """True when kernels run under Triton's CPU interpreter (read at call time)."""
-    return os.environ.get("TRITON_INTERPRET") == "1"
-
-
-def _block_sizes(dim: int) -> tuple[int, int]:
-    """``(BLOCK_B, BLOCK_D)`` by rule: one tile covers up to 128 columns; rows fill ~4K
-    elements. The interpreter's config and the deterministic kernel's (never tuned)."""
-    block_d = min(max(triton.next_power_of_2(dim), 16), 128)
-    block_b = max(16, 4096 // block_d)
-    return block_b, block_d
 
 
 # B above 2^ROWS_BUCKET_MAX (4 M) share one tuning: the grid is then many waves deep whatever
@@ -96,26 +81,11 @@ def _prune_configs(configs, named_args, **kwargs):
     """Keep tiles no wider than the row needs; under the interpreter (or with ``AUTOTUNE``
     off), only the rule's tile."""
     dim = named_args["dim"]
-    if _interpreting() or not AUTOTUNE:
-        block_b, block_d = _block_sizes(dim)
+    if interpreting() or not AUTOTUNE:
+        block_b, block_d = block_sizes(dim)
         return [triton.Config({"BLOCK_B": block_b, "BLOCK_D": block_d})]
     widest = max(32, triton.next_power_of_2(dim))
     return [c for c in configs if c.kwargs["BLOCK_D"] <= widest]
-
-
-@triton.jit
-def _load_indices(codes_ptr, rows, row_mask, stride_codes, i, BITS: tl.constexpr):
-    """``int32 [BLOCK_B]``: index ``i`` of each row's code (see module docstring)."""
-    # int64 row offsets: B · c/8 passes 2^31 at B = 134 M nodes of 128-bit codes
-    row_start = codes_ptr + rows.to(tl.int64) * stride_codes
-    if BITS == 16:  # constexpr branch: one return point keeps the compiled path simple
-        lo = tl.load(row_start + 2 * i, mask=row_mask, other=0)
-        hi = tl.load(row_start + 2 * i + 1, mask=row_mask, other=0)
-        index = lo.to(tl.int32) | (hi.to(tl.int32) << 8)
-    else:
-        byte = tl.load(row_start + (i * BITS) // 8, mask=row_mask, other=0)
-        index = (byte.to(tl.int32) >> ((i * BITS) % 8)) & ((1 << BITS) - 1)
-    return index
 
 
 # z[v, cols] = sum_i C[i, k_i(v), cols], accumulated in fp32 in the order i = 0 .. m-1 (so the
@@ -146,7 +116,7 @@ def _code_decode_fwd_kernel(
     acc = tl.zeros((BLOCK_B, BLOCK_D), dtype=tl.float32)
     book_rows = 1 << BITS
     for i in range(num_books):
-        k = _load_indices(codes_ptr, rows, row_mask, stride_codes, i, BITS)
+        k = load_indices(codes_ptr, rows, row_mask, stride_codes, i, BITS)
         # row (i, k) of the codebooks starts at element (i * 2^b + k) * d_c
         offsets = (i * book_rows + k).to(tl.int64)[:, None] * dim + cols[None, :]
         acc += tl.load(books_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
@@ -184,7 +154,7 @@ def _code_decode_bwd_atomic_kernel(
                    other=0.0)
     book_rows = 1 << BITS
     for i in range(num_books):
-        k = _load_indices(codes_ptr, rows, row_mask, stride_codes, i, BITS)
+        k = load_indices(codes_ptr, rows, row_mask, stride_codes, i, BITS)
         if BITS <= 4:  # pre-reduce: at most 16 destination rows per codebook
             dest = tl.arange(0, 16)
             hits = (k[None, :] == dest[:, None]) & row_mask[None, :]           # [16, BLOCK_B]
@@ -269,11 +239,6 @@ def _check_inputs(packed: torch.Tensor, codebooks: torch.Tensor, bits_per_index:
         raise CodeFormatError("packed codes must have contiguous rows")
 
 
-def _on_device(tensor: torch.Tensor):
-    """Launch on the tensor's own GPU (not the current one) when it is on CUDA."""
-    return torch.cuda.device(tensor.device) if tensor.is_cuda else contextlib.nullcontext()
-
-
 def _grid(num_rows: int, dim: int):
     return lambda meta: (triton.cdiv(num_rows, meta["BLOCK_B"]), triton.cdiv(dim, meta["BLOCK_D"]))
 
@@ -301,7 +266,7 @@ def code_decode_forward(packed: torch.Tensor, codebooks: torch.Tensor, bits_per_
     out = torch.empty((num_rows, dim), dtype=torch.float32, device=packed.device)
     if num_rows == 0:
         return out
-    with _on_device(packed):
+    with on_device(packed):
         _code_decode_fwd_kernel[_grid(num_rows, dim)](packed, codebooks, out, num_rows, m, dim,
                                                       packed.stride(0), _rows_bucket(num_rows),
                                                       BITS=bits_per_index)
@@ -344,7 +309,7 @@ def code_decode_backward(packed: torch.Tensor, grad_out: torch.Tensor, codebooks
         grad = code_grad_deterministic(packed, grad_out, shape, bits)
     else:
         grad = torch.zeros(shape, dtype=torch.float32, device=grad_out.device)
-        with _on_device(packed):
+        with on_device(packed):
             _code_decode_bwd_atomic_kernel[_grid(num_rows, dim)](
                 packed, grad_out, grad, num_rows, shape[0], dim, packed.stride(0),
                 _rows_bucket(num_rows), BITS=bits)

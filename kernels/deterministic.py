@@ -29,8 +29,8 @@ import torch
 import triton
 import triton.language as tl
 
-from hashembed.errors import CodeFormatError
-from hashembed.kernels.decode import _block_sizes, _load_indices, _on_device
+from hashembed.core.errors import CodeFormatError
+from hashembed.kernels.common import block_sizes, load_indices, on_device
 
 INT32_MAX = 2**31 - 1
 CHUNK = 1024    # sorted entries per program
@@ -51,7 +51,7 @@ def _code_keys_kernel(
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_mask = rows < num_rows
     for i in range(num_books):
-        k = _load_indices(codes_ptr, rows, row_mask, stride_codes, i, BITS)
+        k = load_indices(codes_ptr, rows, row_mask, stride_codes, i, BITS)
         tl.store(keys_ptr + rows.to(tl.int64) * num_books + i, i * (1 << BITS) + k, mask=row_mask)
 
 
@@ -161,7 +161,7 @@ SEGMENT_BLOCK_D = 32
 def segment_block_d(dim: int) -> int:
     """``BLOCK_D`` of :func:`_segment_sum_kernel` / :func:`_segment_edges_kernel` for width
     ``dim``: the decode's rule, at most :data:`SEGMENT_BLOCK_D`."""
-    return min(_block_sizes(dim)[1], SEGMENT_BLOCK_D)
+    return min(block_sizes(dim)[1], SEGMENT_BLOCK_D)
 
 
 def code_grad_deterministic(packed: torch.Tensor, grad_out: torch.Tensor, shape,
@@ -194,7 +194,7 @@ def code_grad_deterministic(packed: torch.Tensor, grad_out: torch.Tensor, shape,
     edges = torch.empty((num_chunks, 2, dim), dtype=torch.float32, device=device)
     block_d = segment_block_d(dim)
     grid = (num_chunks, triton.cdiv(dim, block_d))
-    with _on_device(packed):
+    with on_device(packed):
         _code_keys_kernel[(triton.cdiv(num_rows, KEYS_BLOCK),)](
             packed, keys, num_rows, m, packed.stride(0), BITS=bits_per_index, BLOCK_B=KEYS_BLOCK)
         keys, order = torch.sort(keys, stable=True)

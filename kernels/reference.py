@@ -1,6 +1,6 @@
 """The reference decode in plain PyTorch: the spec of every kernel and what ONNX export traces.
 
-Given packed codes (bit layout in :mod:`hashembed.codeformat`) and ``m`` codebooks::
+Given packed codes (bit layout in :mod:`hashembed.core.codeformat`) and ``m`` codebooks::
 
     k_i(v)   = index i of node v's code                      (b bits, i = 0 .. m-1)
     e(v)     = sum_i  C_i[k_i(v)]                            C: [m, 2^b, d_c]
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hashembed import codeformat
-from hashembed.codeformat import check_bits_per_index
-from hashembed.errors import CodeFormatError
+from hashembed.core import codeformat
+from hashembed.core.codeformat import check_bits_per_index
+from hashembed.core.errors import CodeFormatError
 
 # widest codebook row the fused Triton kernel (kernels.decode) takes
 MAX_CODEBOOK_DIM = 1024

@@ -1,14 +1,14 @@
-"""Build the bundled default graph ``core/data/cora.npz`` from the Planetoid files.
+"""Build the bundled default graph ``graph/data/cora.npz`` from the Planetoid files.
 
 Run once by a maintainer (the result is committed):
-    python scripts/build_default_graph.py ../shared/data core/data/cora.npz
+    python scripts/build_default_graph.py ../shared/data graph/data/cora.npz
 """
 
 import sys
 
 import numpy as np
 
-from hashembed.train.datasets import load_planetoid
+from hashembed.graph.datasets import load_planetoid
 
 
 def main(root: str, out: str) -> None:

@@ -41,7 +41,7 @@ def serve(bundle: str | Path, host: str = "127.0.0.1", port: int = 8080, workers
     """Open the bundle, then serve it until interrupted; returns the exit status."""
     import uvicorn
 
-    from hashembed.errors import ConfigError
+    from hashembed.core.errors import ConfigError
 
     for name, value in (("--workers", workers), ("--max-nodes", max_nodes),
                         ("--max-neighbors", max_neighbors), ("--max-body-bytes", max_body_bytes),
@@ -75,24 +75,25 @@ def start_server(bundle: str | Path, extra_args=(), timeout: float = 180.0,
     import subprocess
     import sys
     import time
-
-    import httpx
+    import urllib.error
+    import urllib.request
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     output = open(log_path, "wb") if log_path is not None else subprocess.DEVNULL
-    process = subprocess.Popen([sys.executable, "-m", "hashembed.cli", "serve", str(bundle),
+    process = subprocess.Popen([sys.executable, "-m", "hashembed", "serve", str(bundle),
                                 "--port", str(port), *extra_args], stdout=output,
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
+        try:  # the standard library's client: serving needs no HTTP client package
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return process, url
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet, or 503 while loading (HTTPError is a URLError)
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             where = f" (its output: {log_path})" if log_path is not None else ""

@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from hashembed import __version__
-from hashembed.errors import ConfigError, NodeIdTypeError, UnknownNodeError
+from hashembed.core.errors import ConfigError, NodeIdTypeError, UnknownNodeError
 from hashembed.serve.batching import DynamicBatcher, QueueFull
 
 NodeId = Union[StrictInt, StrictStr]
@@ -64,7 +64,10 @@ class NodesRequest(BaseModel):
     nodes: list[NodeId] = Field(min_length=1, description="the graph's own node ids")
 
 
-class UnseenNode(BaseModel):
+class UnseenNodeBody(BaseModel):
+    """One node of a ``/v1/nodes/*`` request: the wire form of
+    :class:`~hashembed.serve.unseen.UnseenNode`."""
+
     model_config = ConfigDict(extra="forbid")
     neighbors: list[NodeId] = Field(description="ids of existing nodes")
     id: NodeId | None = Field(default=None, description="the new node's own id (optional)")
@@ -72,7 +75,7 @@ class UnseenNode(BaseModel):
 
 class UnseenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    nodes: list[UnseenNode] = Field(min_length=1)
+    nodes: list[UnseenNodeBody] = Field(min_length=1)
 
 
 class InferInput(BaseModel):

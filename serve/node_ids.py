@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hashembed.errors import NodeIdTypeError
-from hashembed.idmap import parse_id_tokens
+from hashembed.core.errors import NodeIdTypeError
+from hashembed.core.idmap import parse_id_tokens
 
 
 def split_ids(text: str, kind: str, one_per_line: bool = False) -> list[str]:

@@ -1,6 +1,6 @@
 """Serve a bundle with ONNX Runtime: node ids in, class scores and embeddings out.
 
-Torch-free: this module needs numpy, onnxruntime and :mod:`hashembed.bundle` only.
+Torch-free: this module needs numpy, onnxruntime and :mod:`hashembed.core.bundle` only.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hashembed.bundle import (INPUT_CODES, INPUT_EDGES, OUTPUT_EMBEDDINGS, OUTPUT_LOGITS,
+from hashembed.core.bundle import (INPUT_CODES, INPUT_EDGES, OUTPUT_EMBEDDINGS, OUTPUT_LOGITS,
                               open_bundle)
-from hashembed.codeformat import take_codes
-from hashembed.errors import BundleCorruptError, ConfigError, UnknownNodeError
-from hashembed.integrity import LazyVerifiedArray
+from hashembed.core.codeformat import take_codes
+from hashembed.core.errors import BundleCorruptError, ConfigError, UnknownNodeError
+from hashembed.core.integrity import LazyVerifiedArray
 from hashembed.serve.providers import create_session
 from hashembed.serve.subgraph import k_hop_subgraph
 from hashembed.serve.unseen import UnseenNode, default_key, unseen_inputs
@@ -71,7 +71,6 @@ class Predictor:
             hashes each 4 MiB piece of the code table and the graph the first time a query
             reads it (for tables too large to hash at start-up). Either way no answer is
             computed from bytes that do not match the manifest.
-        checksums: ``False`` is the older spelling of ``verify="lazy"``.
         batch_size: query nodes per ONNX Runtime call (at least 1).
         max_neighbors: most neighbours accepted for one unseen node (:meth:`predict_new`).
 
@@ -82,12 +81,11 @@ class Predictor:
     """
 
     def __init__(self, bundle_dir: str | Path, provider: str = "auto", verify: str = "full",
-                 batch_size: int = 1024, checksums: bool = True,
-                 max_neighbors: int = DEFAULT_MAX_NEIGHBORS):
+                 batch_size: int = 1024, max_neighbors: int = DEFAULT_MAX_NEIGHBORS):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r} must be a positive integer")
-        self.bundle = open_bundle(bundle_dir, verify="lazy" if not checksums else verify)
+        self.bundle = open_bundle(bundle_dir, verify=verify)
         self.manifest = self.bundle.manifest
         self.edge_hops = self.manifest.model.edge_hops
         self.batch_size = int(batch_size)

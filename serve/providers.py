@@ -16,7 +16,7 @@ import sys
 
 import onnxruntime as ort
 
-from hashembed.errors import BundleCorruptError, ProviderError
+from hashembed.core.errors import BundleCorruptError, ProviderError
 
 log = logging.getLogger(__name__)
 ort.set_default_logger_severity(3)  # ONNX Runtime's own logger: errors only, no loader noise

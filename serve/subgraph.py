@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashembed.projection import mix64, node_keys
-from hashembed.sortedsets import isin_sorted, sorted_unique
+from hashembed.core.projection import mix64, node_keys
+from hashembed.core.sortedsets import isin_sorted, sorted_unique
 
 
 @dataclass(frozen=True)

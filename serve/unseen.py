@@ -1,7 +1,7 @@
 """Nodes that were not in the graph at training time: their code and their neighbourhood.
 
 A learnable table cannot embed a node it never saw; a hash code can, because a node's code is
-a function of its neighbours (:mod:`hashembed.projection`). Given an unseen node ``x`` with
+a function of its neighbours (:mod:`hashembed.core.projection`). Given an unseen node ``x`` with
 neighbours ``N(x)`` (existing nodes) and a key:
 
 * its code is what the coder would have given it: ``p = R[key(x)] + sum_{u in N(x)} R[key(u)]``
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashembed.codeformat import pack_codes, take_codes
-from hashembed.projection import new_node_bits, random_bits
+from hashembed.core.codeformat import pack_codes, take_codes
+from hashembed.core.projection import new_node_bits, random_bits
 from hashembed.serve.subgraph import Subgraph, k_hop_subgraph
 
 

@@ -47,7 +47,7 @@ def power_law_graph():
 
 @pytest.fixture(scope="session")
 def cora():
-    from hashembed.train.datasets import apply_split, load_dataset
+    from hashembed.graph.datasets import apply_split, load_dataset
 
     return apply_split(load_dataset("cora"), None, seed=0)
 

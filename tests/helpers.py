@@ -9,7 +9,7 @@ import numpy as np
 
 def heavy_tailed_graph(n: int = 4000, edges: int = 24000, seed: int = 0):
     """Chung-Lu graph with power-law expected degrees (exponent about 2.5)."""
-    from hashembed.train.graph import Graph, symmetrize
+    from hashembed.graph.memory import Graph, symmetrize
 
     rng = np.random.default_rng(seed)
     weights = (np.arange(1, n + 1) ** (-1 / 1.5)).astype(np.float64)
@@ -32,9 +32,10 @@ def train_small(graph, out_dir: Path, gnn: str = "sage", scheme: str = "hash", e
 
 
 def toy_manifest(num_nodes: int = 3, bits: int = 32):
-    """A consistent :class:`~hashembed.bundle.Manifest` for a hand-built bundle (2 CSR entries)."""
-    from hashembed.bundle import GraphInfo, Manifest, ModelInfo
-    from hashembed.codeformat import CodeSpec
+    """A consistent :class:`~hashembed.core.bundle.Manifest` for a hand-built bundle (2 CSR
+    entries)."""
+    from hashembed.core.bundle import GraphInfo, Manifest, ModelInfo
+    from hashembed.core.codeformat import CodeSpec
 
     return Manifest(code_spec=CodeSpec("hash", bits=bits, bits_per_index=8),
                     thresholds=tuple(float(i) for i in range(bits)),
@@ -46,7 +47,8 @@ def toy_manifest(num_nodes: int = 3, bits: int = 32):
 
 def write_toy_bundle(path, overwrite=False, fail_before_commit=False, n=3, manifest=None):
     """A bundle of ``n`` nodes with a placeholder model file; returns its codes."""
-    from hashembed.bundle import CODES_FILE, INDICES_FILE, INDPTR_FILE, MODEL_FILE, BundleWriter
+    from hashembed.core.bundle import (CODES_FILE, INDICES_FILE, INDPTR_FILE, MODEL_FILE,
+                                       BundleWriter)
 
     codes = (np.arange(n * 4) % 251).astype(np.uint8).reshape(n, 4)
     with BundleWriter(path, overwrite=overwrite) as w:
@@ -74,3 +76,33 @@ def two_cliques_split(n: int = 40):
     cross = np.array([(u, v) for u in range(half) for v in range(half, n)])
     return LinkSplit(train=pairs[:300], valid_pos=pairs[300:340], valid_neg=cross[:200],
                      test_pos=pairs[340:], test_neg=cross[200:])
+
+
+def random_edges(seed=0, n=400, e=3000):
+    """``[E, 2]`` random edges of ``n`` nodes with duplicates, reversed duplicates and loops."""
+    rng = np.random.default_rng(seed)
+    edges = rng.integers(0, n, (e, 2))
+    loops = np.stack([np.arange(5), np.arange(5)], 1)
+    return np.concatenate([edges, edges[:200], edges[:100, ::-1], loops])  # dups, loops
+
+
+def adjacency_with_self_loops(graph):
+    """``Â = A + I`` as a float32 scipy CSR matrix ``[n, n]``: the dense oracle of the coder."""
+    import scipy.sparse as sp
+
+    n = graph.num_nodes
+    src, dst = graph.edges()
+    loops = np.arange(n, dtype=np.int64)
+    rows, cols = np.concatenate([src, loops]), np.concatenate([dst, loops])
+    return sp.csr_matrix((np.ones(rows.shape[0], dtype=np.float32), (rows, cols)), shape=(n, n))
+
+
+def full_graph_outputs(run) -> dict:
+    """PyTorch outputs for every node on the whole graph: what a bundle must match."""
+    import torch
+
+    from hashembed.core.bundle import OUTPUT_EMBEDDINGS, OUTPUT_LOGITS
+
+    with torch.no_grad():
+        logits, embeddings = run.model(run.node_input(), torch.from_numpy(run.graph.edges()))
+    return {OUTPUT_LOGITS: logits.numpy(), OUTPUT_EMBEDDINGS: embeddings.numpy()}

@@ -8,7 +8,7 @@
       graph.npz       num_nodes, edge_index int64 [2, E], labels int64 [n] (or multilabels
                       bool [n, L] for a multi-label graph), split masks
       ids_*.npy       the users' own node ids of the rows, when they are not 0 .. n-1
-                      (:mod:`hashembed.idmap`)
+                      (:mod:`hashembed.core.idmap`)
       holdout.json    with --holdout-nodes: the held-out nodes' ids, labels, neighbours
       graph_ref.json  instead of the edges and ids, for a graph directory
                       (``train --graph``): its path and header digest
@@ -17,7 +17,7 @@
       run.json        written last: format + version, run id, size + sha256 of every file above,
                       and a digest of itself
 
-The directory is written like a bundle (:class:`~hashembed.atomic.StagedDirectory`): staged
+The directory is written like a bundle (:class:`~hashembed.core.atomic.StagedDirectory`): staged
 beside the target and renamed into place, so a killed ``train`` leaves the previous run whole.
 :func:`load_run` refuses a run whose files do not all match ``run.json`` or whose checkpoint
 names another run id or other codes: parts of two runs never load together.
@@ -25,7 +25,6 @@ names another run id or other codes: parts of two runs never load together.
 
 from __future__ import annotations
 
-import datetime
 import json
 import uuid
 from dataclasses import dataclass
@@ -36,32 +35,31 @@ import numpy as np
 import torch
 
 from hashembed import __version__
-from hashembed.atomic import StagedDirectory, check_output_dir, recover, replaceable_artifact
-from hashembed.codeformat import CodeSpec, check_packed
-from hashembed.errors import HashembedError, RunCorruptError, RunExistsError
-from hashembed.idmap import IdMap
-from hashembed.integrity import (check_files, file_record, json_safe, read_sealed, seal,
-                                 sha256_file)
+from hashembed.core.artifact import ArtifactFormat, ArtifactWriter, utc_now
+from hashembed.core.codeformat import CodeSpec, check_packed
+from hashembed.core.errors import HashembedError, RunCorruptError, RunExistsError
+from hashembed.core.idmap import IdMap
+from hashembed.core.integrity import json_safe, sha256_file
 from hashembed.train.decoder import DecoderConfig
 from hashembed.train.encoders import IdEncoderConfig
-from hashembed.train.graph import SPLIT_NAMES, Graph
+from hashembed.graph.memory import SPLIT_NAMES, Graph
 from hashembed.train.model import ModelConfig, NodeClassifier, build_model
 from hashembed.train.runconfig import RunConfig
 from hashembed.train.trainer import TrainConfig
 
 if TYPE_CHECKING:
-    from hashembed.train.holdout import HeldOut
+    from hashembed.graph.holdout import HeldOut
 
-RUN_FORMAT = "hashembed-run"
-RUN_FORMAT_VERSION = 2
-RUN_MANIFEST = "run.json"
+RUN_FORMAT = ArtifactFormat("hashembed-run", 2, "run.json", "run directory",
+                            error=RunCorruptError, exists_error=RunExistsError,
+                            remake="train again")
+RUN_MANIFEST = RUN_FORMAT.header
 CHECKPOINT_FILE = "checkpoint.pt"
 CODES_FILE = "codes.npy"
 GRAPH_FILE = "graph.npz"
 METRICS_FILE = "metrics.json"
 GRAPH_REF_FILE = "graph_ref.json"
 HOLDOUT_FILE = "holdout.json"  # nodes taken out before training (train --holdout-nodes)
-RUN_KIND = "run directory"
 
 
 @dataclass
@@ -79,8 +77,8 @@ class Run:
     decoder_config: DecoderConfig | None
     train_config: TrainConfig
     metrics: dict
+    config: RunConfig  # the run's whole config
     holdout: "HeldOut | None" = None
-    config: RunConfig | None = None  # the run's whole config; None for runs saved before it
 
     def node_input(self) -> torch.Tensor:
         """What the encoder takes for all nodes: codes ``uint8 [n, c/8]`` or ids ``int64 [n]``."""
@@ -89,17 +87,12 @@ class Run:
         return torch.arange(self.graph.num_nodes)
 
 
-# ``--overwrite`` may replace a folder holding a run's run.json and exactly its files
-replaceable_run = replaceable_artifact(RUN_MANIFEST, RUN_FORMAT, RUN_KIND)
-
-
 def check_run_dir(out_dir: str | Path, overwrite: bool = False, inputs=()) -> Path:
     """Raise unless ``out_dir`` may receive a run (checked before any work starts)."""
-    return check_output_dir(out_dir, RUN_KIND, replaceable_run, overwrite, inputs,
-                            RunExistsError)
+    return RUN_FORMAT.check_target(out_dir, overwrite, inputs)
 
 
-class RunWriter(StagedDirectory):
+class RunWriter(ArtifactWriter):
     """Stage a run directory beside ``out_dir``; :meth:`save` writes it, :meth:`commit` moves it.
 
     Create it before training so a bad ``--out`` fails at once, not after the last epoch.
@@ -107,8 +100,7 @@ class RunWriter(StagedDirectory):
     """
 
     def __init__(self, out_dir: str | Path, overwrite: bool = False, inputs=()):
-        super().__init__(out_dir, RUN_KIND, replaceable_run, overwrite=overwrite, inputs=inputs,
-                         exists_error=RunExistsError)
+        super().__init__(RUN_FORMAT, out_dir, overwrite=overwrite, inputs=inputs)
 
     def save(self, model: NodeClassifier, graph: Graph, code_spec: CodeSpec | None,
              thresholds: np.ndarray | None, codes: np.ndarray | None, train_config: TrainConfig,
@@ -117,43 +109,33 @@ class RunWriter(StagedDirectory):
 
         ``extra``: more entries for ``checkpoint.pt`` (a link run's scorer weights)."""
         run_id = uuid.uuid4().hex
-        files = []
         if codes is not None:
-            with open(self.path / CODES_FILE, "wb") as f:
-                np.save(f, np.ascontiguousarray(codes), allow_pickle=False)
-            files.append(CODES_FILE)
+            self.save_array(CODES_FILE, codes)
         masks = graph.masks or {}
         # a graph read from a graph directory is referenced, not copied (labels and the
         # run's split are kept here either way)
         edges = {} if graph.source_dir is not None else {"edge_index": graph.edge_index}
-        with open(self.path / GRAPH_FILE, "wb") as f:
+        with open(self.file(GRAPH_FILE), "wb") as f:
             targets = {key: value for key, value in (("labels", graph.labels),
                                                      ("multilabels", graph.multilabels))
                        if value is not None}
             np.savez(f, name=np.array(graph.name), num_nodes=np.int64(graph.num_nodes),
                      **targets, **edges,
                      **{f"mask_{k}": masks[k] for k in SPLIT_NAMES if k in masks})
-        files.append(GRAPH_FILE)
+        self.add_file(GRAPH_FILE)
         if graph.source_dir is not None:
             source = graph.source_dir
-            (self.path / GRAPH_REF_FILE).write_text(json.dumps(
-                {"graph_dir": str(Path(source.path).resolve()),
-                 "digest": source.digest}, indent=2) + "\n")
-            files.append(GRAPH_REF_FILE)
+            self.save_json(GRAPH_REF_FILE, {"graph_dir": str(Path(source.path).resolve()),
+                                            "digest": source.digest})
         else:
-            def save_array(name, array):
-                with open(self.path / name, "wb") as f:
-                    np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-
-            files += graph.ids.save(save_array)
+            graph.ids.save(self.save_array)
         if holdout is not None:
-            (self.path / HOLDOUT_FILE).write_text(json.dumps(holdout.to_dict()) + "\n")
-            files.append(HOLDOUT_FILE)
+            self.save_json(HOLDOUT_FILE, holdout.to_dict())
         decoder_config = getattr(model.encoder, "config", None)
         id_config = getattr(model.encoder, "id_config", None)
         checkpoint = {
-            "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "run_id": run_id,
-            "parts": {name: sha256_file(self.path / name) for name in files},
+            "format": RUN_FORMAT.name, "format_version": RUN_FORMAT.version, "run_id": run_id,
+            "parts": {name: sha256_file(self.file(name)) for name in self._files},
             "code_spec": None if code_spec is None else code_spec.to_dict(),
             "thresholds": None if thresholds is None else thresholds.tolist(),
             "decoder": None if decoder_config is None else decoder_config.to_dict(),
@@ -170,50 +152,25 @@ class RunWriter(StagedDirectory):
         if clash:
             raise ValueError(f"extra checkpoint entries {sorted(clash)} would replace the run's")
         checkpoint.update(extra or {})
-        torch.save(checkpoint, self.path / CHECKPOINT_FILE)
-        (self.path / METRICS_FILE).write_text(
-            json.dumps(json_safe({**metrics, "run_id": run_id}), indent=2, allow_nan=False) + "\n")
-        files += [CHECKPOINT_FILE, METRICS_FILE]
-        manifest = seal({
-            "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "run_id": run_id,
-            "package_version": __version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "files": {name: file_record(self.path / name) for name in files},
-        })
-        (self.path / RUN_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        file_record(self.path / RUN_MANIFEST)  # fsync
+        torch.save(checkpoint, self.file(CHECKPOINT_FILE))
+        self.add_file(CHECKPOINT_FILE)
+        self.save_json(METRICS_FILE, json_safe({**metrics, "run_id": run_id}))
+        self.write_header({"run_id": run_id, "package_version": __version__,
+                           "created": utc_now()})
         return run_id
 
 
-def save_run(run_dir: str | Path, model: NodeClassifier, graph: Graph, code_spec: CodeSpec | None,
-             thresholds: np.ndarray | None, codes: np.ndarray | None, train_config: TrainConfig,
-             metrics: dict, overwrite: bool = False) -> str:
-    """Write a whole run directory atomically (see module docstring); returns the run id."""
-    with RunWriter(run_dir, overwrite=overwrite) as writer:
-        run_id = writer.save(model, graph, code_spec, thresholds, codes, train_config, metrics)
-        writer.commit()
-    return run_id
-
-
 def _read_run_manifest(run_dir: Path) -> dict:
-    path = run_dir / RUN_MANIFEST
-    if not run_dir.is_dir() and not recover(run_dir):
-        raise RunCorruptError(f"run directory {run_dir} does not exist")
-    if not path.is_file():
-        raise RunCorruptError(f"{run_dir} is not a complete training run: {RUN_MANIFEST} is "
-                              "missing (written last; a run from hashembed < 0.1 or killed "
-                              "while writing)")
-    manifest = read_sealed(path, RUN_FORMAT, RUN_FORMAT_VERSION, RunCorruptError,
-                           " (train again)")
-    check_files(run_dir, manifest["files"], RunCorruptError, RUN_MANIFEST,
-                hint=" (corrupt, or copied from another run)")
+    manifest = RUN_FORMAT.read_header(run_dir)
+    RUN_FORMAT.check_files(run_dir, manifest["files"],
+                           hint=" (corrupt, or copied from another run)")
     return manifest
 
 
 def _referenced_graph(run_dir: Path, num_nodes: int) -> Graph:
     """The graph directory a run references, checked to be the one it was trained on."""
-    from hashembed.graphdir import open_graph
-    from hashembed.train.graph import graph_from_dir
+    from hashembed.core.graphdir import open_graph
+    from hashembed.graph.memory import graph_from_dir
 
     ref = json.loads((run_dir / GRAPH_REF_FILE).read_text())
     try:
@@ -236,6 +193,11 @@ def load_run(run_dir: str | Path) -> Run:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a damaged file
         raise RunCorruptError(f"{ckpt_path} cannot be read: {e}") from None
+    missing = sorted({"run", "id_encoder", "code_spec", "decoder", "model", "train",
+                      "state_dict", "parts"} - set(ckpt))
+    if missing:
+        raise RunCorruptError(f"{ckpt_path} lacks {', '.join(missing)}: saved by an earlier "
+                              "hashembed (train again)")
     if ckpt.get("run_id") != manifest["run_id"]:
         raise RunCorruptError(f"{ckpt_path} belongs to run {ckpt.get('run_id')!r}, the "
                               f"directory to run {manifest['run_id']!r}: parts of two runs")
@@ -246,7 +208,7 @@ def load_run(run_dir: str | Path) -> Run:
     code_spec = None if ckpt["code_spec"] is None else CodeSpec.from_dict(ckpt["code_spec"])
     decoder_config = None if ckpt["decoder"] is None else DecoderConfig(**ckpt["decoder"])
     model_config = ModelConfig(**ckpt["model"])
-    id_config = None if ckpt.get("id_encoder") is None else IdEncoderConfig(**ckpt["id_encoder"])
+    id_config = None if ckpt["id_encoder"] is None else IdEncoderConfig(**ckpt["id_encoder"])
     model = build_model(model_config, decoder_config, ckpt["num_nodes"], ckpt["embedding_dim"],
                         id_config)
     model.load_state_dict(ckpt["state_dict"])
@@ -279,10 +241,10 @@ def load_run(run_dir: str | Path) -> Run:
         np.array(ckpt["thresholds"], np.float64)
     holdout = None
     if (run_dir / HOLDOUT_FILE).is_file():
-        from hashembed.train.holdout import HeldOut
+        from hashembed.graph.holdout import HeldOut
 
         holdout = HeldOut.from_dict(json.loads((run_dir / HOLDOUT_FILE).read_text()))
-    config = None if ckpt.get("run") is None else RunConfig.from_dict(ckpt["run"], strict=False)
+    config = RunConfig.from_dict(ckpt["run"], strict=False)
     return Run(run_dir, manifest["run_id"], model, graph, code_spec, thresholds, codes,
-               model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics, holdout,
-               config)
+               model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics, config,
+               holdout)

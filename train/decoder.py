@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from hashembed.codeformat import DEFAULT_BITS_PER_INDEX, CodeSpec
-from hashembed.errors import ConfigError
+from hashembed.core.codeformat import DEFAULT_BITS_PER_INDEX, CodeSpec
+from hashembed.core.errors import ConfigError
 from hashembed.kernels.reference import MAX_CODEBOOK_DIM, code_decode_reference
 
 

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from hashembed.train.datasets import read_ogbl_ddi_train_edges
+from hashembed.graph.datasets import read_ogbl_ddi_train_edges
 from hashembed.train.metrics import hits_at_k
 from hashembed.train.model import sparse_adjacency
-from hashembed.train.runconfig import LINK_BATCH_SIZE, LINK_EPOCHS, LINK_LR
+from hashembed.train.defaults import LINK_BATCH_SIZE, LINK_EPOCHS, LINK_LR
 
 
 @dataclass(frozen=True)

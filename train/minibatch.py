@@ -19,9 +19,9 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.loader import NodeLoader
 
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 from hashembed.train.model import NodeClassifier
-from hashembed.train.runconfig import EVAL_BATCH_SIZE
+from hashembed.train.defaults import EVAL_BATCH_SIZE
 from hashembed.train.sampler import CSRNeighborSampler
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GCNConv, SAGEConv
 
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 from hashembed.train.decoder import CodeDecoder, DecoderConfig
 from hashembed.train.encoders import IdEncoderConfig
 

@@ -14,19 +14,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hashembed.codeformat import CodeSpec
-from hashembed.errors import ConfigError
-from hashembed.integrity import json_safe
+from hashembed.core.codeformat import CodeSpec
+from hashembed.core.errors import ConfigError
+from hashembed.core.integrity import json_safe
 from hashembed.train.checkpoint import RunWriter
-from hashembed.train.coding import code_stats, make_codes
-from hashembed.train.datasets import apply_split
-from hashembed.train.graph import Graph
+from hashembed.coding.coder import code_stats, make_codes
+from hashembed.graph.datasets import apply_split
+from hashembed.graph.memory import Graph
 from hashembed.train.linkpred import LinkScorer, LinkSplit, fit_links
 from hashembed.train.model import build_model, sparse_adjacency
 from hashembed.train.minibatch import BatchConfig, memory_plan, node_loader
 from hashembed.train.metrics import multilabel_f1
 from hashembed.train.runconfig import RunConfig
-from hashembed.train.splits import parse_split
+from hashembed.graph.splits import parse_split
 from hashembed.train.trainer import (MULTILABEL_MICRO_F1, Task, TrainConfig, fit,
                                      full_batch_loaders, majority_accuracy, resolve_device)
 
@@ -62,7 +62,7 @@ def prepare_graph(graph: Graph, config: RunConfig):
     ``holdout`` is ``None``), then ``config.split`` applied with ``config.seed``."""
     holdout = None
     if config.holdout_nodes is not None:
-        from hashembed.train.holdout import hold_out
+        from hashembed.graph.holdout import hold_out
 
         graph, holdout = hold_out(graph, config.holdout_nodes, config.seed)
     return apply_split(graph, parse_split(config.split) if config.split else None,
@@ -174,7 +174,7 @@ def _codes(graph: Graph, code_spec: CodeSpec | None, codes_dir, progress: bool):
     if code_spec is None:
         return None, None, None, {}
     if codes_dir is not None:
-        from hashembed.train.codestore import read_codes
+        from hashembed.coding.codesdir import read_codes
 
         if graph.source_dir is None:
             raise ConfigError("--codes goes with --graph (codes are made from a graph directory)")

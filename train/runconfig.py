@@ -7,7 +7,7 @@ A run is described by its data (``--dataset``/``--graph``/``--edges``, ``--codes
 ``--bits-per-index``; its help text and type live in the field's metadata, so a new setting is
 added here once and appears in the CLI, the checkpoint and the metrics.
 
-The parts each stage takes (:class:`~hashembed.codeformat.CodeSpec`,
+The parts each stage takes (:class:`~hashembed.core.codeformat.CodeSpec`,
 :class:`~hashembed.train.decoder.DecoderConfig`, :class:`~hashembed.train.model.ModelConfig`,
 :class:`~hashembed.train.trainer.TrainConfig`, …) are derived from it by its methods.
 """
@@ -21,9 +21,11 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hashembed.codeformat import DEFAULT_BITS_PER_INDEX, PROJECTIONS, CodeSpec
-from hashembed.errors import ConfigError
-from hashembed.train.splits import parse_split
+from hashembed.core.codeformat import DEFAULT_BITS_PER_INDEX, PROJECTIONS, CodeSpec
+from hashembed.core.errors import ConfigError
+from hashembed.graph.splits import parse_split
+from hashembed.train.defaults import (DEVICES, EVAL_BATCH_SIZE, LINK_BATCH_SIZE, LINK_EPOCHS,
+                                      LINK_LR, NODE_EPOCHS, NODE_LR, NODE_PATIENCE)
 
 if TYPE_CHECKING:  # the derived parts import torch
     from hashembed.train.decoder import DecoderConfig
@@ -37,17 +39,12 @@ log = logging.getLogger(__name__)
 
 # This module is imported to build the CLI's parser, so it imports no torch: the parts it
 # derives come from their modules inside the methods, and the defaults the flags show live
-# here and are imported by those modules.
+# in hashembed.train.defaults, which those modules import too.
 CODINGS = ("hash", "random", "none", "qr", "hashing-trick")
 ID_CODINGS = ("qr", "hashing-trick")  # tables sized to cost what the codes would
 GNNS = ("sage", "gcn")  # hashembed.train.model.GNN_TYPES
-DEVICES = ("auto", "cpu", "cuda")
 NODE_METRICS = ("accuracy", "roc_auc", "micro_f1")
 LINK_METRIC = "hits@20"
-NODE_EPOCHS, NODE_LR, NODE_PATIENCE = 300, 0.01, 50  # TrainConfig's defaults
-LINK_EPOCHS, LINK_LR = 20, 0.005  # LinkTrainConfig's (an epoch passes over every edge)
-LINK_BATCH_SIZE = 65536  # LinkTrainConfig's: training edges per step
-EVAL_BATCH_SIZE = 4096  # BatchConfig's
 DEFAULT_FANOUT = (15, 10, 5, 5)  # per hop, cut to the GNN's layers
 
 
@@ -285,11 +282,6 @@ class RunConfig:
         keys are refused, or with ``strict=False`` (a saved run, read by a later version)
         dropped with a warning."""
         return cls(**known_settings(data, strict))
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> "RunConfig":
-        """The config in a JSON file (see :func:`read_config_file`)."""
-        return cls.from_dict(read_config_file(path))
 
 
 def known_settings(data: dict, strict: bool = True) -> dict:

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch_geometric.sampler import BaseSampler, NodeSamplerInput, SamplerOutput
 
-from hashembed.errors import ConfigError
-from hashembed.sortedsets import sorted_unique
+from hashembed.core.errors import ConfigError
+from hashembed.core.sortedsets import sorted_unique
 
 
 class CSRNeighborSampler(BaseSampler):

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 from hashembed.train import metrics
 from hashembed.train.model import NodeClassifier
-from hashembed.train.runconfig import DEVICES, NODE_EPOCHS, NODE_LR, NODE_PATIENCE
+from hashembed.train.defaults import DEVICES, NODE_EPOCHS, NODE_LR, NODE_PATIENCE
 
 
 

@@ -8,9 +8,9 @@ import torch
 
 from hashembed.bench.accuracy import (METHODS, SUITES, DatasetSpec, Suite, run_accuracy_bench,
                                       select)
-from hashembed.errors import CodeFormatError, ConfigError
+from hashembed.core.errors import CodeFormatError, ConfigError
 from hashembed.train.encoders import budget_rows, qr_rows
-from hashembed.train.graph import Graph, symmetrize
+from hashembed.graph.memory import Graph, symmetrize
 from hashembed.train.linkpred import LinkScorer, LinkTrainConfig, fit_links
 from hashembed.train.model import ModelConfig, NodeClassifier
 

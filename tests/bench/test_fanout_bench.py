@@ -2,7 +2,7 @@
 
 import json
 
-from hashembed.cli import main
+from hashembed.app.cli import main
 
 
 def test_exact_serving_reproduces_the_runs_test_accuracy_and_caps_are_reported(

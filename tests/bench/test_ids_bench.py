@@ -1,6 +1,6 @@
 import json
 
-from hashembed.cli import main
+from hashembed.app.cli import main
 
 
 def test_bench_ids_reports_every_kind_and_its_memory(tmp_path, capsys):

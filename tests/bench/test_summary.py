@@ -5,7 +5,7 @@ import json
 import pytest
 
 from hashembed.bench.summary import collect, markdown
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 
 
 def _results(path, b, rows):
@@ -50,7 +50,7 @@ def test_bad_inputs_are_named(tmp_path):
 
 
 def test_summary_command_prints_the_table_and_fails_in_one_line(tmp_path, capsys):
-    from hashembed.cli import main
+    from hashembed.app.cli import main
 
     full = _results(tmp_path / "full", 8, [("cora", "table", None, 0.84, 3),
                                            ("cora", "hash", 128, 0.80, 3)])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hashembed.cli import main
+from hashembed.app.cli import main
 
 
 @pytest.mark.slow

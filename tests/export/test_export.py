@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from hashembed.bundle import MANIFEST_NAME, open_bundle
-from hashembed.errors import BundleExistsError, ConfigError, ShapeMismatchError, ToleranceError
+from hashembed.core.bundle import MANIFEST_NAME, open_bundle
+from hashembed.core.errors import BundleExistsError, ConfigError, ShapeMismatchError, ToleranceError
 from hashembed.export import exporter
-from hashembed.export.exporter import check_bundle, export_run, full_graph_outputs
+from hashembed.export.exporter import check_bundle, export_run
+from helpers import full_graph_outputs
 from hashembed.export.validate import compare_outputs
 from hashembed.serve import Predictor
 from hashembed.train.checkpoint import load_run
@@ -128,7 +129,7 @@ def test_a_fresh_process_exports_a_4_bit_run(cora, tmp_path):
     import sys
 
     train_small(cora, tmp_path / "run", epochs=3, bits_per_index=4)
-    done = subprocess.run([sys.executable, "-m", "hashembed.cli", "export", str(tmp_path / "run"),
+    done = subprocess.run([sys.executable, "-m", "hashembed", "export", str(tmp_path / "run"),
                            "--out", str(tmp_path / "bundle")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     manifest = json.loads((tmp_path / "bundle" / MANIFEST_NAME).read_text())

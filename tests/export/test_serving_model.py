@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch_geometric.nn import SAGEConv
 
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 from hashembed.export.onnx_model import export_onnx
 from hashembed.export.serving_model import ServingModel, in_degree, segment_sum
 from hashembed.train.decoder import DecoderConfig

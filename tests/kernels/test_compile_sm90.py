@@ -58,7 +58,7 @@ pytest.importorskip("triton", reason="Triton is not installed")
 TARGET = ("cuda", 90, 64)
 
 # @triton.jit functions that are called from kernels, never launched: compiled as part of them.
-HELPERS = {"_load_indices", "_segmented_add", "_chunk_view"}
+HELPERS = {"load_indices", "_segmented_add", "_chunk_view"}
 DECODE = "hashembed.kernels.decode"
 DETERMINISTIC = "hashembed.kernels.deterministic"
 FWD = "_code_decode_fwd_kernel"
@@ -90,13 +90,13 @@ def _tiles(autotuner) -> list[tuple[int, int, int, int]]:
     tiles (launched under ``AUTOTUNE=False`` with the ``Config`` defaults), without repeats."""
     import triton
 
-    from hashembed.kernels.decode import _block_sizes
+    from hashembed.kernels.common import block_sizes
 
     tiles = [(c.kwargs["BLOCK_B"], c.kwargs["BLOCK_D"], c.num_warps, c.num_stages)
              for c in autotuner.configs]
     default = triton.Config({})
     for dim in RULE_DIMS:
-        block_b, block_d = _block_sizes(dim)
+        block_b, block_d = block_sizes(dim)
         tiles.append((block_b, block_d, default.num_warps, default.num_stages))
     return list(dict.fromkeys(tiles))
 
@@ -112,12 +112,12 @@ def _case(kernel, module, signature, constexprs, tag, num_warps=4, num_stages=3,
 
 
 def build_cases() -> list[dict]:
-    from hashembed.kernels import decode, deterministic
+    from hashembed.kernels import common, decode, deterministic
 
     cases = []
     fwd_tiles = _tiles(decode._code_decode_fwd_kernel)
     bwd_tiles = _tiles(decode._code_decode_bwd_atomic_kernel)
-    rule_tiles = {(*decode._block_sizes(dim), 4, 3) for dim in RULE_DIMS}  # Config defaults
+    rule_tiles = {(*common.block_sizes(dim), 4, 3) for dim in RULE_DIMS}  # Config defaults
     ints = ("dim", "stride_codes")  # d_c = 64, c = 128 bits: both multiples of 16
     scalars = {"num_rows": "i32", "num_books": "i32", "dim": "i32", "stride_codes": "i32",
                "rows_bucket": "i32"}

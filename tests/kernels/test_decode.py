@@ -8,9 +8,10 @@ import math
 import pytest
 import torch
 
-from hashembed.errors import CodeFormatError
+from hashembed.core.errors import CodeFormatError
 from hashembed.kernels import decode, deterministic
-from hashembed.kernels.decode import (_block_sizes, _rows_bucket, code_decode_forward,
+from hashembed.kernels.common import block_sizes
+from hashembed.kernels.decode import (_rows_bucket, code_decode_forward,
                                       code_decode_triton, merge_byte_tables, split_byte_grad,
                                       use_byte_tables)
 from hashembed.kernels.reference import byte_codebooks, code_decode_reference
@@ -87,7 +88,7 @@ def test_several_row_programs_on_strided_codes(batch, bits, b, dim, byte_tables,
     """Rows beyond the first program's tile are decoded and their gradients added, from code
     rows that are not contiguous (a column slice of a wider byte array), with every third
     node sharing node 0's code so that several programs add into the same codebook rows."""
-    block_b, _ = _block_sizes(dim)
+    block_b, _ = block_sizes(dim)
     assert batch > 3 * block_b  # several row programs
     gen = torch.Generator().manual_seed(batch + b)
     wide = torch.randint(0, 256, (batch, bits // 8 + 3), dtype=torch.uint8, generator=gen)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from hashembed.codeformat import codes_to_indices as codes_to_indices_np
-from hashembed.errors import CodeFormatError
+from hashembed.core.codeformat import codes_to_indices as codes_to_indices_np
+from hashembed.core.errors import CodeFormatError
 from hashembed.kernels.reference import byte_codebooks, code_decode_reference, codes_to_indices
 
 

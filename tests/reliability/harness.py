@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hashembed.cli import main
+from hashembed.app.cli import main
 
 HERE = Path(__file__).parent
 QUICK = ["--bits", "32", "--codebook-dim", "8", "--hidden", "16", "--dim", "8", "--epochs", "4",
@@ -44,10 +44,13 @@ def train(edges: Path, labels: Path, out: Path, *extra: str) -> int:
                  "--out", str(out), *extra])
 
 
-@pytest.fixture
-def trained_run(graph_files, tmp_path) -> Path:
-    out = tmp_path / "run"
-    assert train(*graph_files, out) == 0
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """One quick run per test module, trained once: tests read it (or export it) and never
+    change it; a test that does works on a copy."""
+    folder = tmp_path_factory.mktemp("trained")
+    out = folder / "run"
+    assert train(*write_graph(folder), out) == 0
     return out
 
 

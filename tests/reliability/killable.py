@@ -29,15 +29,15 @@ def main():
     point, marker = sys.argv[1], Path(sys.argv[2])
     args = sys.argv[sys.argv.index("--") + 1:]
     if point == "run-files":
-        from hashembed.train import checkpoint
+        from hashembed.core import artifact
 
-        checkpoint.seal = lambda content: block(marker)
+        artifact.seal = lambda content: block(marker)  # train writes one header: run.json
     elif point == "bundle-check":
         from hashembed.export import exporter
 
         exporter.check_bundle = lambda *a, **k: block(marker)
     elif point == "exchange":
-        from hashembed import atomic
+        from hashembed.core import atomic
 
         real_renameat2 = atomic._renameat2
 
@@ -48,7 +48,7 @@ def main():
 
         atomic._renameat2 = renameat2
     elif point == "rename":
-        from hashembed import atomic
+        from hashembed.core import atomic
 
         atomic._renameat2 = lambda *args: False  # the portable two-step path
         real = os.rename
@@ -62,7 +62,7 @@ def main():
         atomic.os.rename = rename
     else:
         raise SystemExit(f"unknown point {point}")
-    from hashembed.cli import main as cli
+    from hashembed.app.cli import main as cli
 
     sys.exit(cli(args))
 

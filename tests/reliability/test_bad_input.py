@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from reliability.harness import QUICK, one_error_line, train, write_graph
-from hashembed.bundle import read_manifest
-from hashembed.cli import main
-from hashembed.errors import ConfigError
+from hashembed.core.bundle import read_manifest
+from hashembed.app.cli import main
+from hashembed.core.errors import ConfigError
 from hashembed.export.onnx_model import declared_opset
 from hashembed.serve import Predictor
 
@@ -186,7 +186,7 @@ def test_a_bad_batch_size_is_named(bundle, batch_size):
 
 
 def test_uint64_ids_above_2_63_are_unknown_not_negative(bundle):
-    from hashembed.errors import UnknownNodeError
+    from hashembed.core.errors import UnknownNodeError
 
     with pytest.raises(UnknownNodeError, match="node id 9223372036854775809 is not in"):
         Predictor(bundle).predict(np.array([1, 2**63 + 1], dtype=np.uint64))
@@ -195,7 +195,7 @@ def test_uint64_ids_above_2_63_are_unknown_not_negative(bundle):
 # --- found in review: ids ---------------------------------------------------------------------
 
 def test_string_id_files_keep_their_first_line(tmp_path):
-    from hashembed.train.edgelist import load_edge_list_graph
+    from hashembed.graph.edgelist import load_edge_list_graph
 
     (tmp_path / "e.csv").write_text("alice,bob\nuser7,42\n")
     graph = load_edge_list_graph(tmp_path / "e.csv", id_type="str")
@@ -206,8 +206,8 @@ def test_string_id_files_keep_their_first_line(tmp_path):
 
 
 def test_only_ascii_digits_are_integer_ids(tmp_path, capsys):
-    from hashembed.errors import GraphInputError
-    from hashembed.train.edgelist import load_edge_list_graph
+    from hashembed.core.errors import GraphInputError
+    from hashembed.graph.edgelist import load_edge_list_graph
 
     (tmp_path / "e.csv").write_text("1,2\n\u0661,2\n")
     with pytest.raises(GraphInputError, match="mix integers"):
@@ -223,7 +223,7 @@ def test_odd_predict_ids_are_named(bundle, tmp_path, capsys):
 
 
 def test_string_ids_from_binary_edges(tmp_path):
-    from hashembed.train.edgelist import load_edge_list_graph
+    from hashembed.graph.edgelist import load_edge_list_graph
 
     np.save(tmp_path / "e.npy", np.array([[10, 20], [20, 30]]))
     graph = load_edge_list_graph(tmp_path / "e.npy", id_type="str")

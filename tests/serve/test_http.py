@@ -233,14 +233,14 @@ def test_the_official_kserve_v2_client_works_unchanged(sage_bundle, predictor, t
 
 
 def test_serve_refuses_a_missing_bundle_before_binding(tmp_path, capsys):
-    from hashembed.cli import main
+    from hashembed.app.cli import main
 
     assert main(["serve", str(tmp_path / "nothing"), "--port", "1"]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
 def test_serve_provider_cuda_refuses_to_start_without_cuda(sage_bundle, capsys):
-    from hashembed.cli import main
+    from hashembed.app.cli import main
     from hashembed.serve.providers import CUDA, select_providers
 
     if select_providers("auto")[0] == CUDA:

@@ -14,7 +14,7 @@ def test_serve_imports_and_predicts_without_torch(sage_bundle):
                     raise ImportError("torch is blocked in this test")
         sys.meta_path.insert(0, BlockTorch())
         from hashembed.serve import Predictor
-        from hashembed.cli import main
+        from hashembed.app.cli import main
         out = Predictor({str(sage_bundle)!r}).predict([1, 2, 3])
         assert out.logits.shape == (3, 7), out.logits.shape
         assert main(["predict", {str(sage_bundle)!r}, "--nodes", "1,2"]) == 0

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from hashembed.errors import (BundleChecksumError, BundleCorruptError, NodeIdTypeError,
+from hashembed.core.errors import (BundleChecksumError, BundleCorruptError, NodeIdTypeError,
                               ProviderError, UnknownNodeError)
-from hashembed.export.exporter import full_graph_outputs
+from helpers import full_graph_outputs
 from hashembed.serve import Predictor
 from hashembed.serve.providers import select_providers
 from hashembed.train.checkpoint import load_run

@@ -1,7 +1,7 @@
 import numpy as np
 
 from hashembed.serve.subgraph import k_hop_subgraph
-from hashembed.train.graph import symmetrize, to_csr
+from hashembed.graph.memory import symmetrize, to_csr
 
 # path graph 0 - 1 - 2 - 3 - 4 plus an isolated node 5
 INDPTR, INDICES = to_csr(symmetrize(np.array([[0, 1], [1, 2], [2, 3], [3, 4]]), 6), 6)
@@ -31,7 +31,7 @@ def test_seeds_come_first_and_isolated_nodes_work():
 
 
 def test_a_fanout_cap_is_deterministic_bounded_and_per_node(power_law_graph):
-    from hashembed.train.graph import to_csr
+    from hashembed.graph.memory import to_csr
 
     indptr, indices = to_csr(power_law_graph.edge_index, power_law_graph.num_nodes)
     hub = int(np.argmax(np.diff(indptr)))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hashembed.errors import ConfigError, UnknownNodeError
+from hashembed.core.errors import ConfigError, UnknownNodeError
 from hashembed.serve import Predictor
 from hashembed.serve.unseen import UnseenNode, unseen_code
 from hashembed.train.checkpoint import load_run
@@ -18,8 +18,8 @@ def predictor(sage_bundle):
 def test_an_existing_node_recoded_from_its_neighbours_gets_its_own_code(predictor):
     """The unseen-node path is the coder: redo it for nodes of the graph. Bits may differ
     only where the node's sum equals the median exactly (the coder broke those ties)."""
-    from hashembed.codeformat import unpack_codes
-    from hashembed.projection import FIXED_POINT_SCALE, projection_fixed
+    from hashembed.core.codeformat import unpack_codes
+    from hashembed.core.projection import FIXED_POINT_SCALE, projection_fixed
 
     bundle, manifest = predictor.bundle, predictor.manifest
     keys = bundle.ids.keys()
@@ -77,7 +77,7 @@ def test_bad_unseen_nodes_are_named(predictor):
 def test_predict_command_serves_unseen_nodes(sage_bundle, predictor, tmp_path, capsys):
     import json
 
-    from hashembed.cli import main
+    from hashembed.app.cli import main
 
     (tmp_path / "new.json").write_text('[{"neighbors": [1, 2, 3], "id": 5000000}, '
                                        '{"neighbors": [7], "id": 5000001}]')

@@ -3,7 +3,7 @@ import importlib.util
 import pytest
 import torch
 
-from hashembed.errors import ConfigError
+from hashembed.core.errors import ConfigError
 from hashembed.train.decoder import CodeDecoder, DecoderConfig
 
 

@@ -4,11 +4,11 @@ with Hits@20 on the split's held-out edges and the scorer's weights in the check
 import pytest
 import torch
 
-from hashembed.cli import main
-from hashembed.errors import ConfigError
+from hashembed.app.cli import main
+from hashembed.core.errors import ConfigError
 from hashembed.export.exporter import export_run
 from hashembed.train.checkpoint import CHECKPOINT_FILE, load_run
-from hashembed.train.graph import Graph, symmetrize
+from hashembed.graph.memory import Graph, symmetrize
 from hashembed.train.run import train_link_run
 from hashembed.train.runconfig import RunConfig
 

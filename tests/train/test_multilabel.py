@@ -6,11 +6,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hashembed.cli import main
-from hashembed.errors import ConfigError
+from hashembed.app.cli import main
+from hashembed.core.errors import ConfigError
 from hashembed.export.exporter import export_run
 from hashembed.train.checkpoint import load_run
-from hashembed.train.datasets import apply_split, load_dataset
+from hashembed.graph.datasets import apply_split, load_dataset
 from hashembed.train.run import train_run
 from hashembed.train.runconfig import RunConfig
 

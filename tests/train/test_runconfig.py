@@ -7,8 +7,8 @@ from dataclasses import fields
 
 import pytest
 
-from hashembed.cli import build_parser, main
-from hashembed.errors import ConfigError
+from hashembed.app.cli import build_parser, main
+from hashembed.core.errors import ConfigError
 from hashembed.train.checkpoint import load_run
 from hashembed.train.model import GNN_TYPES
 from hashembed.train.runconfig import (GNNS, RunConfig, add_run_flags, read_config_file,
@@ -135,7 +135,7 @@ def test_a_bad_config_file_is_refused_by_name(tmp_path, capsys):
 
 def test_codes_made_with_other_settings_are_refused(tmp_path, capsys):
     """The saved config must remake the run's codes, so --codes must match it."""
-    from hashembed.train.synth import SynthConfig, synth_graph
+    from hashembed.graph.synth import SynthConfig, synth_graph
 
     synth_graph(SynthConfig(2000, seed=0), tmp_path / "g", progress=False)
     assert main(["codes", str(tmp_path / "g"), "--bits", "64", "--seed", "3", "--quiet",

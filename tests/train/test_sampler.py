@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hashembed.train.graph import to_csr
+from hashembed.graph.memory import to_csr
 from hashembed.train.minibatch import node_loader
 from hashembed.train.runconfig import parse_fanout
 from hashembed.train.sampler import CSRNeighborSampler
@@ -66,7 +66,7 @@ def test_node_loader_yields_pyg_batches_with_only_their_codes(csr):
 
 
 def test_fanout_flag_is_validated():
-    from hashembed.errors import ConfigError
+    from hashembed.core.errors import ConfigError
 
     assert parse_fanout("15,10") == (15, 10) and parse_fanout("-1") == (-1,)
     for bad in ("", "0,5", "a", "-2"):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from hashembed.train.checkpoint import load_run
-from hashembed.train.datasets import apply_split, load_dataset
+from hashembed.graph.datasets import apply_split, load_dataset
 
 from helpers import train_small
 
@@ -36,7 +36,7 @@ def test_device_choice_never_falls_back_silently():
     import pytest
     import torch
 
-    from hashembed.errors import ConfigError
+    from hashembed.core.errors import ConfigError
     from hashembed.train.trainer import TrainConfig, resolve_device
 
     assert resolve_device("cpu").type == "cpu"

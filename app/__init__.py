@@ -1,0 +1,1 @@
+"""The application layer: the ``hashembed`` command line and the demo, above every stage."""

@@ -1,0 +1,85 @@
+"""``hashembed codes``: the code table of a graph directory, written as a codes directory.
+
+    CODES_DIR/
+      codes.json   format + version, the code spec, per-bit thresholds, n, the graph it codes
+                   (its header digest), seconds, size + sha256 of codes.npy, digest
+      codes.npy    uint8 [n, c/8] packed codes (hashembed.core.codeformat)
+
+Streams over the graph directory's memory-mapped CSR
+(:func:`~hashembed.coding.coder.hash_codes_csr`) with a block size chosen from ``memory_gb``; written like every artifact here (staged, renamed).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hashembed.coding.coder import block_bits_for, hash_codes_csr, random_codes
+from hashembed.core.artifact import ArtifactFormat, ArtifactWriter, utc_now
+from hashembed.core.codeformat import CodeSpec, check_packed
+from hashembed.core.errors import CodeFormatError
+from hashembed.core.graphdir import open_graph
+
+CODES_FORMAT = ArtifactFormat("hashembed-codes", 1, "codes.json", "codes directory",
+                              error=CodeFormatError, remake="make the codes again")
+CODES_HEADER = CODES_FORMAT.header
+CODES_FILE = "codes.npy"
+
+
+def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.PathLike,
+                memory_gb: float = 4.0, overwrite: bool = False, progress: bool = True) -> dict:
+    """Code every node of ``graph_dir`` under ``spec``; returns the summary in ``codes.json``."""
+    graph = open_graph(graph_dir)
+    started = time.perf_counter()
+    with ArtifactWriter(CODES_FORMAT, out_dir, overwrite, inputs=[graph_dir]) as writer:
+        keys = graph.ids.keys()
+        # the table is written block by block into a memory map of its file, never whole in RAM
+        packed = writer.open_array(CODES_FILE, np.uint8,
+                                   (graph.num_nodes, spec.bytes_per_node))
+        if spec.scheme == "hash":
+            block = block_bits_for(graph.num_nodes, memory_gb, spec.bits)
+            codes = hash_codes_csr(graph.indptr, graph.indices, keys, spec, block_bits=block,
+                                   memory_gb=memory_gb, progress=progress, out=packed)
+        else:
+            block, codes = None, random_codes(keys, spec, out=packed)
+        packed.flush()
+        thresholds = codes.thresholds
+        del packed, codes  # close the memory map before the file is hashed
+        seconds = time.perf_counter() - started
+        summary = {
+            "code_spec": spec.to_dict(),
+            "thresholds": None if thresholds is None else thresholds.tolist(),
+            "num_nodes": graph.num_nodes, "graph": str(Path(graph_dir).resolve()),
+            "graph_digest": graph.digest, "block_bits": block,
+            "seconds": round(seconds, 3),
+            "edges_per_second": round(graph.header.num_csr_entries / max(seconds, 1e-9)),
+        }
+        writer.write_header({**summary, "created": utc_now()})
+        writer.commit()
+    return {k: v for k, v in summary.items() if k != "thresholds"}
+
+
+def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None):
+    """Open a codes directory: ``(CodeSpec, packed uint8 [n, c/8] memory map, thresholds)``.
+
+    Args:
+        graph_digest: if given, the codes must have been made from the graph directory with
+            this header digest.
+    """
+    path = Path(codes_dir)
+    content = CODES_FORMAT.read_header(path)
+    if graph_digest is not None and content["graph_digest"] != graph_digest:
+        raise CodeFormatError(f"{path} codes another graph (its graph digest differs)")
+    if CODES_FILE not in content["files"]:
+        raise CodeFormatError(f"{path / CODES_HEADER} does not list {CODES_FILE}")
+    CODES_FORMAT.check_files(path, content["files"])
+    file = path / CODES_FILE
+    spec = CodeSpec.from_dict(content["code_spec"])
+    packed = np.load(file, mmap_mode="r", allow_pickle=False)
+    check_packed(packed, spec.bits)
+    thresholds = None if content["thresholds"] is None else np.array(content["thresholds"],
+                                                                     np.float64)
+    return spec, packed, thresholds

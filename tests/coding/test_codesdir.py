@@ -1,0 +1,57 @@
+"""The codes directory (``hashembed codes``): equal to the in-memory coder, within its budget."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hashembed.graph.edgelist import load_edge_list_graph
+from helpers import random_edges
+
+
+def test_codes_of_a_graph_directory_equal_the_in_memory_coder(tmp_path):
+    from hashembed.app.cli import main
+    from hashembed.core.codeformat import CodeSpec
+    from hashembed.coding.coder import hash_codes
+
+    edges = random_edges(3)
+    (tmp_path / "e.csv").write_text("\n".join(f"{a},{b}" for a, b in edges))
+    assert main(["graph", "build", "--edges", str(tmp_path / "e.csv"), "--out",
+                 str(tmp_path / "g"), "--quiet"]) == 0
+    assert main(["codes", str(tmp_path / "g"), "--bits", "64", "--seed", "4", "--memory-gb",
+                 "0.00003", "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    reference = hash_codes(load_edge_list_graph(tmp_path / "e.csv"),
+                           CodeSpec("hash", 64, seed=4), progress=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "c" / "codes.npy"), reference.packed)
+    summary = json.loads((tmp_path / "c" / "codes.json").read_text())
+    # 32 KB hold R, p and the bits of 2 bits a block for 400 nodes (17 bytes each): 32 passes
+    assert summary["block_bits"] == 2 and summary["num_nodes"] == 400
+
+
+@pytest.mark.slow
+def test_streaming_codes_stay_within_their_memory_budget(tmp_path):
+    """`hashembed codes` in a subprocess: the peak RSS it adds over its start-up stays below
+    one dense n × c float32 array (what an in-memory coder would hold) and near its budget
+    (blocks of 6 bits fit it here, plus the packed table, a row chunk and the median's
+    column: under 2×)."""
+    import subprocess
+    import sys
+
+    from hashembed.graph.synth import SynthConfig, synth_graph
+
+    n, bits = 300_000, 128
+    synth_graph(SynthConfig(n, avg_degree=8, seed=0), tmp_path / "g", progress=False)
+    script = (
+        "from hashembed.bench.scale import peak_rss_bytes\n"
+        "from hashembed.app.cli import main\n"
+        "import hashembed.coding.codesdir, hashembed.coding.coder  # imports before baseline\n"
+        "base = peak_rss_bytes()\n"
+        f"assert main(['codes', {str(tmp_path / 'g')!r}, '--bits', '{bits}', '--memory-gb',"
+        f" '0.05', '--out', {str(tmp_path / 'c')!r}, '--quiet']) == 0\n"
+        "print(peak_rss_bytes() - base)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    added = int(out.stdout.strip().splitlines()[-1])
+    dense = n * bits * 4  # 154 MB
+    budget = 0.05 * 2**30  # 54 MB
+    assert added < dense and added < 2 * budget, f"codes added {added / 2**20:.0f} MiB at peak"

@@ -1,0 +1,14 @@
+"""The training settings' defaults and choices, torch-free: one home for each.
+
+:class:`~hashembed.train.runconfig.RunConfig` (and so ``hashembed train``'s flags) shows
+them, and the configs derived from it (:class:`~hashembed.train.trainer.TrainConfig`,
+:class:`~hashembed.train.minibatch.BatchConfig`,
+:class:`~hashembed.train.linkpred.LinkTrainConfig`) default to them; both import them from
+here, so neither imports the other's module.
+"""
+
+DEVICES = ("auto", "cpu", "cuda")
+NODE_EPOCHS, NODE_LR, NODE_PATIENCE = 300, 0.01, 50  # TrainConfig's defaults
+LINK_EPOCHS, LINK_LR = 20, 0.005  # LinkTrainConfig's (an epoch passes over every edge)
+LINK_BATCH_SIZE = 65536  # LinkTrainConfig's: training edges per step
+EVAL_BATCH_SIZE = 4096  # BatchConfig's: seed nodes per batch when scoring
