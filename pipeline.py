@@ -117,6 +117,17 @@ def synth_graph(config: "SynthConfig", out: str | Path, memory_gb: float = 4.0,
     return synth(config, out, memory_gb=memory_gb, overwrite=overwrite, progress=progress)
 
 
+def synth_like(dataset: str, config, out: str | Path, data_root: str | Path = DEFAULT_DATA_ROOT,
+               memory_gb: float = 4.0, overwrite: bool = False, progress: bool = True):
+    """Copies of a named real graph, rewired between copies (``hashembed synth --like``;
+    :class:`~hashembed.graph.synth_like.LikeConfig`). Returns its header."""
+    from hashembed.graph.datasets import load_dataset
+    from hashembed.graph.synth_like import synth_like as like
+
+    return like(load_dataset(dataset, data_root), config, out, memory_gb=memory_gb,
+                overwrite=overwrite, progress=progress)
+
+
 def make_codes(graph_dir: str | Path, spec: "CodeSpec", out: str | Path,
                memory_gb: float = 4.0, overwrite: bool = False, progress: bool = True) -> dict:
     """Code every node of a graph directory, streaming (``hashembed codes``); returns the

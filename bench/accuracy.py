@@ -43,7 +43,7 @@ from hashembed.train.encoders import DegreeEmbedding
 from hashembed.graph.memory import Graph
 from hashembed.train.linkpred import load_ogbl_ddi_split
 from hashembed.train.metrics import multilabel_f1
-from hashembed.train.runconfig import RunConfig
+from hashembed.train.runconfig import RunConfig, parse_hops
 from hashembed.graph.splits import parse_split
 
 CODED = ("hash", "random")
@@ -78,7 +78,8 @@ class DatasetSpec:
 class Suite:
     """A grid of runs and the shapes every run shares: ``dim`` (``d``, every method's
     embedding width), ``hidden`` (the GNN's), and the coded methods' decoder
-    (``bits_per_index`` ``b``, ``codebook_dim`` ``d_c``, ``decoder_hidden``)."""
+    (``bits_per_index`` ``b``, ``codebook_dim`` ``d_c``, ``decoder_hidden``) and the hash
+    codes' walk length ``hops`` (``K`` or ``"auto"``; random codes are 1-hop)."""
 
     datasets: tuple[DatasetSpec, ...]
     bits: tuple[int, ...]
@@ -91,6 +92,7 @@ class Suite:
     bits_per_index: int = 8
     codebook_dim: int = 64
     decoder_hidden: int = 128
+    hops: int | str = 1
 
     def run_config(self, dataset: DatasetSpec, method: str, bits: int | None,
                    seed: int) -> RunConfig:
@@ -100,7 +102,8 @@ class Suite:
         return RunConfig(coding=_coding(method), bits=bits or RunConfig.bits,
                          bits_per_index=self.bits_per_index, codebook_dim=self.codebook_dim,
                          decoder_hidden=self.decoder_hidden, dim=self.dim, hidden=self.hidden,
-                         epochs=epochs, metric=dataset.metric, seed=seed, device="cpu")
+                         epochs=epochs, metric=dataset.metric, seed=seed, device="cpu",
+                         hops=self.hops if method == "hash" else 1)
 
 
 SUITES = {
@@ -268,10 +271,10 @@ def plot(rows: list[dict], path: Path) -> Path:
 
 
 def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] | None = None,
-           bits_per_index: int | None = None) -> Suite:
+           bits_per_index: int | None = None, hops: int | str | None = None) -> Suite:
     """The suite restricted to ``datasets`` and ``methods`` (all when ``None``), with the coded
-    methods' ``b`` set to ``bits_per_index`` if given; unknown names raise
-    :class:`ConfigError` listing what the suite has."""
+    methods' ``b`` set to ``bits_per_index`` and hash codes' walk length to ``hops`` if given;
+    unknown names raise :class:`ConfigError` listing what the suite has."""
     known = [d.name for d in suite.datasets]
     unknown = [name for name in datasets or () if name not in known]
     if unknown:
@@ -286,13 +289,20 @@ def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] |
                    for d in suite.datasets if not datasets or d.name in datasets)
     return replace(suite, datasets=picked,
                    methods=tuple(m for m in suite.methods if not methods or m in methods),
-                   bits_per_index=bits_per_index or suite.bits_per_index)
+                   bits_per_index=bits_per_index or suite.bits_per_index,
+                   hops=suite.hops if hops is None else parse_hops(hops))
 
 
 def results_bits_per_index(results: dict) -> int:
     """The ``b`` a ``results.json`` read its codes with (results from before ``b`` was recorded
     used the suite's 8)."""
     return results["config"].get("bits_per_index", 8)
+
+
+def results_hops(results: dict) -> int | str:
+    """The hash codes' walk length of a ``results.json`` (results from before multi-hop codes
+    are 1-hop)."""
+    return results["config"].get("hops", 1)
 
 
 def _previous_runs(out_dir: Path, suite_name: str, suite: Suite,
@@ -317,6 +327,10 @@ def _previous_runs(out_dir: Path, suite_name: str, suite: Suite,
     if b != suite.bits_per_index:
         raise ConfigError(f"--merge: {path} decodes codes with b={b}, this call with "
                           f"b={suite.bits_per_index}; pass --bits-per-index {b} or another --out")
+    hops = results_hops(previous)
+    if hops != suite.hops:
+        raise ConfigError(f"--merge: {path} has hash codes of --hops {hops}, this call "
+                          f"{suite.hops}; pass --hops {hops} or another --out")
     running = {d.name: d.methods or suite.methods for d in suite.datasets}
     listed = {d.name: d.methods or whole.methods for d in whole.datasets}
 
@@ -397,9 +411,11 @@ class ProgressLog:
 def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str | Path,
                        progress: bool = True, datasets: list[str] | None = None,
                        methods: list[str] | None = None, bits_per_index: int | None = None,
-                       merge: bool = False, resume: bool = False) -> dict:
+                       merge: bool = False, resume: bool = False,
+                       hops: int | str | None = None) -> dict:
     """Run a suite (a name in :data:`SUITES` or a :class:`Suite`), optionally only some
-    ``datasets`` and ``methods`` and with another ``b`` for the codes (see :func:`select`);
+    ``datasets`` and ``methods`` and with another ``b`` for the codes or another walk length
+    ``hops`` for hash codes (see :func:`select`);
     write ``results.json``, ``results.md`` and ``accuracy_vs_bytes.png`` into ``out_dir``.
 
     With ``merge``, the earlier runs in ``out_dir``'s results of the same suite are kept,
@@ -411,7 +427,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     """
     suite_name = suite if isinstance(suite, str) else "custom"
     whole = SUITES[suite] if isinstance(suite, str) else suite
-    suite = select(whole, datasets, methods, bits_per_index)
+    suite = select(whole, datasets, methods, bits_per_index, hops)
     out_dir = Path(out_dir)
     names = [d.name for d in suite.datasets]
     kept, parts = _previous_runs(out_dir, suite_name, suite, whole) if merge else ([], [])
@@ -468,7 +484,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
                "config": {"bits": shown.bits, "seeds": shown.seeds, "epochs": shown.epochs,
                           "link_epochs": shown.link_epochs, "dim": shown.dim,
                           "hidden": shown.hidden, "gnn": "sage, 2 layers",
-                          "bits_per_index": suite.bits_per_index,
+                          "bits_per_index": suite.bits_per_index, "hops": suite.hops,
                           "codebook_dim": suite.codebook_dim,
                           "decoder_hidden": suite.decoder_hidden, "methods": shown.methods,
                           "datasets": [d.__dict__ for d in shown.datasets]},

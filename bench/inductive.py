@@ -49,10 +49,11 @@ def _degree_baseline(graph, held) -> tuple[float, float]:
 def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, methods=METHODS,
                         seeds=(0,), fraction: float = 0.1, bits: int = 128,
                         out: str | Path = "runs/bench/inductive.json",
-                        progress: bool = False) -> dict:
-    """Run the study (module docstring); print a table and write JSON."""
-    from hashembed.export.exporter import export_run
-    from hashembed.serve import Predictor
+                        progress: bool = False, hops: int | str = 1) -> dict:
+    """Run the study (module docstring); print a table and write JSON. ``hops``: the hash
+    codes' walk length (``K`` or ``"auto"``; a new node's multi-hop code is computed from
+    its neighbourhood, :mod:`hashembed.serve.unseen`)."""
+    from hashembed import pipeline
     from hashembed.graph.datasets import load_dataset
     from hashembed.train.run import prepare_graph, train_run
     from hashembed.train.runconfig import RunConfig
@@ -68,16 +69,18 @@ def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, meth
                     test_acc, held_acc = _degree_baseline(graph, held)
                 else:
                     config = RunConfig(coding=method, bits=bits, seed=seed,
-                                       holdout_nodes=fraction, device="cpu")
+                                       holdout_nodes=fraction, device="cpu",
+                                       hops=hops if method == "hash" else 1)
                     with tempfile.TemporaryDirectory() as tmp:
                         metrics = train_run(graph, config, Path(tmp) / "run",
                                             progress=progress, holdout=held)
-                        export_run(Path(tmp) / "run", Path(tmp) / "bundle", probe_nodes=64)
-                        predictor = Predictor(Path(tmp) / "bundle")
+                        pipeline.export(Path(tmp) / "run", Path(tmp) / "bundle", probe_nodes=64)
+                        predictor = pipeline.predictor(Path(tmp) / "bundle")
                         served = predictor.predict_new(held.neighbors, held.ids)
                         test_acc = metrics["test"]
                         held_acc = float((served.labels == np.array(held.labels)).mean())
                 rows.append({"dataset": name, "method": method, "seed": seed,
+                             "hops": metrics.get("hops") if method == "hash" else None,
                              "transductive_test": test_acc, "held_out": held_acc,
                              "gap": held_acc - test_acc, "held_out_nodes": len(held.ids),
                              "isolated_held_out": sum(not n for n in held.neighbors)})
@@ -88,7 +91,8 @@ def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, meth
                                 ("held_out_nodes", "held-out nodes", ",")])
     print(table)
     payload = {"config": {"datasets": list(datasets), "methods": list(methods),
-                          "seeds": list(seeds), "fraction": fraction, "bits": bits},
+                          "seeds": list(seeds), "fraction": fraction, "bits": bits,
+                          "hops": hops},
                "environment": environment(), "rows": rows, "table": table}
     write_json(out, payload)
     return payload

@@ -11,13 +11,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hashembed.bench.accuracy import CODED, METHODS, results_bits_per_index
+from hashembed.bench.accuracy import CODED, METHODS, results_bits_per_index, results_hops
 from hashembed.core.codeformat import SUPPORTED_BITS_PER_INDEX
 from hashembed.core.errors import ConfigError
 
 
-def _column(method: str, bits_per_index: int) -> str:
-    return f"{method} b={bits_per_index}" if method in CODED else method
+def _column(method: str, bits_per_index: int, hops: int | str = 1) -> str:
+    """``hash b=4``; multi-hop hash codes add their walk length: ``hash b=4 K=auto``."""
+    if method not in CODED:
+        return method
+    return f"{method} b={bits_per_index}" + (f" K={hops}" if method == "hash" and hops != 1
+                                             else "")
 
 
 def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, dict]:
@@ -39,19 +43,21 @@ def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, d
         results = json.loads(file.read_text())
         if results.get("benchmark") != "accuracy":
             raise ConfigError(f"{file} is not the output of `hashembed bench accuracy`")
-        b = results_bits_per_index(results)
+        b, hops = results_bits_per_index(results), results_hops(results)
         lengths.update(row["bits"] for row in results["summary"] if row["bits"])
         for row in results["summary"]:
             if row["bits"] not in (bits, None):
                 continue
             datasets += [row["dataset"]] if row["dataset"] not in datasets else []
             metrics[row["dataset"]] = row["metric"]
-            cells[(row["dataset"], _column(row["method"], b))] = {**row, "source": str(path)}
+            cells[(row["dataset"], _column(row["method"], b, hops))] = {**row,
+                                                                       "source": str(path)}
     if not any(cell["bits"] == bits for cell in cells.values()):
         raise ConfigError(f"no results at {bits} bits in {[str(p) for p in paths]}; they have "
                           f"{sorted(lengths)}")
     suite_first = sorted(SUPPORTED_BITS_PER_INDEX, key=lambda b: (b != 8, -b))  # 8, 16, 4, …
-    order = list(dict.fromkeys(_column(m, b) for m in METHODS for b in suite_first))
+    order = list(dict.fromkeys(_column(m, b, k) for m in METHODS for b in suite_first
+                               for k in (1, 2, 3, 4, "auto")))
     present = {column for _, column in cells}
     columns = [c for c in order if c in present]
     return datasets, columns, cells, metrics

@@ -31,15 +31,20 @@ METHODS = ("hash", "random", "table", "qr", "hashing-trick")
 SPLIT = "random:0.01,0.005,0.01"
 
 
-def run_synth_accuracy_bench(num_nodes: int, synth: dict | None = None, methods=METHODS,
+def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, methods=METHODS,
                              seeds=(0, 1, 2), bits: int = 128, epochs: int = 20,
                              lr: float = 0.01, batch_size: int = 1024, fanout: str = "15,10",
                              memory_gb: float = 4.0, work: str | Path = "runs/synth-accuracy",
                              resume: bool = False,
-                             out: str | Path = "runs/bench/synth-accuracy.json") -> dict:
+                             out: str | Path = "runs/bench/synth-accuracy.json",
+                             hops: int = 1, like: dict | None = None,
+                             data_root: str | Path | None = None) -> dict:
     """Run the study (module docstring); ``synth`` are the graph model's settings
     (:class:`~hashembed.graph.synth.SynthConfig` fields other than ``num_nodes``, e.g.
-    ``{"group_min": 50}``; the rest keep their defaults)."""
+    ``{"group_min": 50}``; the rest keep their defaults). ``like`` (``{"dataset", "copies",
+    "rewire"}``) takes the second graph model instead, copies of a real graph
+    (:mod:`hashembed.graph.synth_like`; ``num_nodes`` is then ``None``). ``hops``: the hash
+    codes' walk length ``K``."""
     from hashembed import pipeline
     from hashembed.core.codeformat import CodeSpec
     from hashembed.graph.synth import SynthConfig
@@ -52,8 +57,15 @@ def run_synth_accuracy_bench(num_nodes: int, synth: dict | None = None, methods=
     work.mkdir(parents=True, exist_ok=True)
     graph = work / "graph"
     if not (resume and (graph / "graph.json").is_file()):
-        pipeline.synth_graph(SynthConfig(num_nodes, **(synth or {})), graph,
-                             memory_gb=memory_gb, overwrite=True, progress=False)
+        if like is not None:
+            from hashembed.graph.synth_like import LikeConfig
+
+            pipeline.synth_like(like["dataset"], LikeConfig(like["copies"], like["rewire"]),
+                                graph, data_root=data_root or pipeline.DEFAULT_DATA_ROOT,
+                                memory_gb=memory_gb, overwrite=True, progress=False)
+        else:
+            pipeline.synth_graph(SynthConfig(num_nodes, **(synth or {})), graph,
+                                 memory_gb=memory_gb, overwrite=True, progress=False)
     header = json.loads((graph / "graph.json").read_text())
     results = []
     for seed in seeds:
@@ -64,11 +76,13 @@ def run_synth_accuracy_bench(num_nodes: int, synth: dict | None = None, methods=
                 if method in ("hash", "random"):
                     codes_dir = work / f"codes-{method}-s{seed}"
                     if not (resume and (codes_dir / "codes.json").is_file()):
-                        pipeline.make_codes(graph, CodeSpec(method, bits=bits, seed=seed),
+                        pipeline.make_codes(graph, CodeSpec(method, bits=bits, seed=seed,
+                                                            hops=hops if method == "hash" else 1),
                                             codes_dir, memory_gb=memory_gb, overwrite=True,
                                             progress=False)
                 config = RunConfig(coding="none" if method == "table" else method, bits=bits,
-                                   seed=seed, split=SPLIT, batch_size=batch_size,
+                                   seed=seed, hops=hops if method == "hash" else 1,
+                                   split=SPLIT, batch_size=batch_size,
                                    fanout=parse_fanout(fanout), epochs=epochs,
                                    patience=epochs, lr=lr)
                 pipeline.train(pipeline.GraphSource(graph_dir=graph), config, run,
@@ -91,8 +105,10 @@ def run_synth_accuracy_bench(num_nodes: int, synth: dict | None = None, methods=
                                 ("test_std", "test std", ".3f"),
                                 ("bytes_total", "bytes (codes + model)", ",")])
     print(table)
-    classes = header["source"]["synth"]["communities"]
-    payload = {"config": {"num_nodes": num_nodes, "graph": header["source"], "split": SPLIT,
+    labels = np.load(graph / "labels.npy", mmap_mode="r")
+    classes = int(labels.max()) + 1
+    payload = {"config": {"num_nodes": header["num_nodes"], "graph": header["source"],
+                          "split": SPLIT, "hops": hops,
                           "methods": list(methods), "seeds": list(seeds), "bits": bits,
                           "epochs": epochs, "lr": lr, "batch_size": batch_size,
                           "fanout": fanout, "chance": 1 / classes},

@@ -7,6 +7,19 @@ isolated nodes still differ) and a seeded zero-mean random matrix ``R`` of shape
     bit[v, j] = p[v, j] > median_v p[:, j]
 
 Nodes with overlapping neighbourhoods share terms of the sum and so agree on most bits.
+
+Multi-hop codes (``spec.hops = K``, ``K = 1`` above is the paper's coding) project the walk
+counts instead: ``p = Â^K R``, so ``p[v]`` sums ``R[u]`` over every walk of up to ``K`` steps
+from ``v`` (with the self-loops), weighted by how many there are. Two nodes of one class that
+share no neighbour but share the community around them then agree on bits, which the GNN's
+first layer, reading the neighbours' codes, cannot recover from 1-hop codes. Each hop is the
+exact integer neighbour-sum pass of hop 1 applied to the previous hop's sums. Walk counts grow
+like ``degree^K``, so before each further hop every bit's column is divided by a power of two
+and floored (``p[:, j] = floor(p[:, j] / 2^s_j)``), ``s_j`` the least keeping the next hop's
+sums below ``2^52`` (exact in float64 in any order): ``(max degree + 1) · max_v |p[v, j]|``.
+``s_j`` depends only on the graph and the column, never on blocks, chunks or row order; the
+shifts are stored beside the thresholds (``hop_shifts [K - 1, c]``) so an unseen node is coded
+the same way (:mod:`hashembed.serve.unseen`).
 Projections equal to the median (common with ±1 directions, whose sums are integers) are
 split between 0 and 1 by a seeded random choice so that every bit stays balanced. Those ties
 fall mostly on low-degree nodes, so with ±1 directions the set-bit count keeps a weak rank
@@ -50,11 +63,14 @@ class Codes:
         packed: ``uint8 [n, c/8]`` (bit order: :mod:`hashembed.core.codeformat`).
         thresholds: ``float64 [c]`` per-bit medians of ``p`` for the hash scheme (exact:
             fixed-point sums divided by ``2^20``), else ``None``.
+        hop_shifts: ``int64 [K - 1, c]``: hop ``h + 2`` read hop ``h + 1``'s sums of bit
+            ``j`` divided by ``2^hop_shifts[h, j]`` (floored); ``None`` unless ``K > 1``.
     """
 
     spec: CodeSpec
     packed: np.ndarray
     thresholds: np.ndarray | None
+    hop_shifts: np.ndarray | None = None
 
 
 def _balance_ties(bits: np.ndarray, proj: np.ndarray, median: np.ndarray, keys: np.ndarray,
@@ -82,6 +98,7 @@ def _balance_ties(bits: np.ndarray, proj: np.ndarray, median: np.ndarray, keys: 
 # whatever the order of summation as long as every partial sum stays below 2^52, so the
 # threaded sparse product may add in any order and still give the integer sums.
 MAX_EXACT_DEGREE = (1 << 29) - 1
+EXACT_SUM_BITS = 52  # a hop's sums stay below 2^52: integers exact in float64, in any order
 
 
 def block_bits_for(num_nodes: int, memory_gb: float, bits: int) -> int:
@@ -148,6 +165,9 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
     keys = np.asarray(keys, dtype=np.uint64)
     packed = _packed_output(out, n, spec)
     thresholds = np.empty(c, dtype=np.float64)
+    hops = spec.hops
+    hop_shifts = np.zeros((hops - 1, c), dtype=np.int64) if hops > 1 else None
+    max_degree = _max_degree(indptr) if hops > 1 else 0
     chunks = _row_chunks(indptr, row_chunk_entries)
     # every block reuses the same buffers: first-touching fresh memory is the slowest step
     # on some virtual machines (~10 µs a page), so nothing n-sized is allocated per block
@@ -156,23 +176,64 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
     proj = np.empty((n, width), dtype=np.float64)                                 # p [n, k]
     bits = np.empty((n, width), dtype=bool)
     column = np.empty(n, dtype=np.float64)
-    bar = tqdm(total=int(indptr[-1]) * -(-c // block_bits), desc="hash codes", unit="edge",
-               unit_scale=True, disable=not progress)
+    bar = tqdm(total=int(indptr[-1]) * -(-c // block_bits) * hops, desc="hash codes",
+               unit="edge", unit_scale=True, disable=not progress)
     for start in range(0, c, block_bits):
         stop = min(start + block_bits, c)
         k = stop - start
-        r, p, on = directions[:, :k], proj[:, :k], bits[:, :k]
-        _directions(keys, start, stop, spec, out=r)
-        for lo, hi in chunks:
-            _add_neighbour_sums(indptr, indices, lo, hi, r, out=p[lo:hi])
-            bar.update(int(indptr[hi]) - int(indptr[lo]))
+        source, target, on = directions[:, :k], proj[:, :k], bits[:, :k]
+        _directions(keys, start, stop, spec, out=source)
+        for hop in range(hops):  # the two buffers take turns: hop h reads what h - 1 wrote
+            if hop:
+                shifts = _hop_shifts(source, max_degree)
+                hop_shifts[hop - 1, start:stop] = shifts
+                _rescale(source, shifts, column)
+            for lo, hi in chunks:
+                _add_neighbour_sums(indptr, indices, lo, hi, source, out=target[lo:hi])
+                bar.update(int(indptr[hi]) - int(indptr[lo]))
+            source, target = target, source
+        p = source  # Â^K R for bits start … stop-1
         median = np.array([_median(p[:, t], column) for t in range(k)])
         thresholds[start:stop] = median / FIXED_POINT_SCALE
         np.greater(p, median, out=on)
         _balance_ties(on, p, median, keys, start, spec.seed)
         _pack_into(packed, on, start)
     bar.close()
-    return Codes(spec, packed, thresholds)
+    return Codes(spec, packed, thresholds, hop_shifts)
+
+
+def _max_degree(indptr: np.ndarray, rows: int = 1 << 22) -> int:
+    """The largest degree of a CSR, read ``rows`` row pointers at a time (no ``n``-sized
+    temporary for a memory-mapped ``indptr``)."""
+    n = int(indptr.shape[0]) - 1
+    largest = 0
+    for lo in range(0, n, rows):
+        pointers = read_slice(indptr, lo, min(lo + rows, n) + 1)
+        largest = max(largest, int(np.diff(pointers).max()))
+    return largest
+
+
+def hop_shift(max_abs: int, max_degree: int) -> int:
+    """The least ``s >= 0`` with ``(max_degree + 1) · max_abs / 2^s < 2^52``: after dividing a
+    column whose largest magnitude is ``max_abs`` by ``2^s``, a node's next-hop sum (itself and
+    at most ``max_degree`` neighbours) stays exact in float64 whatever the order."""
+    return max(0, ((max_degree + 1) * int(max_abs)).bit_length() - EXACT_SUM_BITS)
+
+
+def _hop_shifts(values: np.ndarray, max_degree: int) -> np.ndarray:
+    """``int64 [k]``: :func:`hop_shift` of each column of ``values`` (``float64 [n, k]``,
+    integers), from its largest and smallest entries (no ``n × k`` temporary)."""
+    largest = np.maximum(values.max(axis=0), -values.min(axis=0))
+    return np.array([hop_shift(int(m), max_degree) for m in largest], dtype=np.int64)
+
+
+def _rescale(values: np.ndarray, shifts: np.ndarray, scratch: np.ndarray) -> None:
+    """``values[:, t] = floor(values[:, t] / 2^shifts[t])`` in place, exact on the integers
+    ``values`` holds, one column at a time through ``scratch`` (``float64 [n]``)."""
+    for t in np.nonzero(shifts)[0]:
+        np.ldexp(values[:, t], -int(shifts[t]), out=scratch)
+        np.floor(scratch, out=scratch)
+        values[:, t] = scratch
 
 
 def _directions(keys: np.ndarray, start: int, stop: int, spec: CodeSpec, out: np.ndarray

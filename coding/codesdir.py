@@ -1,7 +1,8 @@
 """``hashembed codes``: the code table of a graph directory, written as a codes directory.
 
     CODES_DIR/
-      codes.json   format + version, the code spec, per-bit thresholds, n, the graph it codes
+      codes.json   format + version, the code spec, per-bit thresholds (and the hop shifts
+                   of multi-hop codes), n, the graph it codes
                    (its header digest), seconds, size + sha256 of codes.npy, digest
       codes.npy    uint8 [n, c/8] packed codes (hashembed.core.codeformat)
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashembed.coding.coder import block_bits_for, hash_codes_csr, random_codes
+from hashembed.coding.coder import Codes, block_bits_for, hash_codes_csr, random_codes
 from hashembed.core.artifact import ArtifactFormat, ArtifactWriter, utc_now
 from hashembed.core.codeformat import CodeSpec, check_packed
 from hashembed.core.errors import CodeFormatError
@@ -46,12 +47,13 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
         else:
             block, codes = None, random_codes(keys, spec, out=packed)
         packed.flush()
-        thresholds = codes.thresholds
+        thresholds, hop_shifts = codes.thresholds, codes.hop_shifts
         del packed, codes  # close the memory map before the file is hashed
         seconds = time.perf_counter() - started
         summary = {
             "code_spec": spec.to_dict(),
             "thresholds": None if thresholds is None else thresholds.tolist(),
+            "hop_shifts": None if hop_shifts is None else hop_shifts.tolist(),
             "num_nodes": graph.num_nodes, "graph": str(Path(graph_dir).resolve()),
             "graph_digest": graph.digest, "block_bits": block,
             "seconds": round(seconds, 3),
@@ -59,11 +61,12 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
         }
         writer.write_header({**summary, "created": utc_now()})
         writer.commit()
-    return {k: v for k, v in summary.items() if k != "thresholds"}
+    return {k: v for k, v in summary.items() if k not in ("thresholds", "hop_shifts")}
 
 
-def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None):
-    """Open a codes directory: ``(CodeSpec, packed uint8 [n, c/8] memory map, thresholds)``.
+def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None) -> Codes:
+    """Open a codes directory: its :class:`~hashembed.coding.coder.Codes` (``packed`` a
+    ``uint8 [n, c/8]`` memory map).
 
     Args:
         graph_digest: if given, the codes must have been made from the graph directory with
@@ -82,4 +85,7 @@ def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None):
     check_packed(packed, spec.bits)
     thresholds = None if content["thresholds"] is None else np.array(content["thresholds"],
                                                                      np.float64)
-    return spec, packed, thresholds
+    # codes made before multi-hop coding have no "hop_shifts": they are 1-hop codes
+    shifts = content.get("hop_shifts")
+    return Codes(spec, packed, thresholds,
+                 None if shifts is None else np.array(shifts, dtype=np.int64))

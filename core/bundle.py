@@ -110,6 +110,8 @@ class Manifest:
         code_spec: how codes were made and are read.
         thresholds: per-bit medians ``float [c]`` of the hash projection (``None`` for random
             codes); what codes an unseen node.
+        hop_shifts: ``int [K - 1][c]``, how multi-hop hash codes rescaled each further hop
+            (:mod:`hashembed.coding.coder`); ``None`` for 1-hop and random codes.
         graph, model: see :class:`GraphInfo`, :class:`ModelInfo`.
         opset: the ONNX opset the model file actually declares.
         tolerance: max abs ONNX Runtime vs PyTorch difference the export accepted.
@@ -137,9 +139,19 @@ class Manifest:
     package_version: str = __version__
     created: str = ""
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hop_shifts: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         problems = []
+        spec = self.code_spec
+        want_shifts = spec.scheme == "hash" and spec.hops > 1
+        if (self.hop_shifts is not None) != want_shifts or (want_shifts and (
+                len(self.hop_shifts) != spec.hops - 1
+                or any(len(row) != spec.bits for row in self.hop_shifts))):
+            shape = "absent" if self.hop_shifts is None else \
+                f"{len(self.hop_shifts)} x {sorted({len(r) for r in self.hop_shifts})}"
+            problems.append(f"hop shifts {shape} for {spec.scheme} codes of {spec.hops} hops "
+                            f"and c = {spec.bits} (multi-hop hash codes have K - 1 x c)")
         if self.thresholds is not None and len(self.thresholds) != self.code_spec.bits:
             problems.append(f"{len(self.thresholds)} thresholds for c = {self.code_spec.bits} "
                             "bits")
@@ -174,6 +186,7 @@ class Manifest:
             "code_spec": {**self.code_spec.to_dict(),
                           "num_codebooks": self.code_spec.num_codebooks},
             "thresholds": None if self.thresholds is None else list(self.thresholds),
+            "hop_shifts": None if self.hop_shifts is None else [list(r) for r in self.hop_shifts],
             "graph": asdict(self.graph),
             "model": asdict(self.model),
             "onnx": {"opset": self.opset, "file": MODEL_FILE},
@@ -195,6 +208,10 @@ class Manifest:
             return cls(
                 code_spec=CodeSpec.from_dict(spec),
                 thresholds=None if thresholds is None else tuple(float(t) for t in thresholds),
+                # manifests written before multi-hop codes have none: their codes are 1-hop
+                hop_shifts=None if data.get("hop_shifts") is None else tuple(
+                    tuple(_typed({"shift": s}, "shift", "int") for s in row)
+                    for row in data["hop_shifts"]),
                 graph=GraphInfo(**{f.name: _typed(data["graph"], f.name, f.type)
                                    for f in fields(GraphInfo)}),
                 model=ModelInfo(**{f.name: _typed(data["model"], f.name, f.type)

@@ -33,6 +33,7 @@ SUPPORTED_BITS_PER_INDEX = (1, 2, 4, 8, 16)
 DEFAULT_BITS_PER_INDEX = 4
 CODE_SCHEMES = ("hash", "random")
 PROJECTIONS = ("gaussian", "rademacher")
+MAX_HOPS = 4  # walk lengths the hash coder sums (hops = 1 is the paper's coding)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class CodeSpec:
         seed: seed of the random projection (hash) or of the bits (random).
         projection: distribution of the hash projection, ``"gaussian"`` or ``"rademacher"``
             (±1). Both are zero-mean, so the bits do not encode degree.
+        hops: ``K``, the hash scheme projects ``(A + I)^K R``: the walks of up to ``K``
+            steps from a node, so ``K = 1`` is the paper's coding (the node's own
+            neighbour set) and ``K = 2, 3`` reach the community a class lives in
+            (:mod:`hashembed.coding.coder`). ``1`` for random codes.
 
     Example:
         >>> spec = CodeSpec("hash", bits=128, bits_per_index=8)
@@ -59,8 +64,15 @@ class CodeSpec:
     bits_per_index: int = DEFAULT_BITS_PER_INDEX
     seed: int = 0
     projection: str = "gaussian"
+    hops: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.hops, bool) or not isinstance(self.hops, int) \
+                or not 1 <= self.hops <= MAX_HOPS:
+            raise ConfigError(f"hops={self.hops!r} must be an integer from 1 to {MAX_HOPS}")
+        if self.scheme == "random" and self.hops != 1:
+            raise ConfigError(f"random codes read no graph: hops={self.hops} needs "
+                              "scheme='hash'")
         if self.scheme not in CODE_SCHEMES:
             raise ConfigError(f"code scheme {self.scheme!r} is not one of {CODE_SCHEMES}")
         if self.projection not in PROJECTIONS:

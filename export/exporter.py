@@ -132,6 +132,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
         manifest = writer.write_manifest(Manifest(
             code_spec=spec,
             thresholds=None if run.thresholds is None else tuple(run.thresholds.tolist()),
+            hop_shifts=None if run.hop_shifts is None else tuple(
+                tuple(int(s) for s in row) for row in run.hop_shifts),
             graph=GraphInfo(graph.name, graph.num_nodes, graph.num_edges // 2, nnz),
             model=ModelInfo(num_classes=config.num_classes,
                             embedding_dim=run.decoder_config.embedding_dim,

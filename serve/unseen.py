@@ -6,7 +6,12 @@ neighbours ``N(x)`` (existing nodes) and a key:
 
 * its code is what the coder would have given it: ``p = R[key(x)] + sum_{u in N(x)} R[key(u)]``
   thresholded at the per-bit medians stored in the bundle (random codes: the keyed random
-  bits); existing nodes' codes and the thresholds stay as they are;
+  bits); existing nodes' codes and the thresholds stay as they are. For multi-hop codes
+  (``K = hops``) ``p`` is row ``x`` of ``Â'^K R`` on the graph with ``x`` and its edges
+  added, with the coder's stored per-hop shifts: the walks of up to ``K`` steps from ``x``
+  lie within ``K - 1`` hops of ``N(x)``, so ``p`` is computed exactly on that neighbourhood
+  (:func:`multi_hop_projection`). With a serving fan-out cap the neighbourhood is capped as
+  for the model's input, and the code is then an approximation of the uncapped one;
 * its output is the model's on the graph with ``x`` and its edges added: the in-edges of every
   node within ``edge_hops - 1`` hops of ``x`` — the neighbourhood of ``N(x)`` the bundle's CSR
   gives, plus ``u -> x`` and ``x -> u`` for every ``u`` in ``N(x)``.
@@ -25,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashembed.core.codeformat import pack_codes, take_codes
-from hashembed.core.projection import new_node_bits, random_bits
+from hashembed.core.projection import (FIXED_POINT_SCALE, new_node_bits, projection_fixed,
+                                       random_bits)
 from hashembed.serve.subgraph import Subgraph, k_hop_subgraph
 
 
@@ -45,15 +51,46 @@ def default_key(neighbour_keys: np.ndarray) -> np.uint64:
                                     "little"))
 
 
-def unseen_code(node: UnseenNode, keys_of_rows, manifest) -> np.ndarray:
-    """``uint8 [1, c/8]``: the packed code of an unseen node (module docstring)."""
+def unseen_code(node: UnseenNode, keys_of_rows, manifest, indptr=None, indices=None
+                ) -> np.ndarray:
+    """``uint8 [1, c/8]``: the packed code of an unseen node (module docstring). Multi-hop
+    codes need the graph's CSR (``indptr``, ``indices``)."""
     spec = manifest.code_spec
     if spec.scheme == "random":
         bits = random_bits(np.array([node.key]), 0, spec.bits, spec.seed)[0]
-    else:
+    elif spec.hops == 1:
         bits = new_node_bits(int(node.key), keys_of_rows(node.neighbour_rows),
                              np.asarray(manifest.thresholds), spec.seed, spec.projection)
+    else:
+        p = multi_hop_projection(indptr, indices, node, keys_of_rows, manifest)
+        bits = p > np.asarray(manifest.thresholds, dtype=np.float64) * FIXED_POINT_SCALE
     return pack_codes(bits[None, :])
+
+
+def multi_hop_projection(indptr, indices, node: UnseenNode, keys_of_rows, manifest
+                         ) -> np.ndarray:
+    """``int64 [c]``: row ``x`` of ``Â'^K R`` for the unseen node ``x``, with the coder's hop
+    shifts, ``Â'`` the adjacency (plus self-loops) with ``x`` and its edges added.
+
+    Hop ``h`` needs hop ``h - 1``'s sums at nodes one step closer to ``x``, so iterating on
+    the subgraph of in-edges of the nodes within ``K - 2`` hops of ``N(x)`` (plus ``x``'s
+    edges) gives ``x`` its exact value even though the nodes at its rim get partial sums
+    (they are read only at hop 0, as ``R``). Integer arithmetic (int64, at most ``2^52`` a
+    sum: the coder's shifts keep it there), so the order of the sums does not matter.
+    """
+    spec = manifest.code_spec
+    sub, x = unseen_subgraph(indptr, indices, node, spec.hops, manifest.fanout_cap)
+    keys = np.concatenate([keys_of_rows(sub.nodes), np.array([node.key], dtype=np.uint64)])
+    p = projection_fixed(keys, 0, spec.bits, spec.seed, spec.projection).astype(np.int64)
+    src, dst = sub.edge_index
+    shifts = np.asarray(manifest.hop_shifts, dtype=np.int64)
+    for hop in range(spec.hops):
+        if hop:
+            p >>= shifts[hop - 1]  # floor(p / 2^s): the coder's rescaling, exactly
+        walked = p.copy()
+        np.add.at(walked, dst, p[src])
+        p = walked
+    return p[x]
 
 
 def unseen_subgraph(indptr, indices, node: UnseenNode, edge_hops: int,
@@ -86,5 +123,6 @@ def unseen_inputs(bundle, node: UnseenNode, keys_of_rows) -> tuple[np.ndarray, n
                              manifest.fanout_cap)
     table = bundle.codes
     existing = table.take(sub.nodes) if hasattr(table, "verify") else take_codes(table, sub.nodes)
-    codes = np.concatenate([existing, unseen_code(node, keys_of_rows, manifest)])
+    codes = np.concatenate([existing, unseen_code(node, keys_of_rows, manifest, bundle.indptr,
+                                                  bundle.indices)])
     return codes, sub.edge_index, x

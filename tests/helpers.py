@@ -106,3 +106,44 @@ def full_graph_outputs(run) -> dict:
     with torch.no_grad():
         logits, embeddings = run.model(run.node_input(), torch.from_numpy(run.graph.edges()))
     return {OUTPUT_LOGITS: logits.numpy(), OUTPUT_EMBEDDINGS: embeddings.numpy()}
+
+
+def walk_projection_reference(edges: np.ndarray, n: int, keys: np.ndarray, spec,
+                              shifts: np.ndarray | None = None):
+    """``Â^K R`` in exact integers (int64, checked never to come near overflow), an edge at
+    a time: the multi-hop coder's oracle.
+
+    Between hops every column is floored by ``2^s``: ``shifts [K - 1, c]`` if given, else the
+    coder's rule recomputed here (the least ``s`` keeping ``(max degree + 1) · max |p_j| /
+    2^s`` below ``2^52``). Returns ``(p int64 [n, c], shifts int64 [K - 1, c])``.
+    """
+    from hashembed.core.projection import projection_fixed
+
+    src, dst = np.asarray(edges[0]), np.asarray(edges[1])
+    max_degree = int(np.bincount(dst, minlength=n).max())
+    p = projection_fixed(keys, 0, spec.bits, spec.seed, spec.projection).astype(np.int64)
+    used = np.zeros((max(spec.hops - 1, 0), spec.bits), dtype=np.int64)
+    for hop in range(spec.hops):
+        if hop:
+            for j in range(spec.bits):
+                bound = (max_degree + 1) * int(np.abs(p[:, j]).max())
+                used[hop - 1, j] = (max(0, bound.bit_length() - 52) if shifts is None
+                                    else shifts[hop - 1, j])
+            p = p >> used[hop - 1]  # floor(p / 2^s), column by column
+        assert (max_degree + 1) * int(np.abs(p).max()) < 2**62, "the oracle would overflow"
+        walked = p.copy()
+        np.add.at(walked, dst, p[src])
+        p = walked
+    return p, used
+
+
+def bits_at_median(p) -> np.ndarray:
+    """``p > median`` per column of exact integers ``p`` (``bool [n, c]``); asserts that no
+    two values tie at a median (for odd ``n`` the median value itself occurs once), so the
+    coder's tie-breaking plays no part."""
+    n = p.shape[0]
+    column = np.sort(p, axis=0)
+    twice_median = 2 * column[n // 2] if n % 2 else column[n // 2 - 1] + column[n // 2]
+    at_median = (2 * p == twice_median).sum(axis=0)
+    assert (at_median <= n % 2).all(), f"values tie at a median: {at_median}"
+    return 2 * p > twice_median

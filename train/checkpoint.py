@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from hashembed import __version__
+from hashembed.coding.coder import Codes
 from hashembed.core.artifact import ArtifactFormat, ArtifactWriter, utc_now
 from hashembed.core.codeformat import CodeSpec, check_packed
 from hashembed.core.errors import HashembedError, RunCorruptError, RunExistsError
@@ -72,6 +73,7 @@ class Run:
     graph: Graph
     code_spec: CodeSpec | None
     thresholds: np.ndarray | None
+    hop_shifts: np.ndarray | None  # int64 [K - 1, c] of multi-hop hash codes, else None
     codes: np.ndarray | None
     model_config: ModelConfig
     decoder_config: DecoderConfig | None
@@ -102,15 +104,15 @@ class RunWriter(ArtifactWriter):
     def __init__(self, out_dir: str | Path, overwrite: bool = False, inputs=()):
         super().__init__(RUN_FORMAT, out_dir, overwrite=overwrite, inputs=inputs)
 
-    def save(self, model: NodeClassifier, graph: Graph, code_spec: CodeSpec | None,
-             thresholds: np.ndarray | None, codes: np.ndarray | None, train_config: TrainConfig,
-             metrics: dict, holdout=None, extra: dict | None = None) -> str:
+    def save(self, model: NodeClassifier, graph: Graph, codes: Codes | None,
+             train_config: TrainConfig, metrics: dict, holdout=None,
+             extra: dict | None = None) -> str:
         """Write every file into the staging directory, ``run.json`` last; returns the run id.
 
         ``extra``: more entries for ``checkpoint.pt`` (a link run's scorer weights)."""
         run_id = uuid.uuid4().hex
         if codes is not None:
-            self.save_array(CODES_FILE, codes)
+            self.save_array(CODES_FILE, codes.packed)
         masks = graph.masks or {}
         # a graph read from a graph directory is referenced, not copied (labels and the
         # run's split are kept here either way)
@@ -136,8 +138,11 @@ class RunWriter(ArtifactWriter):
         checkpoint = {
             "format": RUN_FORMAT.name, "format_version": RUN_FORMAT.version, "run_id": run_id,
             "parts": {name: sha256_file(self.file(name)) for name in self._files},
-            "code_spec": None if code_spec is None else code_spec.to_dict(),
-            "thresholds": None if thresholds is None else thresholds.tolist(),
+            "code_spec": None if codes is None else codes.spec.to_dict(),
+            "thresholds": None if codes is None or codes.thresholds is None else
+            codes.thresholds.tolist(),
+            "hop_shifts": None if codes is None or codes.hop_shifts is None else
+            codes.hop_shifts.tolist(),
             "decoder": None if decoder_config is None else decoder_config.to_dict(),
             "id_encoder": None if id_config is None else id_config.to_dict(),
             "model": model.config.to_dict(),
@@ -239,12 +244,16 @@ def load_run(run_dir: str | Path) -> Run:
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
     thresholds = None if ckpt["thresholds"] is None else \
         np.array(ckpt["thresholds"], np.float64)
+    # runs saved before multi-hop coding have no "hop_shifts": their codes are 1-hop
+    shifts = ckpt.get("hop_shifts")
+    hop_shifts = None if shifts is None else np.array(shifts, dtype=np.int64)
     holdout = None
     if (run_dir / HOLDOUT_FILE).is_file():
         from hashembed.graph.holdout import HeldOut
 
         holdout = HeldOut.from_dict(json.loads((run_dir / HOLDOUT_FILE).read_text()))
     config = RunConfig.from_dict(ckpt["run"], strict=False)
-    return Run(run_dir, manifest["run_id"], model, graph, code_spec, thresholds, codes,
+    return Run(run_dir, manifest["run_id"], model, graph, code_spec, thresholds, hop_shifts,
+               codes,
                model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics, config,
                holdout)

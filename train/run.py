@@ -25,7 +25,7 @@ from hashembed.train.linkpred import LinkScorer, LinkSplit, fit_links
 from hashembed.train.model import build_model, sparse_adjacency
 from hashembed.train.minibatch import BatchConfig, memory_plan, node_loader
 from hashembed.train.metrics import multilabel_f1
-from hashembed.train.runconfig import RunConfig
+from hashembed.train.runconfig import HOPS_AUTO, PROBED_HOPS, RunConfig
 from hashembed.graph.splits import parse_split
 from hashembed.train.trainer import (MULTILABEL_MICRO_F1, Task, TrainConfig, fit,
                                      full_batch_loaders, majority_accuracy, resolve_device)
@@ -129,9 +129,10 @@ def _train(graph: Graph, config: RunConfig, progress: bool, task: Task, writer: 
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
-    code_spec, codes, thresholds, stats = _codes(graph, config.code_spec(), codes_dir, progress)
-    if code_spec is not None:
-        node_input = None if batch is not None else torch.from_numpy(np.asarray(codes))
+    codes, stats = _codes(graph, config, codes_dir, progress)
+    code_spec = None if codes is None else codes.spec
+    if codes is not None:
+        node_input = None if batch is not None else torch.from_numpy(np.asarray(codes.packed))
     else:
         node_input = torch.arange(graph.num_nodes)
     coding_seconds = time.perf_counter() - started
@@ -143,7 +144,8 @@ def _train(graph: Graph, config: RunConfig, progress: bool, task: Task, writer: 
         loaders = full_batch_loaders(node_input, adj_t, torch.from_numpy(graph.targets()),
                                      graph.masks, resolve_device(train_config.device))
     else:
-        loaders = _sampled_loaders(graph, codes, model, train_config, batch, config.dim)
+        loaders = _sampled_loaders(graph, None if codes is None else codes.packed, model,
+                                   train_config, batch, config.dim)
     result = fit(model, loaders, train_config, progress, task)
 
     metrics = {
@@ -162,36 +164,50 @@ def _train(graph: Graph, config: RunConfig, progress: bool, task: Task, writer: 
                                                  result.logits["test"])[1]
     if holdout is not None:
         metrics["holdout_nodes"] = len(holdout.ids)
-    metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, train_config,
-                                    metrics, holdout, extra={"run": config.to_dict()})
+    metrics["run_id"] = writer.save(model, graph, codes, train_config, metrics, holdout,
+                                    extra={"run": config.to_dict()})
     return json_safe(metrics)
 
 
-def _codes(graph: Graph, code_spec: CodeSpec | None, codes_dir, progress: bool):
-    """``(code_spec, codes, thresholds, stats)`` of a run: codes read from ``codes_dir`` (made
-    beforehand from the same graph directory with ``code_spec``, else refused), else made
-    now; all ``None`` (stats ``{}``) without ``code_spec``."""
+def _codes(graph: Graph, config: RunConfig, codes_dir, progress: bool):
+    """``(codes, stats)`` of a run: :class:`~hashembed.coding.coder.Codes` read from
+    ``codes_dir`` (made beforehand from the same graph directory with the run's code spec,
+    else refused; ``--hops auto`` takes their ``K``), else made now (``--hops auto``: by
+    :func:`~hashembed.coding.probe.choose_hops`, whose record joins ``stats`` as
+    ``"hops"``); ``(None, {})`` without codes."""
+    code_spec = config.code_spec()
     if code_spec is None:
-        return None, None, None, {}
+        return None, {}
+    probe = None
     if codes_dir is not None:
         from hashembed.coding.codesdir import read_codes
 
         if graph.source_dir is None:
             raise ConfigError("--codes goes with --graph (codes are made from a graph directory)")
-        spec, codes, thresholds = read_codes(codes_dir, graph.source_dir.digest)
+        made = read_codes(codes_dir, graph.source_dir.digest)
+        spec = made.spec
+        if config.hops == HOPS_AUTO:  # nothing to choose: the codes were made with their K
+            code_spec = config.code_spec(hops=spec.hops)
+            log.info("--hops auto with --codes: the codes' K = %d", spec.hops)
         if spec != code_spec:  # the run's saved config must make these very codes
             differ = [f"{k} {getattr(spec, k)!r} (the run: {getattr(code_spec, k)!r})"
-                      for k in ("scheme", "bits", "bits_per_index", "seed", "projection")
+                      for k in ("scheme", "bits", "bits_per_index", "seed", "projection",
+                                "hops")
                       if getattr(spec, k) != getattr(code_spec, k)]
             raise ConfigError(f"{codes_dir} holds codes of another spec: {', '.join(differ)}; "
                               "pass the codes' settings (--coding, --bits, --bits-per-index, "
-                              "--seed, --projection) or make codes with the run's")
+                              "--seed, --projection, --hops) or make codes with the run's")
+    elif config.hops == HOPS_AUTO:
+        from hashembed.coding.probe import choose_hops
+
+        probe = choose_hops(graph, code_spec, PROBED_HOPS, progress=progress)
+        made = probe.codes
+        log.info("--hops auto: K = %d (bits-only probe %s)", probe.hops, probe.record()["probe"])
     else:
         made = make_codes(graph, code_spec, progress=progress)
-        codes, thresholds = made.packed, made.thresholds
-    stats = code_stats(codes, code_spec.bits)
+    stats = code_stats(made.packed, code_spec.bits)
     log.info("codes: %s", stats)
-    return code_spec, codes, thresholds, stats
+    return made, {**stats, **({"hops": probe.record()} if probe is not None else {})}
 
 
 def _run_record(graph: Graph, config: RunConfig, code_spec: CodeSpec | None, stats: dict,
@@ -209,7 +225,9 @@ def _run_record(graph: Graph, config: RunConfig, code_spec: CodeSpec | None, sta
         "coding": code_spec.scheme if code_spec is not None else (
             "none" if id_encoder is None or id_encoder.kind == "table" else id_encoder.kind),
         "bits_per_node": 0 if code_spec is None else code_spec.bits,
-        "code_stats": stats,
+        "code_stats": {k: v for k, v in stats.items() if k != "hops"},
+        "hops": None if code_spec is None else code_spec.hops,
+        "hops_probe": stats.get("hops"),  # --hops auto: the bits-only probe's scores
         "bytes": memory_report(model, graph.num_nodes, code_spec, embedding_dim),
         "seconds": {"coding": coding_seconds, "total": time.perf_counter() - started},
         "config": {
@@ -260,10 +278,11 @@ def train_link_run(graph: Graph, split: LinkSplit, config: RunConfig, out_dir: s
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
         torch.manual_seed(link_config.seed)
         started = time.perf_counter()
-        code_spec, codes, thresholds, stats = _codes(graph, config.code_spec(), None, progress)
+        codes, stats = _codes(graph, config, None, progress)
+        code_spec = None if codes is None else codes.spec
         node_input = torch.arange(graph.num_nodes)
-        if code_spec is not None:
-            node_input = torch.from_numpy(np.asarray(codes))
+        if codes is not None:
+            node_input = torch.from_numpy(np.asarray(codes.packed))
         coding_seconds = time.perf_counter() - started
         model = build_model(model_config, config.decoder_config(), graph.num_nodes, config.dim,
                             config.id_encoder(graph.num_nodes))
@@ -278,8 +297,7 @@ def train_link_run(graph: Graph, split: LinkSplit, config: RunConfig, out_dir: s
         metrics["config"]["link"] = asdict(link_config)
         record = TrainConfig(epochs=link_config.epochs, patience=link_config.epochs,
                              lr=link_config.lr, seed=link_config.seed)
-        metrics["run_id"] = writer.save(model, graph, code_spec, thresholds, codes, record,
-                                        metrics, extra={"link_scorer": scorer.state_dict(),
+        metrics["run_id"] = writer.save(model, graph, codes, record, metrics, extra={"link_scorer": scorer.state_dict(),
                                                         "run": config.to_dict()})
         writer.commit()
     return json_safe(metrics)

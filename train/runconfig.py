@@ -21,7 +21,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hashembed.core.codeformat import DEFAULT_BITS_PER_INDEX, PROJECTIONS, CodeSpec
+from hashembed.core.codeformat import DEFAULT_BITS_PER_INDEX, MAX_HOPS, PROJECTIONS, CodeSpec
 from hashembed.core.errors import ConfigError
 from hashembed.graph.splits import parse_split
 from hashembed.train.defaults import (DEVICES, EVAL_BATCH_SIZE, LINK_BATCH_SIZE, LINK_EPOCHS,
@@ -66,6 +66,24 @@ def _flag(help: str, type=None, choices=None, task: str | None = None) -> dict:
     return {"help": help, "type": type, "choices": choices, "task": task}
 
 
+HOPS_AUTO = "auto"
+PROBED_HOPS = (1, 2, 3)  # what --hops auto chooses from
+
+
+def parse_hops(text: str | int) -> int | str:
+    """``"auto"`` or a walk length ``1 .. MAX_HOPS`` (``"2"`` -> ``2``)."""
+    if text == HOPS_AUTO:
+        return HOPS_AUTO
+    try:
+        hops = int(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--hops {text!r}: expected auto or an integer from 1 to "
+                          f"{MAX_HOPS}") from None
+    if isinstance(text, bool) or not 1 <= hops <= MAX_HOPS or str(hops) != str(text).strip():
+        raise ConfigError(f"--hops {text!r}: expected auto or an integer from 1 to {MAX_HOPS}")
+    return hops
+
+
 def _split(text: str) -> str:
     parse_split(text)  # refuse a bad split when the flag is read
     return text
@@ -103,6 +121,11 @@ class RunConfig:
         "b, bits read as one codebook index (1, 2, 4, 8, 16)", int))
     projection: str = field(default="gaussian", metadata=_flag(
         "distribution of the hash projection", choices=PROJECTIONS))
+    hops: int | str = field(default=1, metadata=_flag(
+        "K: hash codes project the walk counts (A + I)^K R, the walks of up to K steps from "
+        "a node (1: the paper's coding, the node's neighbour set); auto: the K of 1, 2, 3 "
+        "whose bits alone best predict the training labels (a linear probe, seconds, "
+        "recorded in metrics.json; with --codes, the codes' own K)", parse_hops))
     codebook_dim: int = field(default=64, metadata=_flag("d_c, width of a codebook row", int))
     decoder_hidden: int | None = field(default=None, metadata=_flag(
         "the code decoder's MLP hidden width (default: --hidden)", int))
@@ -179,6 +202,9 @@ class RunConfig:
                                   f"{self.layers}-layer GNN; give one per layer")
         if self.split is not None:
             parse_split(self.split)
+        object.__setattr__(self, "hops", parse_hops(self.hops))
+        if self.coding == "random" and self.hops != 1:
+            raise ConfigError(f"--hops {self.hops} reads the graph: random codes do not")
 
     # -- the parts each stage takes ------------------------------------------------------
 
@@ -187,12 +213,15 @@ class RunConfig:
         """Whether nodes are bit codes read by a decoder (``hash``/``random``)."""
         return self.coding in ("hash", "random")
 
-    def code_spec(self) -> CodeSpec | None:
-        """How nodes are coded (``None`` without codes)."""
+    def code_spec(self, hops: int | None = None) -> CodeSpec | None:
+        """How nodes are coded (``None`` without codes); ``hops`` resolves ``--hops auto``
+        (without it, an automatic run's spec has ``hops=1``)."""
         if not self.coded:
             return None
+        if hops is None:
+            hops = 1 if self.hops == HOPS_AUTO else self.hops
         return CodeSpec(self.coding, bits=self.bits, bits_per_index=self.bits_per_index,
-                        seed=self.seed, projection=self.projection)
+                        seed=self.seed, projection=self.projection, hops=hops)
 
     def decoder_config(self) -> "DecoderConfig | None":
         """The code decoder's shape (``None`` without codes)."""
@@ -245,6 +274,8 @@ class RunConfig:
             given.append("--metric (other than hits@20)")
         if link and self.device == "cuda":
             given.append("--device cuda")
+        if link and self.hops == HOPS_AUTO:
+            given.append("--hops auto (it probes node labels)")
         if not link and self.metric == LINK_METRIC:
             raise ConfigError("--metric hits@20 scores link prediction (ogbl-ddi); this graph "
                               "trains node classification")

@@ -26,7 +26,7 @@ def _cmd_bench_accuracy(a: argparse.Namespace) -> int:
 
     run_accuracy_bench(a.suite, a.data_root, a.out, progress=not a.quiet,
                        datasets=a.datasets, methods=a.methods,
-                       bits_per_index=a.bits_per_index, merge=a.merge,
+                       bits_per_index=a.bits_per_index, merge=a.merge, hops=a.hops,
                        resume=a.resume)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
@@ -63,10 +63,13 @@ def _cmd_bench_fanout(a: argparse.Namespace) -> int:
 def _cmd_bench_synth_accuracy(a: argparse.Namespace) -> int:
     from hashembed.bench.synth_accuracy import run_synth_accuracy_bench
 
-    run_synth_accuracy_bench(a.num_nodes, synth_settings(a), methods=a.methods, seeds=a.seeds,
-                             bits=a.bits, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size,
-                             fanout=a.fanout, memory_gb=a.memory_gb, work=a.work,
-                             resume=a.resume, out=a.out)
+    like = None if a.like is None else {"dataset": a.like, "copies": a.copies,
+                                        "rewire": a.rewire}
+    run_synth_accuracy_bench(None if like else a.num_nodes, synth_settings(a),
+                             methods=a.methods, seeds=a.seeds, bits=a.bits, epochs=a.epochs,
+                             lr=a.lr, batch_size=a.batch_size, fanout=a.fanout,
+                             memory_gb=a.memory_gb, work=a.work, resume=a.resume, out=a.out,
+                             hops=a.hops, like=like, data_root=a.data_root)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -75,7 +78,8 @@ def _cmd_bench_inductive(a: argparse.Namespace) -> int:
     from hashembed.bench.inductive import run_inductive_bench
 
     run_inductive_bench(a.data_root, datasets=a.datasets, methods=a.methods, seeds=a.seeds,
-                        fraction=a.fraction, bits=a.bits, out=a.out, progress=not a.quiet)
+                        fraction=a.fraction, bits=a.bits, out=a.out, progress=not a.quiet,
+                        hops=a.hops)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -132,6 +136,8 @@ def add_parser(sub) -> None:
                    help="run only these methods (table hash random hashing_trick qr degree)")
     p.add_argument("--bits-per-index", type=int,
                    help="b of the coded methods' decoder (default 8: m = c/8 codebooks of 256)")
+    p.add_argument("--hops", help="K of the hash codes, 1 .. 4 or auto (default 1: the "
+                   "paper's coding; random codes stay 1-hop)")
     p.add_argument("--merge", action="store_true",
                    help="keep the runs already in --out except the (dataset, method) pairs "
                         "this call runs (re-run part of a suite)")
@@ -189,6 +195,15 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
                    help="one run per method and seed (the seed draws split, codes, init)")
     p.add_argument("--bits", type=int, default=128, help="code bits c")
+    p.add_argument("--hops", type=int, default=1, help="K of the hash codes (default 1)")
+    p.add_argument("--like", metavar="DATASET", help="the second graph model: copies of this "
+                   "dataset (synth --like) instead of the group model; --num-nodes is ignored")
+    p.add_argument("--copies", type=int, default=370, help="with --like: copies (default "
+                   "370: 10^6 nodes of Cora)")
+    p.add_argument("--rewire", type=float, default=0.1, help="with --like: share of edges "
+                   "moved between copies (default 0.1)")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
+                   help="with --like: folder of the named datasets")
     p.add_argument("--epochs", type=int, default=20,
                    help="epochs over the training seeds (also the patience)")
     p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
@@ -215,6 +230,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--fraction", type=float, default=0.1, help="labelled nodes held out")
     p.add_argument("--bits", type=int, default=128)
+    p.add_argument("--hops", default=1, help="K of the hash codes, 1 .. 4 or auto (default 1)")
     p.add_argument("--out", type=Path, default=Path("runs/bench/inductive.json"))
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_bench_inductive)

@@ -14,7 +14,7 @@ def _cmd_codes(a: argparse.Namespace) -> int:
     from hashembed import pipeline
 
     spec = CodeSpec(a.scheme, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
-                    projection=a.projection)
+                    projection=a.projection, hops=a.hops)
     summary = pipeline.make_codes(a.graph_dir, spec, a.out, memory_gb=a.memory_gb,
                                   overwrite=a.overwrite, progress=not a.quiet)
     print(json.dumps(summary, indent=2))
@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
                    help=f"the random projection's entries (default {default.projection})")
     p.add_argument("--seed", type=int, default=default.seed,
                    help=f"seeds the projection (default {default.seed})")
+    p.add_argument("--hops", type=int, default=default.hops,
+                   help="K: hash codes project the walks of up to K steps, (A + I)^K R "
+                   f"(default {default.hops}, the paper's coding)")
     p.add_argument("--memory-gb", type=float, default=4.0,
                    help="memory for a block of bits (default 4; sets the block size)")
     p.add_argument("--out", type=Path, required=True, help="codes directory to write")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from hashembed import pipeline
+from hashembed.pipeline import DEFAULT_DATA_ROOT
 
 
 # the synthetic graph model's flags (`hashembed synth`, `bench synth-accuracy`): defaults
@@ -59,12 +60,23 @@ def _cmd_graph_build(a: argparse.Namespace) -> int:
 
 
 def _cmd_synth(a: argparse.Namespace) -> int:
+    from hashembed.core.errors import ConfigError
     from hashembed.core.graphdir import open_graph
     from hashembed.graph.synth import SynthConfig, clustering_coefficient
 
-    config = SynthConfig(a.num_nodes, seed=a.seed, **synth_settings(a))
-    header = pipeline.synth_graph(config, a.out, memory_gb=a.memory_gb,
-                                  overwrite=a.overwrite, progress=not a.quiet)
+    if (a.num_nodes is None) == (a.like is None):
+        raise ConfigError("synth takes --num-nodes (the group model) or --like DATASET (copies "
+                          "of a real graph), one of the two")
+    if a.like is not None:
+        from hashembed.graph.synth_like import LikeConfig
+
+        header = pipeline.synth_like(a.like, LikeConfig(a.copies, a.rewire, a.seed), a.out,
+                                     data_root=a.data_root, memory_gb=a.memory_gb,
+                                     overwrite=a.overwrite, progress=not a.quiet)
+    else:
+        config = SynthConfig(a.num_nodes, seed=a.seed, **synth_settings(a))
+        header = pipeline.synth_graph(config, a.out, memory_gb=a.memory_gb,
+                                      overwrite=a.overwrite, progress=not a.quiet)
     graph = open_graph(a.out)
     summary = {k: v for k, v in header.to_dict().items() if k != "files"}
     summary["avg_degree"] = header.num_csr_entries / header.num_nodes
@@ -93,10 +105,19 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_graph_build)
 
-    p = sub.add_parser("synth", help="a labelled synthetic graph with small dense groups "
-                       "nested in classes, written as a graph directory")
-    p.add_argument("--num-nodes", type=int, required=True)
+    p = sub.add_parser("synth", help="a labelled synthetic graph, written as a graph "
+                       "directory: small dense groups nested in classes (--num-nodes), or "
+                       "copies of a real graph rewired between them (--like)")
+    p.add_argument("--num-nodes", type=int, help="nodes of the group model")
     add_synth_model_flags(p)
+    p.add_argument("--like", metavar="DATASET", help="copy this named dataset (e.g. "
+                   "planetoid-cora) --copies times instead (hashembed.graph.synth_like)")
+    p.add_argument("--copies", type=int, default=2, help="with --like: copies (n = copies x "
+                   "the dataset's nodes; default 2)")
+    p.add_argument("--rewire", type=float, default=0.1, help="with --like: share of each "
+                   "copy's edges whose far end moves to its twin in another copy (default 0.1)")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
+                   help="with --like: folder of the named datasets")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives the same graph")
     p.add_argument("--memory-gb", type=float, default=4.0, help="budget for the edge sort")
     p.add_argument("--out", type=Path, required=True, help="graph directory to write")

@@ -95,3 +95,34 @@ def test_bench_decode_command_writes_json(tmp_path, capsys):
                  "--dim", "8", "--repeats", "1", "--out", str(out)]) == 0
     assert "| fp32 table gather |" in capsys.readouterr().out
     assert json.loads(out.read_text())["config"]["num_nodes"] == 400
+
+
+def test_hops_auto_trains_exports_and_serves_new_nodes(tmp_path):
+    """``--hops auto`` on bundled Cora: the probe's choice and scores are recorded, the
+    multi-hop bundle carries its shifts, and a new node is served from its neighbours."""
+    from hashembed.core.bundle import read_manifest
+
+    assert main(["train", "--dataset", "cora", "--hops", "auto", "--bits", "32", "--epochs",
+                 "3", "--device", "cpu", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    probe = metrics["hops_probe"]
+    assert set(probe["probe"]) == {"1", "2", "3"} and probe["metric"] == "accuracy"
+    assert metrics["hops"] == probe["chosen"] == max(
+        (1, 2, 3), key=lambda k: (probe["probe"][str(k)], -k))
+    assert metrics["config"]["run"]["hops"] == "auto"
+    assert metrics["config"]["code_spec"]["hops"] == metrics["hops"]
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "b"),
+                 "--probe-nodes", "16"]) == 0
+    manifest = read_manifest(tmp_path / "b")
+    assert manifest.code_spec.hops == metrics["hops"]
+    assert (manifest.hop_shifts is None) == (metrics["hops"] == 1)
+    (tmp_path / "new.json").write_text('[{"neighbors": [3, 17, 42]}]')
+    done = run_cli("predict", tmp_path / "b", "--new-node-neighbors", tmp_path / "new.json")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)[0]["logits"]) == 7
+
+
+def test_link_prediction_refuses_hops_auto(tmp_path, capsys):
+    assert main(["train", "--dataset", "ogbl-ddi", "--hops", "auto", "--out",
+                 str(tmp_path / "run")]) == 2
+    assert "--hops auto (it probes node labels)" in capsys.readouterr().err

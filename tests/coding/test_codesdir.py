@@ -55,3 +55,37 @@ def test_streaming_codes_stay_within_their_memory_budget(tmp_path):
     dense = n * bits * 4  # 154 MB
     budget = 0.05 * 2**30  # 54 MB
     assert added < dense and added < 2 * budget, f"codes added {added / 2**20:.0f} MiB at peak"
+
+
+def test_multi_hop_codes_directory_records_its_shifts_and_runs_refuse_other_hops(tmp_path,
+                                                                                 capsys):
+    from hashembed.app.cli import main
+    from hashembed.coding.codesdir import read_codes
+    from hashembed.coding.coder import hash_codes
+    from hashembed.core.codeformat import CodeSpec
+
+    edges = random_edges(5)
+    (tmp_path / "e.csv").write_text("\n".join(f"{a},{b}" for a, b in edges))
+    labels = np.random.default_rng(0).integers(0, 3, int(edges.max()) + 1)
+    (tmp_path / "l.txt").write_text("\n".join(f"{v} {c}" for v, c in enumerate(labels)))
+    assert main(["graph", "build", "--edges", str(tmp_path / "e.csv"), "--labels",
+                 str(tmp_path / "l.txt"), "--out", str(tmp_path / "g"), "--quiet"]) == 0
+    assert main(["codes", str(tmp_path / "g"), "--bits", "32", "--hops", "3", "--memory-gb",
+                 "0.00003", "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    codes = read_codes(tmp_path / "c")
+    reference = hash_codes(load_edge_list_graph(tmp_path / "e.csv"),
+                           CodeSpec("hash", 32, hops=3), progress=False)
+    assert codes.spec.hops == 3 and codes.hop_shifts.shape == (2, 32)
+    np.testing.assert_array_equal(np.asarray(codes.packed), reference.packed)
+    np.testing.assert_array_equal(codes.hop_shifts, reference.hop_shifts)
+    common = ["train", "--graph", str(tmp_path / "g"), "--codes", str(tmp_path / "c"),
+              "--bits", "32", "--epochs", "1", "--quiet"]
+    assert main([*common, "--hops", "2", "--out", str(tmp_path / "r")]) == 2
+    assert "hops 3 (the run: 2)" in capsys.readouterr().err
+    assert main([*common, "--hops", "3", "--out", str(tmp_path / "r")]) == 0
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["hops"] == 3 and metrics["hops_probe"] is None
+    # auto has nothing to choose with codes given: it takes theirs
+    assert main([*common, "--hops", "auto", "--out", str(tmp_path / "auto")]) == 0
+    metrics = json.loads((tmp_path / "auto" / "metrics.json").read_text())
+    assert metrics["hops"] == 3 and metrics["hops_probe"] is None

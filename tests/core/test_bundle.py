@@ -142,3 +142,20 @@ def test_array_shape_must_match_manifest(tmp_path):
         code_spec={**m["code_spec"], "bits": 64, "num_codebooks": 8}, thresholds=None))
     with pytest.raises(BundleCorruptError, match=r"uint8 \[3, 4\].*\[3, 8\]"):
         open_bundle(tmp_path / "b")
+
+
+def test_a_manifest_of_multi_hop_codes_must_carry_its_shifts():
+    from hashembed.core.codeformat import CodeSpec
+
+    manifest = toy_manifest()
+    hops = replace(manifest.code_spec, hops=3)
+    with pytest.raises(BundleCorruptError, match="hop shifts absent for hash codes of 3 hops"):
+        replace(manifest, code_spec=hops)
+    bits = hops.bits
+    good = replace(manifest, code_spec=hops, hop_shifts=((0,) * bits, (1,) * bits))
+    assert Manifest.from_dict(good.to_dict()).hop_shifts == good.hop_shifts
+    with pytest.raises(BundleCorruptError, match="hop shifts 1 x"):
+        replace(manifest, code_spec=hops, hop_shifts=((0,) * bits,))
+    with pytest.raises(BundleCorruptError, match="hop shifts"):
+        replace(manifest, hop_shifts=((0,) * bits,))  # 1-hop codes have none
+    assert CodeSpec.from_dict(manifest.code_spec.to_dict()).hops == 1

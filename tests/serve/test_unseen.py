@@ -91,3 +91,39 @@ def test_predict_command_serves_unseen_nodes(sage_bundle, predictor, tmp_path, c
     assert main(["predict", str(sage_bundle), "--new-node-neighbors",
                  str(tmp_path / "bad.json")]) == 2
     assert "'x' is not an integer id" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("hops", [2, 3])
+def test_a_new_nodes_multi_hop_code_equals_its_code_in_the_grown_graph(hops):
+    """Code a graph without node ``x``; ``x``'s code from its neighbours (no fan-out cap)
+    equals what the exact walk counts of the graph with ``x`` give, under the stored shifts
+    and thresholds, bit for bit."""
+    from types import SimpleNamespace
+
+    from hashembed.coding.coder import hash_codes
+    from hashembed.core.codeformat import CodeSpec, unpack_codes
+    from hashembed.core.projection import FIXED_POINT_SCALE
+    from hashembed.graph.memory import Graph, symmetrize
+    from helpers import walk_projection_reference
+
+    rng = np.random.default_rng(hops)
+    n = 200  # x = row n - 1 of the grown graph
+    pairs = np.concatenate([np.stack([np.arange(1, n), rng.integers(0, np.arange(1, n))], 1),
+                            rng.integers(0, n, (300, 2))])
+    grown = Graph("grown", n, symmetrize(pairs, n))
+    x = n - 1
+    old = grown.edge_index[:, (grown.edge_index != x).all(axis=0)]
+    before = Graph("before", n - 1, old)
+    spec = CodeSpec("hash", bits=32, seed=9, hops=hops)
+    codes = hash_codes(before, spec, progress=False)
+    manifest = SimpleNamespace(code_spec=spec, thresholds=tuple(codes.thresholds),
+                               hop_shifts=codes.hop_shifts, fanout_cap=None)
+    indptr, indices = before.csr()
+    keys = grown.ids.keys()  # dense ids: row v's key is the key of id v, x's included
+    neighbours = np.unique(grown.edge_index[0, grown.edge_index[1] == x])
+    code = unseen_code(UnseenNode(neighbours, keys[x]), lambda r: keys[r], manifest, indptr,
+                       indices)
+    p, _ = walk_projection_reference(grown.edge_index, n, keys, spec, shifts=codes.hop_shifts)
+    expected = p[x] > codes.thresholds * FIXED_POINT_SCALE
+    np.testing.assert_array_equal(unpack_codes(code)[0], expected)
+    assert neighbours.size >= 1 and expected.any() and not expected.all()
