@@ -92,7 +92,7 @@ class Suite:
     bits_per_index: int = 8
     codebook_dim: int = 64
     decoder_hidden: int = 128
-    hops: int | str = 1
+    hops: int | str = "auto"
 
     def run_config(self, dataset: DatasetSpec, method: str, bits: int | None,
                    seed: int) -> RunConfig:

@@ -49,7 +49,7 @@ def _degree_baseline(graph, held) -> tuple[float, float]:
 def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, methods=METHODS,
                         seeds=(0,), fraction: float = 0.1, bits: int = 128,
                         out: str | Path = "runs/bench/inductive.json",
-                        progress: bool = False, hops: int | str = 1) -> dict:
+                        progress: bool = False, hops: int | str = "auto") -> dict:
     """Run the study (module docstring); print a table and write JSON. ``hops``: the hash
     codes' walk length (``K`` or ``"auto"``; a new node's multi-hop code is computed from
     its neighbourhood, :mod:`hashembed.serve.unseen`)."""

@@ -36,7 +36,8 @@ class HopsProbe:
 
     Attributes:
         hops: the chosen ``K``.
-        scores: ``K`` -> the probe's cross-validated score on the training nodes.
+        scores: ``K`` -> the probe's cross-validated score on the training nodes (empty when
+            too few training nodes are labelled to probe: ``K`` is then 1).
         metric: ``"accuracy"`` or ``"micro_f1"``.
         codes: the chosen ``K``'s codes (made while probing, so not made twice).
     """
@@ -104,9 +105,12 @@ def choose_hops(graph: Graph, spec: CodeSpec, candidates=(1, 2, 3), progress: bo
         targets = np.asarray(graph.labels)[train]
         labelled = targets >= 0
         targets = targets[labelled]
-    if targets.shape[0] < 2 * FOLDS:
-        raise ConfigError(f"{graph.name}: --hops auto needs at least {2 * FOLDS} labelled "
-                          f"training nodes, the split has {targets.shape[0]}")
+    metric = "micro_f1" if multilabel else "accuracy"
+    if targets.shape[0] < 2 * FOLDS or (not multilabel and np.unique(targets).size < 2):
+        log.warning("%s: %d labelled training nodes are too few to probe the walk length; "
+                    "--hops auto takes K = 1", graph.name, targets.shape[0])
+        return HopsProbe(1, {}, metric, make_codes(graph, replace(spec, hops=1),
+                                                   progress=progress))
     rows = np.nonzero(train)[0][labelled]
     scores, made = {}, {}
     for hops in candidates:
@@ -117,4 +121,4 @@ def choose_hops(graph: Graph, spec: CodeSpec, candidates=(1, 2, 3), progress: bo
         log.info("hops %d: bits-only probe %.4f on %d training nodes", hops, scores[hops],
                  rows.size)
     best = max(candidates, key=lambda k: (scores[k], -k))
-    return HopsProbe(best, scores, "micro_f1" if multilabel else "accuracy", made[best])
+    return HopsProbe(best, scores, metric, made[best])

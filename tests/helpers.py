@@ -20,14 +20,17 @@ def heavy_tailed_graph(n: int = 4000, edges: int = 24000, seed: int = 0):
 
 def train_small(graph, out_dir: Path, gnn: str = "sage", scheme: str = "hash", epochs: int = 30,
                 bits: int = 64, layers: int = 2, decoder_hidden: int = 32,
-                bits_per_index: int = 8):
-    """A quick run: enough epochs for non-trivial weights, not for accuracy."""
+                bits_per_index: int = 8, hops: int | str = 1):
+    """A quick run: enough epochs for non-trivial weights, not for accuracy. 1-hop codes
+    unless ``hops`` says otherwise: the session's shared run (``sage_run``) is the one the
+    1-hop properties of serving are checked on (multi-hop ones have tests of their own)."""
     from hashembed.train.run import train_run
     from hashembed.train.runconfig import RunConfig
 
     config = RunConfig(coding=scheme, bits=bits, bits_per_index=bits_per_index,
                        codebook_dim=16, decoder_hidden=decoder_hidden, dim=16, gnn=gnn,
-                       layers=layers, hidden=32, epochs=epochs, patience=epochs, seed=1)
+                       layers=layers, hidden=32, epochs=epochs, patience=epochs, seed=1,
+                       hops=1 if scheme == "random" else hops)
     return train_run(graph, config, out_dir, progress=False)
 
 

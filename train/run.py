@@ -129,7 +129,7 @@ def _train(graph: Graph, config: RunConfig, progress: bool, task: Task, writer: 
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
-    codes, stats = _codes(graph, config, codes_dir, progress)
+    codes, stats = _codes(graph, config, codes_dir, progress, probe_labels=True)
     code_spec = None if codes is None else codes.spec
     if codes is not None:
         node_input = None if batch is not None else torch.from_numpy(np.asarray(codes.packed))
@@ -169,12 +169,14 @@ def _train(graph: Graph, config: RunConfig, progress: bool, task: Task, writer: 
     return json_safe(metrics)
 
 
-def _codes(graph: Graph, config: RunConfig, codes_dir, progress: bool):
+def _codes(graph: Graph, config: RunConfig, codes_dir, progress: bool,
+           probe_labels: bool = False):
     """``(codes, stats)`` of a run: :class:`~hashembed.coding.coder.Codes` read from
     ``codes_dir`` (made beforehand from the same graph directory with the run's code spec,
     else refused; ``--hops auto`` takes their ``K``), else made now (``--hops auto``: by
     :func:`~hashembed.coding.probe.choose_hops`, whose record joins ``stats`` as
-    ``"hops"``); ``(None, {})`` without codes."""
+    ``"hops"``; without node labels to probe, ``probe_labels=False`` as for link prediction,
+    or for random codes, auto is 1); ``(None, {})`` without codes."""
     code_spec = config.code_spec()
     if code_spec is None:
         return None, {}
@@ -197,7 +199,7 @@ def _codes(graph: Graph, config: RunConfig, codes_dir, progress: bool):
             raise ConfigError(f"{codes_dir} holds codes of another spec: {', '.join(differ)}; "
                               "pass the codes' settings (--coding, --bits, --bits-per-index, "
                               "--seed, --projection, --hops) or make codes with the run's")
-    elif config.hops == HOPS_AUTO:
+    elif config.hops == HOPS_AUTO and probe_labels and code_spec.scheme == "hash":
         from hashembed.coding.probe import choose_hops
 
         probe = choose_hops(graph, code_spec, PROBED_HOPS, progress=progress)
@@ -278,7 +280,7 @@ def train_link_run(graph: Graph, split: LinkSplit, config: RunConfig, out_dir: s
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
         torch.manual_seed(link_config.seed)
         started = time.perf_counter()
-        codes, stats = _codes(graph, config, None, progress)
+        codes, stats = _codes(graph, config, None, progress)  # auto: K = 1, no labels
         code_spec = None if codes is None else codes.spec
         node_input = torch.arange(graph.num_nodes)
         if codes is not None:

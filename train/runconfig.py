@@ -121,11 +121,12 @@ class RunConfig:
         "b, bits read as one codebook index (1, 2, 4, 8, 16)", int))
     projection: str = field(default="gaussian", metadata=_flag(
         "distribution of the hash projection", choices=PROJECTIONS))
-    hops: int | str = field(default=1, metadata=_flag(
+    hops: int | str = field(default=HOPS_AUTO, metadata=_flag(
         "K: hash codes project the walk counts (A + I)^K R, the walks of up to K steps from "
         "a node (1: the paper's coding, the node's neighbour set); auto: the K of 1, 2, 3 "
         "whose bits alone best predict the training labels (a linear probe, seconds, "
-        "recorded in metrics.json; with --codes, the codes' own K)", parse_hops))
+        "recorded in metrics.json; with --codes, the codes' own K; 1 for random codes and "
+        "link prediction, which have no node labels to probe)", parse_hops))
     codebook_dim: int = field(default=64, metadata=_flag("d_c, width of a codebook row", int))
     decoder_hidden: int | None = field(default=None, metadata=_flag(
         "the code decoder's MLP hidden width (default: --hidden)", int))
@@ -203,7 +204,7 @@ class RunConfig:
         if self.split is not None:
             parse_split(self.split)
         object.__setattr__(self, "hops", parse_hops(self.hops))
-        if self.coding == "random" and self.hops != 1:
+        if self.coding == "random" and self.hops not in (1, HOPS_AUTO):
             raise ConfigError(f"--hops {self.hops} reads the graph: random codes do not")
 
     # -- the parts each stage takes ------------------------------------------------------
@@ -274,8 +275,6 @@ class RunConfig:
             given.append("--metric (other than hits@20)")
         if link and self.device == "cuda":
             given.append("--device cuda")
-        if link and self.hops == HOPS_AUTO:
-            given.append("--hops auto (it probes node labels)")
         if not link and self.metric == LINK_METRIC:
             raise ConfigError("--metric hits@20 scores link prediction (ogbl-ddi); this graph "
                               "trains node classification")

@@ -136,8 +136,8 @@ def add_parser(sub) -> None:
                    help="run only these methods (table hash random hashing_trick qr degree)")
     p.add_argument("--bits-per-index", type=int,
                    help="b of the coded methods' decoder (default 8: m = c/8 codebooks of 256)")
-    p.add_argument("--hops", help="K of the hash codes, 1 .. 4 or auto (default 1: the "
-                   "paper's coding; random codes stay 1-hop)")
+    p.add_argument("--hops", help="K of the hash codes, 1 .. 4 or auto (default auto, as "
+                   "hashembed train; random codes stay 1-hop)")
     p.add_argument("--merge", action="store_true",
                    help="keep the runs already in --out except the (dataset, method) pairs "
                         "this call runs (re-run part of a suite)")
@@ -230,7 +230,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--fraction", type=float, default=0.1, help="labelled nodes held out")
     p.add_argument("--bits", type=int, default=128)
-    p.add_argument("--hops", default=1, help="K of the hash codes, 1 .. 4 or auto (default 1)")
+    p.add_argument("--hops", default="auto", help="K of the hash codes, 1 .. 4 or auto "
+                   "(default auto, as hashembed train)")
     p.add_argument("--out", type=Path, default=Path("runs/bench/inductive.json"))
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_bench_inductive)

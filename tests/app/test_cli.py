@@ -121,8 +121,3 @@ def test_hops_auto_trains_exports_and_serves_new_nodes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)[0]["logits"]) == 7
 
-
-def test_link_prediction_refuses_hops_auto(tmp_path, capsys):
-    assert main(["train", "--dataset", "ogbl-ddi", "--hops", "auto", "--out",
-                 str(tmp_path / "run")]) == 2
-    assert "--hops auto (it probes node labels)" in capsys.readouterr().err

@@ -64,3 +64,14 @@ def test_auto_needs_hash_codes_and_a_split():
     bare = Graph(graph.name, graph.num_nodes, graph.edge_index, graph.labels)
     with pytest.raises(ConfigError, match="training split"):
         choose_hops(bare, CodeSpec("hash", bits=32), progress=False)
+
+
+def test_too_few_training_labels_fall_back_to_one_hop(caplog):
+    graph = two_step_classes()
+    few = np.zeros(graph.num_nodes, dtype=bool)
+    few[:3] = True  # three labelled training nodes: nothing to cross-validate on
+    sparse = Graph(graph.name, graph.num_nodes, graph.edge_index, graph.labels,
+                   {"train": few, "val": ~few, "test": ~few})
+    probe = choose_hops(sparse, CodeSpec("hash", bits=32), progress=False)
+    assert probe.hops == 1 and probe.scores == {} and probe.codes.spec.hops == 1
+    assert "too few to probe" in caplog.text

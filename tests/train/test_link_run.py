@@ -22,6 +22,7 @@ def test_link_run_learns_held_out_edges_and_saves_its_scorer(tmp_path):
                        hidden=16, dropout=0.0, epochs=40, link_batch_size=128, lr=0.01)
     metrics = train_link_run(graph, split, config, tmp_path / "run", progress=False)
     assert metrics["metric"] == "hits@20" and metrics["coding"] == "hash"
+    assert metrics["config"]["run"]["hops"] == "auto" and metrics["hops"] == 1  # no labels
     assert metrics["test"] > 0.5 and metrics["best_epoch"] > 0
     assert metrics["config"]["link"]["epochs"] == 40
     run = load_run(tmp_path / "run")  # the model reloads alone, codes and all
