@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from hashembed.app.cli.graph import add_synth_model_flags, synth_settings
+from hashembed.app.cli.graph import (add_like_model_flags, add_synth_model_flags, like_settings,
+                                     synth_settings)
 from hashembed.pipeline import DEFAULT_DATA_ROOT
 
 
@@ -63,8 +64,9 @@ def _cmd_bench_fanout(a: argparse.Namespace) -> int:
 def _cmd_bench_synth_accuracy(a: argparse.Namespace) -> int:
     from hashembed.bench.synth_accuracy import run_synth_accuracy_bench
 
-    like = None if a.like is None else {"dataset": a.like, "copies": a.copies,
-                                        "rewire": a.rewire}
+    config = like_settings(a)
+    like = None if config is None else {"dataset": a.like, "copies": config.copies,
+                                        "rewire": config.rewire}
     run_synth_accuracy_bench(None if like else a.num_nodes, synth_settings(a),
                              methods=a.methods, seeds=a.seeds, bits=a.bits, epochs=a.epochs,
                              lr=a.lr, batch_size=a.batch_size, fanout=a.fanout,
@@ -196,14 +198,7 @@ def add_parser(sub) -> None:
                    help="one run per method and seed (the seed draws split, codes, init)")
     p.add_argument("--bits", type=int, default=128, help="code bits c")
     p.add_argument("--hops", type=int, default=1, help="K of the hash codes (default 1)")
-    p.add_argument("--like", metavar="DATASET", help="the second graph model: copies of this "
-                   "dataset (synth --like) instead of the group model; --num-nodes is ignored")
-    p.add_argument("--copies", type=int, default=370, help="with --like: copies (default "
-                   "370: 10^6 nodes of Cora)")
-    p.add_argument("--rewire", type=float, default=0.1, help="with --like: share of edges "
-                   "moved between copies (default 0.1)")
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
-                   help="with --like: folder of the named datasets")
+    add_like_model_flags(p)  # --like: the second graph model; --num-nodes is then ignored
     p.add_argument("--epochs", type=int, default=20,
                    help="epochs over the training seeds (also the patience)")
     p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")

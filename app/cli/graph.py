@@ -42,6 +42,36 @@ def synth_settings(a: argparse.Namespace) -> dict:
     return {_dest(flag): getattr(a, _dest(flag)) for flag, _, _ in SYNTH_MODEL_FLAGS}
 
 
+def add_like_model_flags(p: argparse.ArgumentParser) -> None:
+    """The second graph model's flags (``synth --like``, ``bench synth-accuracy --like``):
+    copies of a real graph (:class:`~hashembed.graph.synth_like.LikeConfig`)."""
+    from hashembed.graph.synth_like import LikeConfig
+
+    rewire = LikeConfig.__dataclass_fields__["rewire"].default
+    p.add_argument("--like", metavar="DATASET", help="copies of this named dataset (e.g. "
+                   "planetoid-cora) instead of the group model (hashembed.graph.synth_like)")
+    p.add_argument("--copies", type=int, help="with --like: how many (n = copies x the "
+                   "dataset's nodes; 370 copies of Cora are 10^6 nodes)")
+    p.add_argument("--rewire", type=float, default=rewire, help="with --like: share of each "
+                   f"copy's edges whose far end moves to its twin in another copy (default "
+                   f"{rewire})")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
+                   help="with --like: folder of the named datasets")
+
+
+def like_settings(a: argparse.Namespace):
+    """The :class:`~hashembed.graph.synth_like.LikeConfig` of :func:`add_like_model_flags`'
+    flags, or ``None`` without ``--like``."""
+    from hashembed.core.errors import ConfigError
+    from hashembed.graph.synth_like import LikeConfig
+
+    if a.like is None:
+        return None
+    if a.copies is None:
+        raise ConfigError("--like needs --copies (how many copies of the dataset)")
+    return LikeConfig(a.copies, a.rewire, getattr(a, "seed", 0))
+
+
 def add_synth_model_flags(p: argparse.ArgumentParser) -> None:
     from hashembed.graph.synth import SynthConfig
 
@@ -68,11 +98,9 @@ def _cmd_synth(a: argparse.Namespace) -> int:
         raise ConfigError("synth takes --num-nodes (the group model) or --like DATASET (copies "
                           "of a real graph), one of the two")
     if a.like is not None:
-        from hashembed.graph.synth_like import LikeConfig
-
-        header = pipeline.synth_like(a.like, LikeConfig(a.copies, a.rewire, a.seed), a.out,
-                                     data_root=a.data_root, memory_gb=a.memory_gb,
-                                     overwrite=a.overwrite, progress=not a.quiet)
+        header = pipeline.synth_like(a.like, like_settings(a), a.out, data_root=a.data_root,
+                                     memory_gb=a.memory_gb, overwrite=a.overwrite,
+                                     progress=not a.quiet)
     else:
         config = SynthConfig(a.num_nodes, seed=a.seed, **synth_settings(a))
         header = pipeline.synth_graph(config, a.out, memory_gb=a.memory_gb,
@@ -110,14 +138,7 @@ def add_parser(sub) -> None:
                        "copies of a real graph rewired between them (--like)")
     p.add_argument("--num-nodes", type=int, help="nodes of the group model")
     add_synth_model_flags(p)
-    p.add_argument("--like", metavar="DATASET", help="copy this named dataset (e.g. "
-                   "planetoid-cora) --copies times instead (hashembed.graph.synth_like)")
-    p.add_argument("--copies", type=int, default=2, help="with --like: copies (n = copies x "
-                   "the dataset's nodes; default 2)")
-    p.add_argument("--rewire", type=float, default=0.1, help="with --like: share of each "
-                   "copy's edges whose far end moves to its twin in another copy (default 0.1)")
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
-                   help="with --like: folder of the named datasets")
+    add_like_model_flags(p)
     p.add_argument("--seed", type=int, default=0, help="the same seed gives the same graph")
     p.add_argument("--memory-gb", type=float, default=4.0, help="budget for the edge sort")
     p.add_argument("--out", type=Path, required=True, help="graph directory to write")

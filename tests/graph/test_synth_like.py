@@ -60,3 +60,17 @@ def test_bad_settings_are_named():
                             ({"copies": 1, "rewire": 0.1}, "needs --copies 2")):
         with pytest.raises(ConfigError, match=message):
             LikeConfig(**kwargs)
+
+
+def test_the_cli_makes_copies_of_a_named_dataset(tmp_path, capsys):
+    from hashembed.app.cli import main
+
+    assert main(["synth", "--like", "cora", "--out", str(tmp_path / "g")]) == 2
+    assert "--like needs --copies" in capsys.readouterr().err
+    assert main(["synth", "--like", "cora", "--num-nodes", "10", "--copies", "2", "--out",
+                 str(tmp_path / "g")]) == 2
+    assert "one of the two" in capsys.readouterr().err
+    assert main(["synth", "--like", "cora", "--copies", "2", "--rewire", "0.5", "--quiet",
+                 "--out", str(tmp_path / "g")]) == 0
+    g = open_graph(tmp_path / "g")
+    assert g.num_nodes == 2 * 2708 and g.header.source["rewire"] == 0.5
