@@ -20,6 +20,7 @@ sums below ``2^52`` (exact in float64 in any order): ``(max degree + 1) · max_v
 ``s_j`` depends only on the graph and the column, never on blocks, chunks or row order; the
 shifts are stored beside the thresholds (``hop_shifts [K - 1, c]``) so an unseen node is coded
 the same way (:mod:`hashembed.serve.unseen`).
+
 Projections equal to the median (common with ±1 directions, whose sums are integers) are
 split between 0 and 1 by a seeded random choice so that every bit stays balanced. Those ties
 fall mostly on low-degree nodes, so with ±1 directions the set-bit count keeps a weak rank

@@ -75,8 +75,9 @@ def multi_hop_projection(indptr, indices, node: UnseenNode, keys_of_rows, manife
     Hop ``h`` needs hop ``h - 1``'s sums at nodes one step closer to ``x``, so iterating on
     the subgraph of in-edges of the nodes within ``K - 2`` hops of ``N(x)`` (plus ``x``'s
     edges) gives ``x`` its exact value even though the nodes at its rim get partial sums
-    (they are read only at hop 0, as ``R``). Integer arithmetic (int64, at most ``2^52`` a
-    sum: the coder's shifts keep it there), so the order of the sums does not matter.
+    (they are read only at hop 0, as ``R``). Integer arithmetic in int64 (the coder's shifts
+    keep a sum near ``2^52``, far inside int64 even with ``x``'s extra edge), so the order of
+    the sums does not matter.
     """
     spec = manifest.code_spec
     sub, x = unseen_subgraph(indptr, indices, node, spec.hops, manifest.fanout_cap)
