@@ -157,7 +157,9 @@ def _run(suite: Suite, dataset: DatasetSpec, graph: Graph, link_split, method: s
     memory = metrics["bytes"]
     # train score and best epoch show over-fitting: how fast the training nodes are learnt
     return {**{key: metrics[key] for key in ("train", "val", "test", "best_epoch",
-                                             "test_macro_f1", "hops") if key in metrics},
+                                             "test_macro_f1") if key in metrics},
+            # the walk length hash codes used (what --hops auto chose); coded runs only
+            **({"hops": metrics["hops"]} if metrics.get("hops") is not None else {}),
             "bytes_per_node": (memory["total"] - memory["gnn"]) / graph.num_nodes}
 
 

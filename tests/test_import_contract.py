@@ -12,9 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import importlinter  # noqa: F401  (a test dependency: missing, this module fails, not skips)
 import pytest
-
-pytest.importorskip("importlinter", reason="import-linter is a test dependency")
 
 REPO = Path(__file__).resolve().parents[1]
 # what the package is made of: the root modules and one folder per stage
