@@ -112,13 +112,15 @@ def choose_hops(graph: Graph, spec: CodeSpec, candidates=(1, 2, 3), progress: bo
         return HopsProbe(1, {}, metric, make_codes(graph, replace(spec, hops=1),
                                                    progress=progress))
     rows = np.nonzero(train)[0][labelled]
-    scores, made = {}, {}
+    scores: dict[int, float] = {}
+    best = kept = None  # only the leading candidate's table is kept: one n x c/8 at a time
     for hops in candidates:
         codes = make_codes(graph, replace(spec, hops=hops), progress=progress)
         bits = unpack_codes(np.asarray(codes.packed)[rows], spec.bits)
         scores[hops] = probe_score(bits, targets, multilabel, spec.seed)
-        made[hops] = codes
         log.info("hops %d: bits-only probe %.4f on %d training nodes", hops, scores[hops],
                  rows.size)
-    best = max(candidates, key=lambda k: (scores[k], -k))
-    return HopsProbe(best, scores, metric, made[best])
+        if best is None or (scores[hops], -hops) > (scores[best], -best):  # ties: smaller K
+            best, kept = hops, codes
+        del codes, bits
+    return HopsProbe(best, scores, metric, kept)

@@ -51,10 +51,11 @@ def default_key(neighbour_keys: np.ndarray) -> np.uint64:
                                     "little"))
 
 
-def unseen_code(node: UnseenNode, keys_of_rows, manifest, indptr=None, indices=None
-                ) -> np.ndarray:
+def unseen_code(node: UnseenNode, keys_of_rows, manifest, indptr=None, indices=None,
+                neighbourhood: tuple[Subgraph, int] | None = None) -> np.ndarray:
     """``uint8 [1, c/8]``: the packed code of an unseen node (module docstring). Multi-hop
-    codes need the graph's CSR (``indptr``, ``indices``)."""
+    codes need the graph's CSR (``indptr``, ``indices``), or ``neighbourhood``: the node's
+    :func:`unseen_subgraph` with ``edge_hops = hops`` when the caller has built it already."""
     spec = manifest.code_spec
     if spec.scheme == "random":
         bits = random_bits(np.array([node.key]), 0, spec.bits, spec.seed)[0]
@@ -62,13 +63,13 @@ def unseen_code(node: UnseenNode, keys_of_rows, manifest, indptr=None, indices=N
         bits = new_node_bits(int(node.key), keys_of_rows(node.neighbour_rows),
                              np.asarray(manifest.thresholds), spec.seed, spec.projection)
     else:
-        p = multi_hop_projection(indptr, indices, node, keys_of_rows, manifest)
+        p = multi_hop_projection(indptr, indices, node, keys_of_rows, manifest, neighbourhood)
         bits = p > np.asarray(manifest.thresholds, dtype=np.float64) * FIXED_POINT_SCALE
     return pack_codes(bits[None, :])
 
 
-def multi_hop_projection(indptr, indices, node: UnseenNode, keys_of_rows, manifest
-                         ) -> np.ndarray:
+def multi_hop_projection(indptr, indices, node: UnseenNode, keys_of_rows, manifest,
+                         neighbourhood: tuple[Subgraph, int] | None = None) -> np.ndarray:
     """``int64 [c]``: row ``x`` of ``Â'^K R`` for the unseen node ``x``, with the coder's hop
     shifts, ``Â'`` the adjacency (plus self-loops) with ``x`` and its edges added.
 
@@ -80,7 +81,8 @@ def multi_hop_projection(indptr, indices, node: UnseenNode, keys_of_rows, manife
     the sums does not matter.
     """
     spec = manifest.code_spec
-    sub, x = unseen_subgraph(indptr, indices, node, spec.hops, manifest.fanout_cap)
+    sub, x = neighbourhood or unseen_subgraph(indptr, indices, node, spec.hops,
+                                              manifest.fanout_cap)
     keys = np.concatenate([keys_of_rows(sub.nodes), np.array([node.key], dtype=np.uint64)])
     p = projection_fixed(keys, 0, spec.bits, spec.seed, spec.projection).astype(np.int64)
     src, dst = sub.edge_index
@@ -124,6 +126,8 @@ def unseen_inputs(bundle, node: UnseenNode, keys_of_rows) -> tuple[np.ndarray, n
                              manifest.fanout_cap)
     table = bundle.codes
     existing = table.take(sub.nodes) if hasattr(table, "verify") else take_codes(table, sub.nodes)
+    # the model's neighbourhood is the code's when the GNN has as many layers as the code hops
+    same = (sub, x) if manifest.code_spec.hops == manifest.model.edge_hops else None
     codes = np.concatenate([existing, unseen_code(node, keys_of_rows, manifest, bundle.indptr,
-                                                  bundle.indices)])
+                                                  bundle.indices, same)])
     return codes, sub.edge_index, x

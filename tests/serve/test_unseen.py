@@ -6,7 +6,7 @@ import torch
 
 from hashembed.core.errors import ConfigError, UnknownNodeError
 from hashembed.serve import Predictor
-from hashembed.serve.unseen import UnseenNode, unseen_code
+from hashembed.serve.unseen import UnseenNode, unseen_code, unseen_subgraph
 from hashembed.train.checkpoint import load_run
 
 
@@ -123,6 +123,9 @@ def test_a_new_nodes_multi_hop_code_equals_its_code_in_the_grown_graph(hops):
     neighbours = np.unique(grown.edge_index[0, grown.edge_index[1] == x])
     code = unseen_code(UnseenNode(neighbours, keys[x]), lambda r: keys[r], manifest, indptr,
                        indices)
+    built = unseen_subgraph(indptr, indices, UnseenNode(neighbours, keys[x]), hops)
+    assert (unseen_code(UnseenNode(neighbours, keys[x]), lambda r: keys[r], manifest,
+                        neighbourhood=built) == code).all()  # a neighbourhood built already
     p, _ = walk_projection_reference(grown.edge_index, n, keys, spec, shifts=codes.hop_shifts)
     expected = p[x] > codes.thresholds * FIXED_POINT_SCALE
     np.testing.assert_array_equal(unpack_codes(code)[0], expected)
