@@ -129,13 +129,35 @@ def synth_like(dataset: str, config, out: str | Path, data_root: str | Path = DE
 
 
 def make_codes(graph_dir: str | Path, spec: "CodeSpec", out: str | Path,
-               memory_gb: float = 4.0, overwrite: bool = False, progress: bool = True) -> dict:
+               memory_gb: float = 4.0, overwrite: bool = False, progress: bool = True,
+               engine: str = "local", scheduler: str | None = None, workers: int | None = None,
+               partitions: int | None = None) -> dict:
     """Code every node of a graph directory, streaming (``hashembed codes``); returns the
-    summary written to ``out/codes.json``."""
+    summary written to ``out/codes.json``.
+
+    Args:
+        engine: ``"local"`` (this process) or ``"dask"``: the hash coder's passes as Dask
+            tasks over node ranges, on the cluster at ``scheduler`` or on a local cluster of
+            ``workers`` processes (default one per CPU core) that is closed afterwards.
+    """
     from hashembed.coding.codesdir import write_codes
 
-    return write_codes(graph_dir, spec, out, memory_gb=memory_gb, overwrite=overwrite,
-                       progress=progress)
+    if engine not in ("local", "dask"):
+        raise ConfigError(f"engine {engine!r} is not one of local, dask")
+    if engine == "local":
+        return write_codes(graph_dir, spec, out, memory_gb=memory_gb, overwrite=overwrite,
+                           progress=progress)
+    from hashembed.coding.dask_coder import connect, local_client
+
+    client = connect(scheduler) if scheduler else local_client(workers or os.cpu_count() or 1)
+    try:
+        return write_codes(graph_dir, spec, out, memory_gb=memory_gb, overwrite=overwrite,
+                           progress=progress, client=client, partitions=partitions)
+    finally:
+        cluster = None if scheduler else client.cluster
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def train(source: GraphSource, config: "RunConfig", out: str | Path,

@@ -168,8 +168,8 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
     thresholds = np.empty(c, dtype=np.float64)
     hops = spec.hops
     hop_shifts = np.zeros((hops - 1, c), dtype=np.int64) if hops > 1 else None
-    max_degree = _max_degree(indptr) if hops > 1 else 0
-    chunks = _row_chunks(indptr, row_chunk_entries)
+    max_degree = largest_degree(indptr) if hops > 1 else 0
+    chunks = row_chunks(indptr, row_chunk_entries)
     # every block reuses the same buffers: first-touching fresh memory is the slowest step
     # on some virtual machines (~10 µs a page), so nothing n-sized is allocated per block
     width = min(block_bits, c)
@@ -183,12 +183,12 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
         stop = min(start + block_bits, c)
         k = stop - start
         source, target, on = directions[:, :k], proj[:, :k], bits[:, :k]
-        _directions(keys, start, stop, spec, out=source)
+        directions_into(keys, start, stop, spec, out=source)
         for hop in range(hops):  # the two buffers take turns: hop h reads what h - 1 wrote
             if hop:
                 shifts = _hop_shifts(source, max_degree)
                 hop_shifts[hop - 1, start:stop] = shifts
-                _rescale(source, shifts, column)
+                rescale_columns(source, shifts, column)
             for lo, hi in chunks:
                 _add_neighbour_sums(indptr, indices, lo, hi, source, out=target[lo:hi])
                 bar.update(int(indptr[hi]) - int(indptr[lo]))
@@ -198,12 +198,12 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
         thresholds[start:stop] = median / FIXED_POINT_SCALE
         np.greater(p, median, out=on)
         _balance_ties(on, p, median, keys, start, spec.seed)
-        _pack_into(packed, on, start)
+        pack_into(packed, on, start)
     bar.close()
     return Codes(spec, packed, thresholds, hop_shifts)
 
 
-def _max_degree(indptr: np.ndarray, rows: int = 1 << 22) -> int:
+def largest_degree(indptr: np.ndarray, rows: int = 1 << 22) -> int:
     """The largest degree of a CSR, read ``rows`` row pointers at a time (no ``n``-sized
     temporary for a memory-mapped ``indptr``)."""
     n = int(indptr.shape[0]) - 1
@@ -228,7 +228,7 @@ def _hop_shifts(values: np.ndarray, max_degree: int) -> np.ndarray:
     return np.array([hop_shift(int(m), max_degree) for m in largest], dtype=np.int64)
 
 
-def _rescale(values: np.ndarray, shifts: np.ndarray, scratch: np.ndarray) -> None:
+def rescale_columns(values: np.ndarray, shifts: np.ndarray, scratch: np.ndarray) -> None:
     """``values[:, t] = floor(values[:, t] / 2^shifts[t])`` in place, exact on the integers
     ``values`` holds, one column at a time through ``scratch`` (``float64 [n]``)."""
     for t in np.nonzero(shifts)[0]:
@@ -237,7 +237,7 @@ def _rescale(values: np.ndarray, shifts: np.ndarray, scratch: np.ndarray) -> Non
         values[:, t] = scratch
 
 
-def _directions(keys: np.ndarray, start: int, stop: int, spec: CodeSpec, out: np.ndarray
+def directions_into(keys: np.ndarray, start: int, stop: int, spec: CodeSpec, out: np.ndarray
                 ) -> None:
     """``R`` for bits ``start … stop-1`` of every key into ``out`` (``float64 [n, stop -
     start]``, fixed point held exactly), a cache-sized chunk of keys at a time."""
@@ -250,28 +250,42 @@ def _directions(keys: np.ndarray, start: int, stop: int, spec: CodeSpec, out: np
 def _add_neighbour_sums(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int,
                         directions: np.ndarray, out: np.ndarray) -> None:
     """``out[v - lo] = R[v] + sum_{u in N(v)} R[u]`` for rows ``v`` in ``[lo, hi)``: the rows'
-    CSR slice times ``directions`` (``R``, ``float64 [n, k]``) with torch's threaded sparse
-    product, into ``out`` (``float64 [hi - lo, k]``, contiguous rows); exact (see
-    :data:`MAX_EXACT_DEGREE`)."""
+    CSR slice times ``directions`` (``R``, ``float64 [n, k]``), into ``out`` (``float64
+    [hi - lo, k]``, contiguous rows); exact (see :data:`MAX_EXACT_DEGREE`)."""
     a, b = int(indptr[lo]), int(indptr[hi])
-    rows = torch.from_numpy(read_slice(indptr, lo, hi + 1).astype(np.int64) - a)
-    degree = int((rows[1:] - rows[:-1]).max())
+    rows = read_slice(indptr, lo, hi + 1).astype(np.int64) - a
+    csr_add_product(rows, read_slice(indices, a, b).astype(np.int64), directions[lo:hi],
+                    directions, out)
+
+
+def csr_add_product(rows: np.ndarray, columns: np.ndarray, own: np.ndarray,
+                    neighbours: np.ndarray, out: np.ndarray) -> None:
+    """``out = own + A @ neighbours`` with ``A`` the 0/1 matrix of a CSR slice, by torch's
+    threaded sparse product: a node's own row plus its neighbours' rows.
+
+    Shapes: ``rows int64 [r + 1]`` (from 0), ``columns int64 [e]`` (rows of ``neighbours``),
+    ``own float64 [r, k]``, ``neighbours float64 [N, k]``, ``out float64 [r, k]`` (contiguous
+    rows). Integer entries below 2^52 in every partial sum give exact sums in any order (see
+    :data:`MAX_EXACT_DEGREE`); a row longer than that limit is refused.
+    """
+    degree = int(np.diff(rows).max()) if rows.shape[0] > 1 else 0
     if degree > MAX_EXACT_DEGREE:
         raise ConfigError(f"a node has {degree} neighbours; exact hash codes support at most "
                           f"{MAX_EXACT_DEGREE}")
-    if b == a:
-        out[:] = directions[lo:hi]
+    if columns.shape[0] == 0:
+        out[:] = own
         return
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the product is not
         warnings.simplefilter("ignore", UserWarning)
         adjacency = torch.sparse_csr_tensor(
-            rows, torch.from_numpy(read_slice(indices, a, b).astype(np.int64)),
-            torch.ones(b - a, dtype=torch.float64), size=(hi - lo, directions.shape[0]))
-    r = torch.from_numpy(directions)
-    torch.addmm(r[lo:hi], adjacency, r, out=torch.from_numpy(out))
+            torch.from_numpy(rows), torch.from_numpy(columns),
+            torch.ones(columns.shape[0], dtype=torch.float64),
+            size=(rows.shape[0] - 1, neighbours.shape[0]))
+    torch.addmm(torch.from_numpy(own), adjacency,
+                torch.from_numpy(neighbours), out=torch.from_numpy(out))
 
 
-def _pack_into(packed: np.ndarray, bits: np.ndarray, start: int) -> None:
+def pack_into(packed: np.ndarray, bits: np.ndarray, start: int) -> None:
     """Write ``bits`` (``bool [n, k]``, bits ``start … start+k-1``) into ``packed``
     (``uint8 [n, c/8]``, bit ``j`` at bit ``j % 8`` of byte ``j // 8``); whole bytes at once
     when the block is byte-aligned, else bit by bit (a byte's first bit resets it)."""
@@ -300,7 +314,7 @@ def _median(values: np.ndarray, scratch: np.ndarray) -> float:
     return float((scratch[half - 1] + scratch[half]) / 2)
 
 
-def _row_chunks(indptr: np.ndarray, entries: int) -> list[tuple[int, int]]:
+def row_chunks(indptr: np.ndarray, entries: int) -> list[tuple[int, int]]:
     """Row ranges ``[lo, hi)`` of about ``entries`` CSR entries each (at least one row)."""
     n = int(indptr.shape[0]) - 1
     bounds = np.searchsorted(np.asarray(indptr), np.arange(0, int(indptr[-1]) + entries,

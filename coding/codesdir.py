@@ -31,8 +31,17 @@ CODES_FILE = "codes.npy"
 
 
 def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.PathLike,
-                memory_gb: float = 4.0, overwrite: bool = False, progress: bool = True) -> dict:
-    """Code every node of ``graph_dir`` under ``spec``; returns the summary in ``codes.json``."""
+                memory_gb: float = 4.0, overwrite: bool = False, progress: bool = True,
+                client=None, partitions: int | None = None) -> dict:
+    """Code every node of ``graph_dir`` under ``spec``; returns the summary in ``codes.json``.
+
+    Args:
+        memory_gb: the coder's budget (with ``client``: each task's).
+        client: a ``distributed.Client``: hash codes are made by Dask tasks
+            (:func:`~hashembed.coding.dask_coder.dask_hash_codes`, bit-identical); ``None``
+            codes in this process. Random codes need no graph pass and are always made here.
+        partitions: node ranges of the Dask coder (default twice its workers).
+    """
     graph = open_graph(graph_dir)
     started = time.perf_counter()
     with ArtifactWriter(CODES_FORMAT, out_dir, overwrite, inputs=[graph_dir]) as writer:
@@ -40,7 +49,19 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
         # the table is written block by block into a memory map of its file, never whole in RAM
         packed = writer.open_array(CODES_FILE, np.uint8,
                                    (graph.num_nodes, spec.bytes_per_node))
-        if spec.scheme == "hash":
+        engine = {"engine": "local"}
+        if spec.scheme == "hash" and client is not None:
+            from hashembed.coding.dask_coder import dask_hash_codes
+
+            packed.flush()
+            del packed  # the tasks fill the staged file; a failed task leaves it unsealed
+            codes, block, parts = dask_hash_codes(client, graph_dir, spec, writer.file(CODES_FILE),
+                                           memory_gb=memory_gb, partitions=partitions,
+                                           progress=progress)
+            packed = codes.packed
+            engine = {"engine": "dask", "dask_workers": len(
+                client.scheduler_info().get("workers", {})), "partitions": parts}
+        elif spec.scheme == "hash":
             block = block_bits_for(graph.num_nodes, memory_gb, spec.bits)
             codes = hash_codes_csr(graph.indptr, graph.indices, keys, spec, block_bits=block,
                                    memory_gb=memory_gb, progress=progress, out=packed)
@@ -55,7 +76,7 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
             "thresholds": None if thresholds is None else thresholds.tolist(),
             "hop_shifts": None if hop_shifts is None else hop_shifts.tolist(),
             "num_nodes": graph.num_nodes, "graph": str(Path(graph_dir).resolve()),
-            "graph_digest": graph.digest, "block_bits": block,
+            "graph_digest": graph.digest, "block_bits": block, **engine,
             "seconds": round(seconds, 3),
             "edges_per_second": round(graph.header.num_csr_entries / max(seconds, 1e-9)),
         }
