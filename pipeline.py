@@ -19,6 +19,7 @@ on it mini-batch (``RunConfig(batch_size=…)``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -178,12 +179,23 @@ def train(source: GraphSource, config: "RunConfig", out: str | Path,
     Returns the metrics written to ``out/metrics.json``.
     """
     from hashembed.train.checkpoint import check_run_dir
+    from hashembed.train.distributed import Distributed, check_distributed_run
     from hashembed.train.run import prepare_graph, train_link_run, train_run
 
     inputs = [*source.inputs(), *(Path(p) for p in inputs),
               *([Path(codes_dir)] if codes_dir is not None else [])]
     check_run_dir(out, overwrite, inputs)
     config.check_task(source.link)
+    dist = Distributed.from_environment()  # launched by torchrun: data-parallel
+    if dist is not None:
+        check_distributed_run(config, source.link, source.graph_dir, codes_dir)
+        config = dataclasses.replace(config, device=dist.start(config.device))
+        try:
+            graph, holdout = prepare_graph(source.load(), config)
+            return train_run(graph, config, out, progress=progress, overwrite=overwrite,
+                             inputs=inputs, codes_dir=codes_dir, holdout=holdout, dist=dist)
+        finally:
+            dist.stop()
     if source.link and codes_dir is not None:
         raise ConfigError("ogbl-ddi trains link prediction, which makes its codes from the "
                           "training edges: it does not take --codes")

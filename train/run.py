@@ -71,7 +71,7 @@ def prepare_graph(graph: Graph, config: RunConfig):
 
 def train_run(graph: Graph, config: RunConfig, out_dir: str | Path, progress: bool = True,
               overwrite: bool = False, inputs=(), codes_dir: str | Path | None = None,
-              holdout=None) -> dict:
+              holdout=None, dist=None) -> dict:
     """Make codes, train, and write ``out_dir`` (see :mod:`hashembed.train.checkpoint`).
 
     Args:
@@ -90,6 +90,9 @@ def train_run(graph: Graph, config: RunConfig, out_dir: str | Path, progress: bo
             so the saved config always remakes the run's codes).
         holdout: nodes already taken out of ``graph`` (:func:`prepare_graph`), saved with the
             run for ``hashembed bench inductive``.
+        dist: a ``torchrun`` job (:class:`~hashembed.train.distributed.Distributed`, already
+            started): data-parallel training; only rank 0 stages and writes ``out_dir``, and
+            ``metrics.json`` records the world size.
 
     ``out_dir`` is checked and staged before coding starts and appears, whole, only when the
     run is complete (:class:`~hashembed.train.checkpoint.RunWriter`). A split without test
@@ -115,14 +118,16 @@ def train_run(graph: Graph, config: RunConfig, out_dir: str | Path, progress: bo
         if split in graph.masks and not graph.masks[split].any():
             log.warning("%s: the split has no %s nodes; its score is reported as null",
                         graph.name, split)
+    if dist is not None and not dist.is_writer:  # the other ranks train and write nothing
+        return _train(graph, config, False, task, None, codes_dir, holdout, dist)
     with RunWriter(out_dir, overwrite=overwrite, inputs=inputs) as writer:
-        metrics = _train(graph, config, progress, task, writer, codes_dir, holdout)
+        metrics = _train(graph, config, progress, task, writer, codes_dir, holdout, dist)
         writer.commit()
     return metrics
 
 
-def _train(graph: Graph, config: RunConfig, progress: bool, task: Task, writer: RunWriter,
-           codes_dir, holdout=None) -> dict:
+def _train(graph: Graph, config: RunConfig, progress: bool, task: Task,
+           writer: RunWriter | None, codes_dir, holdout=None, dist=None) -> dict:
     train_config, batch = config.train_config(), config.batch_config()
     decoder_config, id_encoder = config.decoder_config(), config.id_encoder(graph.num_nodes)
     model_config = config.model_config(graph.num_classes)
@@ -145,8 +150,8 @@ def _train(graph: Graph, config: RunConfig, progress: bool, task: Task, writer: 
                                      graph.masks, resolve_device(train_config.device))
     else:
         loaders = _sampled_loaders(graph, None if codes is None else codes.packed, model,
-                                   train_config, batch, config.dim)
-    result = fit(model, loaders, train_config, progress, task)
+                                   train_config, batch, config.dim, dist)
+    result = fit(model, loaders, train_config, progress, task, dist)
 
     metrics = {
         **_run_record(graph, config, code_spec, stats, model, coding_seconds, started),
@@ -164,8 +169,9 @@ def _train(graph: Graph, config: RunConfig, progress: bool, task: Task, writer: 
                                                  result.logits["test"])[1]
     if holdout is not None:
         metrics["holdout_nodes"] = len(holdout.ids)
-    metrics["run_id"] = writer.save(model, graph, codes, train_config, metrics, holdout,
-                                    extra={"run": config.to_dict()})
+    metrics["world_size"] = 1 if dist is None else dist.world_size
+    metrics["run_id"] = None if writer is None else writer.save(
+        model, graph, codes, train_config, metrics, holdout, extra={"run": config.to_dict()})
     return json_safe(metrics)
 
 
@@ -242,13 +248,29 @@ def _run_record(graph: Graph, config: RunConfig, code_spec: CodeSpec | None, sta
 
 
 def _sampled_loaders(graph: Graph, codes, model, train_config: TrainConfig,
-                     batch: BatchConfig, embedding_dim: int) -> dict:
-    """Mini-batch loaders over the graph's CSR, one per split; logs the memory plan first."""
+                     batch: BatchConfig, embedding_dim: int, dist=None) -> dict:
+    """Mini-batch loaders over the graph's CSR, one per split; logs the memory plan first.
+    With ``dist``: this rank's :class:`~hashembed.train.distributed.ShardedSeedLoader` for
+    training and its contiguous share of the other splits."""
     indptr, indices = graph.csr()
     plan = memory_plan(graph.num_nodes, 0 if codes is None else codes.shape[1], model,
                        embedding_dim)
     log.info("memory plan: %s", ", ".join(f"{k} {v / 2**20:,.1f} MiB" for k, v in plan.items()))
     targets = graph.targets()  # one copy for every split (multi-label: float32 [n, L])
+    if dist is not None:
+        from hashembed.train.distributed import ShardedSeedLoader
+
+        def loader(seeds, shuffle, size=batch.eval_batch_size):
+            return node_loader(indptr, indices, codes, targets, seeds, batch.fanout, size,
+                               shuffle=shuffle, seed=train_config.seed)
+
+        shares = {split: loader(dist.share(np.nonzero(graph.masks[split])[0]), False)
+                  for split in ("train", "val", "test") if split in graph.masks}
+        shares["train"] = ShardedSeedLoader(
+            lambda seeds: loader(seeds, False, batch.batch_size),
+            np.nonzero(graph.masks["train"])[0], batch.batch_size, dist, train_config.seed,
+            scoring=shares["train"])
+        return shares
     return {
         split: node_loader(indptr, indices, codes, targets,
                            np.nonzero(graph.masks[split])[0], batch.fanout,

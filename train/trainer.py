@@ -20,8 +20,6 @@ from hashembed.train.model import NodeClassifier
 from hashembed.train.defaults import DEVICES, NODE_EPOCHS, NODE_LR, NODE_PATIENCE
 
 
-
-
 def resolve_device(requested: str) -> torch.device:
     """The torch device for ``--device``: ``auto`` picks CUDA when available; ``cuda`` where
     torch sees no GPU is a :class:`ConfigError`, not a silent CPU run."""
@@ -206,24 +204,29 @@ def seed_logits(model: NodeClassifier, batch, device: torch.device) -> torch.Ten
     return logits[rows] if rows is not None else logits[: batch.batch_size]
 
 
-def predict(model: NodeClassifier, loader, device: torch.device
+def predict(model: NodeClassifier, loader, device: torch.device, dist=None
             ) -> tuple[np.ndarray, np.ndarray]:
     """``(logits, targets)`` at every scored node of ``loader``, in its order (eval mode, no
-    gradients); empty arrays when it has none."""
+    gradients); empty arrays when it has none. With ``dist``
+    (:class:`~hashembed.train.distributed.Distributed`), each rank scores its share and every
+    rank returns all of them, in rank order."""
     model.eval()
     logits, targets = [], []
     with torch.no_grad():
         for batch in loader:
             logits.append(seed_logits(model, batch, device).cpu().numpy())
             targets.append(batch.y[: batch.batch_size].cpu().numpy())
-    if not logits:
-        return np.zeros((0, 0), np.float32), np.zeros(0)
-    return np.concatenate(logits), np.concatenate(targets)
+    logits, targets = ((np.concatenate(logits), np.concatenate(targets)) if logits else
+                       (np.zeros((0, 0), np.float32), np.zeros(0)))
+    if dist is not None:
+        logits, targets = dist.gather(logits), dist.gather(targets)
+    return logits, targets
 
 
-def evaluate(model: NodeClassifier, loader, task: Task, device: torch.device) -> float:
+def evaluate(model: NodeClassifier, loader, task: Task, device: torch.device,
+             dist=None) -> float:
     """The task's metric over ``loader``'s scored nodes (``nan`` when it has none)."""
-    logits, targets = predict(model, loader, device)
+    logits, targets = predict(model, loader, device, dist)
     return task.score(logits, targets) if len(targets) else float("nan")
 
 
@@ -243,7 +246,7 @@ def make_optimizers(model: torch.nn.Module, config: TrainConfig) -> list[torch.o
 
 
 def fit(model: NodeClassifier, loaders: dict, config: TrainConfig, progress: bool = True,
-        task: Task = ACCURACY) -> FitResult:
+        task: Task = ACCURACY, dist=None) -> FitResult:
     """Train ``model`` in place on ``loaders["train"]``, early stopping on ``loaders["val"]``;
     on return it holds the best-validation weights.
 
@@ -257,28 +260,34 @@ def fit(model: NodeClassifier, loaders: dict, config: TrainConfig, progress: boo
         task: loss and validation metric (:data:`ACCURACY`, :data:`ROC_AUC`,
             :data:`MULTILABEL_MICRO_F1`); targets are ``int64`` classes or ``float32``
             multi-hot rows.
+        dist: a :class:`~hashembed.train.distributed.Distributed` job: the model trains
+            wrapped in DDP, each loader holds this rank's share, scores are gathered (every
+            rank stops at the same epoch); a loader's ``scoring`` loader, where it has one,
+            scores its split at the end.
     """
     if len(loaders["train"]) == 0 or len(loaders["val"]) == 0:
         raise ConfigError("the split leaves no training or no validation nodes")
     device = resolve_device(config.device)
     model.to(device)
+    trained = model if dist is None else dist.wrap(model, device)
     optimizers = make_optimizers(model, config)
     stopper = EarlyStopping(model, config.patience)
     epoch = 0
-    bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not progress)
+    bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch",
+               disable=not progress or (dist is not None and not dist.is_writer))
     for epoch in bar:
         model.train()
         losses = []
         for batch in loaders["train"]:
             for optimizer in optimizers:
                 optimizer.zero_grad()
-            loss = task.loss(seed_logits(model, batch, device),
+            loss = task.loss(seed_logits(trained, batch, device),
                              batch.y[: batch.batch_size].to(device))
             loss.backward()
             for optimizer in optimizers:
                 optimizer.step()
             losses.append(loss.item())
-        val = evaluate(model, loaders["val"], task, device)
+        val = evaluate(model, loaders["val"], task, device, dist)
         stop = stopper.update(epoch, val)
         bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{val:.3f}",
                         best=f"{stopper.best_val:.3f}")
@@ -286,7 +295,8 @@ def fit(model: NodeClassifier, loaders: dict, config: TrainConfig, progress: boo
             break
     bar.close()
     stopper.restore()
-    outputs = {name: predict(model, loader, device) for name, loader in loaders.items()}
+    outputs = {name: predict(model, getattr(loader, "scoring", loader), device, dist)
+               for name, loader in loaders.items()}
     model.cpu()
     return FitResult(
         scores={name: task.score(*out) if len(out[1]) else float("nan")
