@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -49,6 +50,16 @@ def time_call(fn: Callable[[], object], warmup: int = 2, repeats: int = 7,
         fn()
         samples.append(time.perf_counter() - t0)
     return Timing(statistics.median(samples), min(samples), max(samples), repeats)
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size: ``VmHWM`` of ``/proc/self/status``. (Not
+    ``getrusage``'s ``ru_maxrss``, which survives ``exec`` and so counts the parent's memory
+    at the time it forked this process.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: KiB there
 
 
 def environment() -> dict:

@@ -26,7 +26,6 @@ measured points, stated as such.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -35,20 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hashembed.bench.harness import environment, format_table, write_json
+from hashembed.bench.harness import environment, format_table, peak_rss_bytes, write_json
 
 STAGES = ("synth", "build", "codes", "train", "export", "open", "predict")
 WARMUP_QUERIES = 20  # untimed requests before the timed ones (first-touch page faults)
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident set size: ``VmHWM`` of ``/proc/self/status``. (Not
-    ``getrusage``'s ``ru_maxrss``, which survives ``exec`` and so counts the parent's memory
-    at the time it forked this process.)"""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: KiB there
 
 
 def _stage_main(argv: list[str]) -> None:

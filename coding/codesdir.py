@@ -55,12 +55,12 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
 
             packed.flush()
             del packed  # the tasks fill the staged file; a failed task leaves it unsealed
-            codes, block, parts = dask_hash_codes(client, graph_dir, spec, writer.file(CODES_FILE),
+            codes, info = dask_hash_codes(client, graph_dir, spec, writer.file(CODES_FILE),
                                            memory_gb=memory_gb, partitions=partitions,
                                            progress=progress)
-            packed = codes.packed
+            packed, block = codes.packed, info.pop("block_bits")
             engine = {"engine": "dask", "dask_workers": len(
-                client.scheduler_info().get("workers", {})), "partitions": parts}
+                client.scheduler_info().get("workers", {})), **info}
         elif spec.scheme == "hash":
             block = block_bits_for(graph.num_nodes, memory_gb, spec.bits)
             codes = hash_codes_csr(graph.indptr, graph.indices, keys, spec, block_bits=block,

@@ -121,15 +121,17 @@ def _task_directions(part: Partition, start: int, stop: int, spec: CodeSpec) -> 
 
 
 def _task_hop(part: Partition, source: int, target: int, width: int,
-              shifts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+              shifts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int]:
     """One hop over the range: ``level_target[v] = s(level_source)[v] + sum_{u in N(v)}
     s(level_source)[u]`` (``s``: divide column ``t`` by ``2^shifts[t]`` and floor; none for
-    hop 1). Returns the written rows' ``(min, max)`` per bit (``float64 [width]`` each)."""
+    hop 1). Returns the written rows' ``(min, max)`` per bit (``float64 [width]`` each) and
+    the bytes it read of other ranges' rows (what crosses between workers)."""
     graph = open_graph(part.graph_dir)
     previous = part.level(source)
     level = part.level(target, "r+")
     lowest = np.full(width, np.inf)
     highest = np.full(width, -np.inf)
+    foreign = 0
     for lo, hi in row_chunks(read_slice(graph.indptr, part.lo, part.hi + 1) -
                              int(graph.indptr[part.lo]), part.chunk_entries):
         lo, hi = lo + part.lo, hi + part.lo
@@ -138,6 +140,7 @@ def _task_hop(part: Partition, source: int, target: int, width: int,
         # the neighbours' rows of the previous level, each read once: a gather, not all n rows
         needed, local = np.unique(columns, return_inverse=True)
         neighbours = np.ascontiguousarray(previous[needed, :width])
+        foreign += int(np.count_nonzero((needed < part.lo) | (needed >= part.hi)))
         own = np.array(previous[lo:hi, :width])
         if shifts is not None:
             rescale_columns(neighbours, shifts, np.empty(neighbours.shape[0]))
@@ -150,7 +153,7 @@ def _task_hop(part: Partition, source: int, target: int, width: int,
             np.minimum(lowest, out.min(axis=0), out=lowest)
             np.maximum(highest, out.max(axis=0), out=highest)
     level.flush()
-    return lowest, highest
+    return lowest, highest, foreign * width * np.dtype(np.float64).itemsize
 
 
 def _tied_ranks(p: np.ndarray, column: int, median: float, first_bit: int, seed: int,
@@ -274,7 +277,7 @@ def _select(rounds: _Rounds, level: int, targets: list[tuple[int, int, int, int]
 def dask_hash_codes(client, graph_dir: str | os.PathLike, spec: CodeSpec,
                     codes_path: str | os.PathLike, memory_gb: float = 4.0,
                     partitions: int | None = None, scratch: str | os.PathLike | None = None,
-                    progress: bool = True) -> tuple[Codes, int, int]:
+                    progress: bool = True) -> tuple[Codes, dict]:
     """Hash codes of every node of ``graph_dir`` computed by Dask tasks into ``codes_path``.
 
     Args:
@@ -289,9 +292,11 @@ def dask_hash_codes(client, graph_dir: str | os.PathLike, spec: CodeSpec,
             directory beside ``codes_path``, removed at the end.
 
     Returns:
-        ``(codes, block_bits, partitions)``: :class:`Codes` (``packed`` the memory map of
-        ``codes_path``) equal to :func:`~hashembed.coding.coder.hash_codes_csr`'s, the bits
-        per block and the node ranges used.
+        ``(codes, info)``: :class:`Codes` (``packed`` the memory map of ``codes_path``) equal
+        to :func:`~hashembed.coding.coder.hash_codes_csr`'s, and ``block_bits``,
+        ``partitions`` (node ranges used) and ``bytes_across_ranges`` (level rows the hops
+        read from other ranges: the traffic between workers, besides a few numbers per bit
+        and round).
     """
     if spec.scheme != "hash":
         raise ConfigError(f"the Dask coder makes hash codes, got scheme {spec.scheme!r}")
@@ -323,6 +328,7 @@ def dask_hash_codes(client, graph_dir: str | os.PathLike, spec: CodeSpec,
         thresholds = np.empty(c, dtype=np.float64)
         hop_shifts = np.zeros((hops - 1, c), dtype=np.int64) if hops > 1 else None
         max_degree = largest_degree(graph.indptr) if hops > 1 else 0
+        moved = 0
         for start in range(0, c, block):
             stop = min(start + block, c)
             k = stop - start
@@ -334,6 +340,7 @@ def dask_hash_codes(client, graph_dir: str | os.PathLike, spec: CodeSpec,
                                        for lo_, hi_ in zip(lowest, highest)], dtype=np.int64)
                     hop_shifts[hop - 1, start:stop] = shifts
                 extremes = rounds(_task_hop, source, 1 - source, k, shifts, what=f"hop {hop + 1}")
+                moved += sum(e[2] for e in extremes)
                 lowest = np.min([e[0] for e in extremes], axis=0)
                 highest = np.max([e[1] for e in extremes], axis=0)
                 source = 1 - source
@@ -347,7 +354,8 @@ def dask_hash_codes(client, graph_dir: str | os.PathLike, spec: CodeSpec,
         if made_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     packed = np.load(codes_path, mmap_mode="r")
-    return Codes(spec, packed, thresholds, hop_shifts), block, len(ranges)
+    return Codes(spec, packed, thresholds, hop_shifts), {
+        "block_bits": block, "partitions": len(ranges), "bytes_across_ranges": moved}
 
 
 def _medians(rounds: _Rounds, level: int, n: int, lowest: np.ndarray,

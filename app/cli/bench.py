@@ -52,6 +52,16 @@ def _cmd_bench_scale(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_distributed(a: argparse.Namespace) -> int:
+    from hashembed.bench.distributed import DistributedConfig, run_distributed_bench
+
+    config = DistributedConfig(num_nodes=a.num_nodes, workers=tuple(a.workers), bits=a.bits,
+                               hops=a.hops, memory_gb=a.memory_gb, batch_size=a.batch_size)
+    run_distributed_bench(config, work=a.work, out=a.out, resume=a.resume)
+    print(f"results written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_bench_fanout(a: argparse.Namespace) -> int:
     from hashembed.bench.fanout import run_fanout_bench
 
@@ -175,6 +185,24 @@ def add_parser(sub) -> None:
                    help="keep the results of stages that already ran in --work")
     p.add_argument("--out", type=Path, default=Path("runs/bench/scale.json"))
     p.set_defaults(func=_cmd_bench_scale)
+
+    p = bench.add_parser("distributed", help="coding on Dask and one epoch under torchrun "
+                         "with 1 and 2 workers: seconds, peak RSS a worker, bytes between them")
+    p.add_argument("--num-nodes", type=int, default=10_000_000, help="n (default 1e7)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                   help="worker counts compared (default 1 2)")
+    p.add_argument("--bits", type=int, default=128)
+    p.add_argument("--hops", type=int, default=1, help="K of the codes (default 1)")
+    p.add_argument("--memory-gb", type=float, default=4.0,
+                   help="the coder's budget (each Dask task's; default 4)")
+    p.add_argument("--batch-size", type=int, default=1024,
+                   help="global batch: BATCH / W seeds a rank (default 1024)")
+    p.add_argument("--work", type=Path, default=Path("runs/distributed"),
+                   help="folder for the graph, codes and runs made")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the results of stages that already ran in --work")
+    p.add_argument("--out", type=Path, default=Path("runs/bench/distributed.json"))
+    p.set_defaults(func=_cmd_bench_distributed)
 
     p = bench.add_parser("fanout", help="test accuracy and single-node latency served with "
                          "each fan-out cap (0: exact neighbourhoods)")

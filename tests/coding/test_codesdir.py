@@ -42,7 +42,7 @@ def test_streaming_codes_stay_within_their_memory_budget(tmp_path):
     n, bits = 300_000, 128
     synth_graph(SynthConfig(n, avg_degree=8, seed=0), tmp_path / "g", progress=False)
     script = (
-        "from hashembed.bench.scale import peak_rss_bytes\n"
+        "from hashembed.bench.harness import peak_rss_bytes\n"
         "from hashembed.app.cli import main\n"
         "import hashembed.coding.codesdir, hashembed.coding.coder  # imports before baseline\n"
         "base = peak_rss_bytes()\n"

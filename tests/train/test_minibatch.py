@@ -19,7 +19,7 @@ def test_mini_batch_training_never_holds_an_n_by_d_matrix(tmp_path):
     assert main(["codes", str(tmp_path / "g"), "--bits", "64", "--out", str(tmp_path / "c"),
                  "--quiet"]) == 0
     script = (
-        "from hashembed.bench.scale import peak_rss_bytes\n"
+        "from hashembed.bench.harness import peak_rss_bytes\n"
         "from hashembed.app.cli import main\n"
         "import hashembed.train.run, hashembed.train.minibatch  # imports before baseline\n"
         "base = peak_rss_bytes()\n"
