@@ -41,7 +41,7 @@ from hashembed.graph.ids import IdColumn, as_ints, check_dense, check_num_nodes,
 from hashembed.graph.labels import read_label_rows
 from hashembed.graph.readers import (EDGE_COLUMN_PAIRS, choose_columns, data_lines,
                                      detect_delimiter, is_header, split_fields)
-from hashembed.graph.stringids import StringRows, as_large_strings, distinct_strings
+from hashembed.graph.stringids import DistinctStringBuckets, StringRows, as_large_strings
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,23 @@ def _string_chunks(path: Path, src_col, dst_col) -> Iterator[tuple]:
             yield a.cast(pa.large_string()), b.cast(pa.large_string())
 
 
+# bytes the scan holds per byte of string ids in one bucket: the ids, pyarrow's hash table,
+# the sorted copy (a conservative rule: a bucket of text ids is at most its files' share)
+STRING_SCAN_BYTES_PER_BYTE = 8
+MAX_STRING_BUCKETS = 1024
+
+
+def string_id_buckets(files: list[Path], memory_gb: float) -> int:
+    """Buckets of the string-id scan: the least power of two that puts at most a budget's
+    worth of id bytes (the input files' size, an upper bound) in one bucket."""
+    size = sum(Path(f).stat().st_size for f in files)
+    need = math.ceil(size * STRING_SCAN_BYTES_PER_BYTE / (memory_gb * 2**30))
+    buckets = 1
+    while buckets < min(need, MAX_STRING_BUCKETS):
+        buckets *= 2
+    return buckets
+
+
 def _merge_pending(parts: list, merge) -> None:
     """Merge the sets of distinct ids in place once the sets waiting hold as many ids as the
     merged pool ``parts[0]``: each id waits to be merged once and the pool is re-read at most
@@ -278,13 +295,16 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
         # 1. scan: count, validate, distinct ids
         total, distinct, distinct_dense, largest = 0, [], [], -1
         bar = tqdm(desc="scan edges", unit="edge", unit_scale=True, disable=not progress)
+        scratch = tempfile.TemporaryDirectory(dir=writer.path, prefix=".ids-")
+        if as_strings:  # string ids: bucketed by fingerprint, each bucket de-duplicated alone
+            string_ids = DistinctStringBuckets(Path(scratch.name),
+                                               string_id_buckets(files, memory_gb))
         for path in files:
             if as_strings:
                 for pair in _string_chunks(path, src_col, dst_col):
-                    distinct.append(distinct_strings(list(pair)))
+                    string_ids.add(*pair)
                     total += len(pair[0])
                     bar.update(len(pair[0]))
-                    _merge_pending(distinct, distinct_strings)
                 continue
             for chunk in _edge_chunks(path, src_col, dst_col, as_strings):
                 column = as_ints(IdColumn(chunk, path), kind)
@@ -314,12 +334,14 @@ def build_graph(edge_paths: list[str | Path], out_dir: str | Path,
                 check_num_nodes(n, len(pool), largest, str(files[0]), given=False)
             id_map = IdMap.dense(n)
         elif as_strings:
-            labelled = [as_large_strings(label_column.values.ravel())] if extra else []
-            string_rows = StringRows(distinct_strings(distinct + labelled, sort=True))
+            if extra:
+                string_ids.add(as_large_strings(label_column.values.ravel()))
+            string_rows = StringRows(string_ids.distinct())
             id_map = string_rows.id_map
         else:
             pool = sorted_unique(np.concatenate(distinct)) if distinct else np.zeros(0)
             id_map, _ = map_ids([IdColumn(pool, files[0])] + extra, kind)
+        scratch.cleanup()
         n = id_map.num_nodes
         lookup = _row_lookup(id_map, kind)
 

@@ -62,6 +62,15 @@ def _cmd_bench_distributed(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_string_build(a: argparse.Namespace) -> int:
+    from hashembed.bench.string_build import run_string_build_bench
+
+    run_string_build_bench(a.num_nodes, a.edges, memory_gb=a.memory_gb, work=a.work,
+                           out=a.out, resume=a.resume)
+    print(f"results written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_bench_fanout(a: argparse.Namespace) -> int:
     from hashembed.bench.fanout import run_fanout_bench
 
@@ -203,6 +212,18 @@ def add_parser(sub) -> None:
                    help="keep the results of stages that already ran in --work")
     p.add_argument("--out", type=Path, default=Path("runs/bench/distributed.json"))
     p.set_defaults(func=_cmd_bench_distributed)
+
+    p = bench.add_parser("string-build", help="graph build of a CSV whose node ids are "
+                         "strings: seconds, edges/s, peak RSS")
+    p.add_argument("--num-nodes", type=int, default=1_000_000,
+                   help="ids user-0 … user-(N-1) the edges draw from (default 1e6)")
+    p.add_argument("--edges", type=int, default=4_000_000, help="edges (default 4e6)")
+    p.add_argument("--memory-gb", type=float, default=4.0, help="graph build's budget")
+    p.add_argument("--work", type=Path, default=Path("runs/string-build"),
+                   help="folder for the CSV and the graph")
+    p.add_argument("--resume", action="store_true", help="reuse the CSV in --work")
+    p.add_argument("--out", type=Path, default=Path("runs/bench/string-build.json"))
+    p.set_defaults(func=_cmd_bench_string_build)
 
     p = bench.add_parser("fanout", help="test accuracy and single-node latency served with "
                          "each fan-out cap (0: exact neighbourhoods)")

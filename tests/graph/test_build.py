@@ -208,7 +208,7 @@ def test_text_string_ids_are_read_as_the_in_memory_reader_reads_them(tmp_path, m
 
 
 def test_parquet_string_ids_equal_the_same_ids_as_text(tmp_path, monkeypatch):
-    """Read 37 rows at a time, so the distinct ids of many chunks are merged."""
+    """Read 37 rows at a time into 8 buckets of distinct ids, de-duplicated one by one."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -220,14 +220,31 @@ def test_parquet_string_ids_equal_the_same_ids_as_text(tmp_path, monkeypatch):
                    tmp_path / "e.parquet", row_group_size=100)
     (tmp_path / "e.csv").write_text("".join(f"u{a},u{b}\n" for a, b in edges))
     build_graph([tmp_path / "e.csv"], tmp_path / "t", progress=False)
-    merged, distinct_strings = [], graphbuild.distinct_strings
+    scans = []
+
+    class Recorded(graphbuild.DistinctStringBuckets):
+        def distinct(self):
+            scans.append(self.batches)
+            return super().distinct()
+
     monkeypatch.setattr(graphbuild, "CHUNK_EDGES", 37)
-    monkeypatch.setattr(graphbuild, "distinct_strings", lambda parts, sort=False: (
-        merged.append(len(parts)), distinct_strings(parts, sort))[1])
+    monkeypatch.setattr(graphbuild, "string_id_buckets", lambda files, memory_gb: 8)
+    monkeypatch.setattr(graphbuild, "DistinctStringBuckets", Recorded)
     build_graph([tmp_path / "e.parquet"], tmp_path / "p", progress=False)
-    assert max(merged) > 2  # the chunks' ids were merged in several steps
+    assert len(scans[0]) == 8 and min(scans[0]) > 2  # every bucket took ids of many chunks
     parquet, text = open_graph(tmp_path / "p"), open_graph(tmp_path / "t")
     assert parquet.ids.kind == "str"
     assert parquet.ids.external(np.arange(parquet.num_nodes)) == \
         text.ids.external(np.arange(text.num_nodes))
     np.testing.assert_array_equal(parquet.indices, text.indices)
+
+
+def test_string_id_buckets_follow_the_budget(tmp_path):
+    from hashembed.graph.build import string_id_buckets
+
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"x" * 1_000_000)
+    assert string_id_buckets([path], memory_gb=1.0) == 1
+    # 8 bytes held per byte of ids: 8 MB of scan for a 1 MB budget -> 8 buckets
+    assert string_id_buckets([path], memory_gb=2**-10) == 8
+    assert string_id_buckets([path], memory_gb=1e-9) == 1024  # capped
