@@ -46,7 +46,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     metrics = pipeline.train(source, config, a.out, codes_dir=a.codes, overwrite=a.overwrite,
                              progress=not a.quiet,
                              inputs=[a.config] if a.config is not None else [])
-    _print_run(metrics, a.out)
+    if metrics.get("run_id") is not None:  # under torchrun, rank 0 wrote the run and reports
+        _print_run(metrics, a.out)
     return 0
 
 
