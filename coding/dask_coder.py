@@ -97,12 +97,29 @@ class Partition:
     chunk_entries: int
 
     def level(self, index: int, mode: str = "r") -> np.ndarray:
+        """Level ``index`` memory-mapped (``float64 [n, block]``). Tasks map it for one row
+        chunk at a time and drop the map, so the pages a task touches leave its RSS."""
         return np.load(Path(self.scratch) / f"level{index}.npy", mmap_mode=mode)
 
-    def rows(self, index: int, width: int) -> np.ndarray:
-        """This range's rows of level ``index``, its first ``width`` bits (``float64 [hi - lo,
-        width]``), read, not mapped."""
-        return np.array(self.level(index)[self.lo:self.hi, :width])
+    def rows(self, index: int, width: int, lo: int | None = None, hi: int | None = None
+             ) -> np.ndarray:
+        """Rows ``lo … hi-1`` (default this range's) of level ``index``, their first
+        ``width`` bits (``float64 [hi - lo, width]``), read with ``pread``, not mapped."""
+        lo, hi = (self.lo, self.hi) if lo is None else (lo, hi)
+        mapped = self.level(index)
+        full, offset = mapped.shape[1], mapped.offset
+        del mapped
+        with open(Path(self.scratch) / f"level{index}.npy", "rb") as f:
+            block = np.fromfile(f, dtype=np.float64, count=(hi - lo) * full,
+                                offset=offset + lo * full * 8)
+        return block.reshape(hi - lo, full)[:, :width].copy()
+
+    def write_rows(self, index: int, lo: int, values: np.ndarray) -> None:
+        """``level[lo : lo + len(values), :width] = values`` through a map dropped at once."""
+        level = self.level(index, "r+")
+        level[lo:lo + values.shape[0], :values.shape[1]] = values
+        level.flush()
+        del level
 
     def keys(self) -> np.ndarray:
         return np.array(np.load(Path(self.scratch) / KEYS_FILE, mmap_mode="r")[self.lo:self.hi])
@@ -112,11 +129,9 @@ class Partition:
 
 def _task_directions(part: Partition, start: int, stop: int, spec: CodeSpec) -> int:
     """``level0[lo:hi] = R`` for bits ``start … stop-1``; returns the rows written."""
-    level = part.level(0, "r+")
     out = np.empty((part.hi - part.lo, stop - start), dtype=np.float64)
     directions_into(part.keys(), start, stop, spec, out=out)
-    level[part.lo:part.hi, :stop - start] = out
-    level.flush()
+    part.write_rows(0, part.lo, out)
     return part.hi - part.lo
 
 
@@ -127,8 +142,6 @@ def _task_hop(part: Partition, source: int, target: int, width: int,
     hop 1). Returns the written rows' ``(min, max)`` per bit (``float64 [width]`` each) and
     the bytes it read of other ranges' rows (what crosses between workers)."""
     graph = open_graph(part.graph_dir)
-    previous = part.level(source)
-    level = part.level(target, "r+")
     lowest = np.full(width, np.inf)
     highest = np.full(width, -np.inf)
     foreign = 0
@@ -139,20 +152,21 @@ def _task_hop(part: Partition, source: int, target: int, width: int,
         columns = read_slice(graph.indices, a, b).astype(np.int64)
         # the neighbours' rows of the previous level, each read once: a gather, not all n rows
         needed, local = np.unique(columns, return_inverse=True)
+        previous = part.level(source)
         neighbours = np.ascontiguousarray(previous[needed, :width])
+        del previous  # unmapped: the gathered pages leave this worker's RSS
         foreign += int(np.count_nonzero((needed < part.lo) | (needed >= part.hi)))
-        own = np.array(previous[lo:hi, :width])
+        own = part.rows(source, width, lo, hi)
         if shifts is not None:
             rescale_columns(neighbours, shifts, np.empty(neighbours.shape[0]))
             rescale_columns(own, shifts, np.empty(own.shape[0]))
         out = np.empty((hi - lo, width), dtype=np.float64)
         rows = read_slice(graph.indptr, lo, hi + 1).astype(np.int64) - a
         csr_add_product(rows, local.astype(np.int64), own, neighbours, out)
-        level[lo:hi, :width] = out
+        part.write_rows(target, lo, out)
         if hi > lo:
             np.minimum(lowest, out.min(axis=0), out=lowest)
             np.maximum(highest, out.max(axis=0), out=highest)
-    level.flush()
     return lowest, highest, foreign * width * np.dtype(np.float64).itemsize
 
 
