@@ -8,9 +8,11 @@ held whole:
 
 1. **Scan** every file in chunks (delimited text through pyarrow's C CSV reader, ``.npy``
    memory-mapped, Parquet row groups): validate ids, count edges, find ``n`` (dense ids) or the
-   distinct ids (mapped ids, :mod:`hashembed.core.idmap`). String ids stay pyarrow arrays
-   (de-duplicated and sorted by pyarrow) and are looked up by a vectorised 64-bit fingerprint
-   (:class:`hashembed.core.idmap.Utf8RowIndex`), never as Python strings.
+   distinct ids (mapped ids, :mod:`hashembed.core.idmap`). String ids stay pyarrow arrays,
+   bucketed by fingerprint range into temporary files and de-duplicated bucket by bucket
+   (:class:`hashembed.graph.stringids.DistinctStringBuckets`), then sorted once; they are
+   looked up by a vectorised 64-bit fingerprint (:class:`hashembed.core.idmap.Utf8RowIndex`),
+   never as Python strings.
 2. **Bucket**: map each chunk to rows and append both directions of every non-loop edge to one
    of ``B`` temporary files by source row range, ``B`` chosen so a bucket fits the budget.
 3. **Sort** each bucket by (source, target), drop duplicates, count row lengths, and write
