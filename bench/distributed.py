@@ -199,7 +199,7 @@ def _table(rows: list[dict]) -> str:
     return format_table(rows, [("stage", "stage", ""), ("workers", "workers", ""),
                                ("seconds", "seconds", ".1f"), ("speedup", "speed-up", ".2f"),
                                ("peak_gib", "peak RSS GiB (largest worker)", ".2f"),
-                               ("moved_gib", "GiB between workers", ".2f"),
+                               ("moved_gib", "GiB across node ranges", ".2f"),
                                ("identical", "bit-identical", "")])
 
 
