@@ -409,25 +409,26 @@ def _tie_cuts(rounds: _Rounds, level: int, n: int, medians: np.ndarray, first_bi
     return cuts
 
 
+def _distributed():
+    """The ``distributed`` package, or a named error saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise DistributedCodingError("--engine dask needs dask and distributed: pip install "
+                                     "'hashembed[distributed]'") from None
+    return distributed
+
+
 def local_client(workers: int, threads_per_worker: int = 1):
     """A ``distributed.Client`` on a ``LocalCluster`` of ``workers`` processes (no memory
     limit of Dask's own: each task keeps to the coder's budget, and the level files it reads
     are page cache, which Dask's monitor would count)."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise DistributedCodingError("--engine dask needs dask and distributed: pip install "
-                                     "'hashembed[distributed]'") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
-                           processes=True, memory_limit=0, dashboard_address=":0")
-    return Client(cluster)
+    distributed = _distributed()
+    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
+                                       processes=True, memory_limit=0, dashboard_address=":0")
+    return distributed.Client(cluster)
 
 
 def connect(scheduler: str):
     """A ``distributed.Client`` of the running scheduler at ``scheduler``."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise DistributedCodingError("--engine dask needs dask and distributed: pip install "
-                                     "'hashembed[distributed]'") from None
-    return Client(scheduler)
+    return _distributed().Client(scheduler)
