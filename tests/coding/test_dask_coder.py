@@ -7,14 +7,12 @@ import os
 import numpy as np
 import pytest
 
-pytest.importorskip("distributed", reason="the Dask coder's tests need hashembed[test]")
-
-from hashembed.app.cli import main  # noqa: E402
-from hashembed.coding.codesdir import read_codes, write_codes  # noqa: E402
-from hashembed.coding.dask_coder import (DistributedCodingError, _Rounds, local_client,  # noqa: E402
+from hashembed.app.cli import main
+from hashembed.coding.codesdir import read_codes, write_codes
+from hashembed.coding.dask_coder import (DistributedCodingError, _Rounds, local_client,
                                          partition_rows)
-from hashembed.core.codeformat import CodeSpec  # noqa: E402
-from hashembed.core.errors import CodeFormatError, ConfigError  # noqa: E402
+from hashembed.core.codeformat import CodeSpec
+from hashembed.core.errors import CodeFormatError, ConfigError
 
 
 @pytest.fixture(scope="module")
