@@ -171,31 +171,32 @@ def _task_hop(part: Partition, source: int, target: int, width: int,
 
 
 def _tied_ranks(p: np.ndarray, column: int, median: float, first_bit: int, seed: int,
-                keys: np.ndarray) -> np.ndarray:
-    """``uint64``: the keyed tie ranks of the rows whose ``p`` equals the bit's median."""
+                keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, ranks)``: the rows whose ``p`` equals the bit's median (``int64``) and their
+    keyed tie ranks (``uint64``, :func:`~hashembed.core.projection.tie_rank`)."""
     tied = np.nonzero(p[:, column] == median)[0]
-    return tie_rank(keys[tied], first_bit + column, seed)
+    return tied, tie_rank(keys[tied], first_bit + column, seed)
 
 
 def _task_histograms(part: Partition, level: int, width: int,
                      targets: list[tuple[int, int, int, int]], ties: dict | None = None
                      ) -> np.ndarray:
-    """``int64 [len(targets), SELECT_BINS]``: per target ``(column, low, high, width)`` the
+    """``int64 [len(targets), SELECT_BINS]``: per target ``(column, low, high, bin_width)`` the
     counts of the range's values in ``[low, high]`` (``uint64`` order images) by bin
-    ``(value - low) // width``. Values: ``p``'s column (``ties`` is ``None``) or the keyed
+    ``(value - low) // bin_width`` (``p`` read ``width`` bits wide). Values: ``p``'s column (``ties`` is ``None``) or the keyed
     tie ranks of the entries equal to the column's median (``ties``: medians, first bit,
     seed)."""
     p = part.rows(level, width)
     keys = part.keys() if ties is not None else None
     counts = np.zeros((len(targets), SELECT_BINS), dtype=np.int64)
-    for i, (column, low, high, width) in enumerate(targets):
+    for i, (column, low, high, bin_width) in enumerate(targets):
         if ties is None:
             values = _ordered(p[:, column])
         else:
-            values = _tied_ranks(p, column, ties["medians"][column], ties["first_bit"],
-                                 ties["seed"], keys)
+            _, values = _tied_ranks(p, column, ties["medians"][column], ties["first_bit"],
+                                    ties["seed"], keys)
         inside = values[(values >= np.uint64(low)) & (values <= np.uint64(high))]
-        bins = ((inside - np.uint64(low)) // np.uint64(width)).astype(np.int64)
+        bins = ((inside - np.uint64(low)) // np.uint64(bin_width)).astype(np.int64)
         counts[i] = np.bincount(bins, minlength=SELECT_BINS)
     return counts
 
@@ -217,8 +218,7 @@ def _task_write(part: Partition, level: int, medians: np.ndarray, cuts: dict[int
     if cuts:
         keys = part.keys()
         for column, cut in cuts.items():
-            tied = np.nonzero(p[:, column] == medians[column])[0]
-            ranks = tie_rank(keys[tied], first_bit + column, seed)
+            tied, ranks = _tied_ranks(p, column, medians[column], first_bit, seed, keys)
             bits[tied[ranks <= np.uint64(cut)], column] = True
     packed = np.load(codes_path, mmap_mode="r+")
     rows = np.array(packed[part.lo:part.hi])
