@@ -183,9 +183,9 @@ def _task_histograms(part: Partition, level: int, width: int,
                      ) -> np.ndarray:
     """``int64 [len(targets), SELECT_BINS]``: per target ``(column, low, high, bin_width)`` the
     counts of the range's values in ``[low, high]`` (``uint64`` order images) by bin
-    ``(value - low) // bin_width`` (``p`` read ``width`` bits wide). Values: ``p``'s column (``ties`` is ``None``) or the keyed
-    tie ranks of the entries equal to the column's median (``ties``: medians, first bit,
-    seed)."""
+    ``(value - low) // bin_width`` (``p`` read ``width`` bits wide). Values: ``p``'s column
+    (``ties`` is ``None``) or the keyed tie ranks of the entries equal to the column's median
+    (``ties``: medians, first bit, seed)."""
     p = part.rows(level, width)
     keys = part.keys() if ties is not None else None
     counts = np.zeros((len(targets), SELECT_BINS), dtype=np.int64)
