@@ -40,6 +40,7 @@ Needs ``dask`` and ``distributed`` (``pip install 'hashembed[distributed]'``).
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 import tempfile
@@ -62,6 +63,10 @@ SELECT_BINS = 1 << 12
 _SIGN = np.uint64(1 << 63)
 _UINT64_MAX = (1 << 64) - 1
 KEYS_FILE = "keys.npy"
+# level rows gathered through one map before it is dropped: a gathered row touches up to two
+# pages however narrow it is (a 512-byte row maps 4 KiB), so a batch of this many rows keeps
+# at most 2 * 8,192 * 4 KiB = 64 MiB of the level in a worker's RSS at once
+GATHER_BATCH_ROWS = (64 << 20) // (2 * mmap.PAGESIZE)
 
 
 class DistributedCodingError(HashembedError):
@@ -97,8 +102,9 @@ class Partition:
     chunk_entries: int
 
     def level(self, index: int, mode: str = "r") -> np.ndarray:
-        """Level ``index`` memory-mapped (``float64 [n, block]``). Tasks map it for one row
-        chunk at a time and drop the map, so the pages a task touches leave its RSS."""
+        """Level ``index`` memory-mapped (``float64 [n, block]``). Tasks map it briefly (one
+        batch of gathered rows, one chunk written) and drop the map, so the pages a task
+        touches leave its RSS."""
         return np.load(Path(self.scratch) / f"level{index}.npy", mmap_mode=mode)
 
     def rows(self, index: int, width: int, lo: int | None = None, hi: int | None = None
@@ -113,6 +119,22 @@ class Partition:
             block = np.fromfile(f, dtype=np.float64, count=(hi - lo) * full,
                                 offset=offset + lo * full * 8)
         return block.reshape(hi - lo, full)[:, :width].copy()
+
+    def gather(self, index: int, rows: np.ndarray, width: int) -> np.ndarray:
+        """Rows ``rows`` (sorted ``int64``) of level ``index``, their first ``width`` bits
+        (``float64 [len(rows), width]``), mapped :data:`GATHER_BATCH_ROWS` rows at a time.
+
+        One map for the whole gather would keep every touched page resident until it is
+        dropped: ``len(rows)`` pages, 8x the rows' own bytes at 512 bytes a row, past the
+        task's budget. Dropping the map per batch bounds the mapped pages; the rows read stay
+        in the page cache, which the kernel may evict, not in the worker's RSS."""
+        out = np.empty((rows.shape[0], width), dtype=np.float64)
+        for first in range(0, rows.shape[0], GATHER_BATCH_ROWS):
+            last = min(first + GATHER_BATCH_ROWS, rows.shape[0])
+            level = self.level(index)
+            out[first:last] = level[rows[first:last], :width]
+            del level
+        return out
 
     def write_rows(self, index: int, lo: int, values: np.ndarray) -> None:
         """``level[lo : lo + len(values), :width] = values`` through a map dropped at once."""
@@ -152,9 +174,7 @@ def _task_hop(part: Partition, source: int, target: int, width: int,
         columns = read_slice(graph.indices, a, b).astype(np.int64)
         # the neighbours' rows of the previous level, each read once: a gather, not all n rows
         needed, local = np.unique(columns, return_inverse=True)
-        previous = part.level(source)
-        neighbours = np.ascontiguousarray(previous[needed, :width])
-        del previous  # unmapped: the gathered pages leave this worker's RSS
+        neighbours = part.gather(source, needed, width)
         foreign += int(np.count_nonzero((needed < part.lo) | (needed >= part.hi)))
         own = part.rows(source, width, lo, hi)
         if shifts is not None:

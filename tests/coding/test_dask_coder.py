@@ -9,8 +9,9 @@ import pytest
 
 from hashembed.app.cli import main
 from hashembed.coding.codesdir import read_codes, write_codes
-from hashembed.coding.dask_coder import (DistributedCodingError, _Rounds, local_client,
-                                         partition_rows)
+from hashembed.coding import dask_coder
+from hashembed.coding.dask_coder import (DistributedCodingError, Partition, _Rounds,
+                                         local_client, partition_rows)
 from hashembed.core.codeformat import CodeSpec
 from hashembed.core.errors import CodeFormatError, ConfigError
 
@@ -92,6 +93,18 @@ def test_partitions_cover_the_rows_in_order_with_about_equal_entries():
     assert len(partition_rows(indptr, 50)) <= 10  # never an empty range
     with pytest.raises(ConfigError, match="at least 1"):
         partition_rows(indptr, 0)
+
+
+def test_the_batched_gather_reads_the_rows_a_single_map_reads(tmp_path, monkeypatch):
+    """Gathering through a map dropped every few rows (to bound the mapped pages) returns the
+    rows, and the leading bits, that one fancy index of the whole level returns."""
+    level = np.random.default_rng(0).integers(-1000, 1000, (50, 6)).astype(np.float64)
+    np.save(tmp_path / "level1.npy", level)
+    part = Partition(str(tmp_path), str(tmp_path), 0, 50, 1 << 12)
+    rows = np.array([0, 1, 7, 8, 9, 23, 40, 48, 49], dtype=np.int64)
+    monkeypatch.setattr(dask_coder, "GATHER_BATCH_ROWS", 4)  # three batches, the last short
+    np.testing.assert_array_equal(part.gather(1, rows, 5), level[rows, :5])
+    assert part.gather(1, rows[:0], 5).shape == (0, 5)
 
 
 def test_a_failing_task_leaves_no_codes_directory(tmp_path, monkeypatch):
