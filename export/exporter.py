@@ -38,7 +38,7 @@ def subgraph_outputs(run: Run, nodes: np.ndarray, fanout_cap: int | None = None
     neighbourhood, whatever ``n``; or capped at ``fanout_cap`` in-edges per node."""
     indptr, indices = run.graph.csr()
     sub = k_hop_subgraph(indptr, indices, nodes, run.model_config.edge_hops, fanout_cap)
-    codes = take_codes(run.codes, sub.nodes)
+    codes = take_codes(run.codes.packed, sub.nodes)
     with torch.no_grad():
         logits, embeddings = run.model(torch.from_numpy(codes),
                                        torch.from_numpy(sub.edge_index))
@@ -111,10 +111,11 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
         raise ConfigError(f"--fanout-cap {fanout_cap} must be at least 1")
     with BundleWriter(out_dir, overwrite=overwrite, inputs=[run_dir]) as writer:
         run = load_run(run_dir)
-        if run.code_spec is None or run.codes is None:
+        if run.codes is None:
             raise ConfigError(f"{run_dir} trained an encoder of node ids (--coding none, qr or "
                               "hashing-trick), a baseline; only coded runs export to a bundle")
-        spec, graph = run.code_spec, run.graph
+        codes, graph = run.codes, run.graph
+        spec = codes.spec
         if graph.labels is None:
             raise ConfigError(f"{run_dir} trained a {run.metrics.get('metric')} task "
                               f"({graph.name}); bundles serve one class per node, so it does "
@@ -125,15 +126,15 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
         if written_opset != opset:
             log.warning("asked for ONNX opset %d, the exporter wrote %d; the manifest records "
                         "%d", opset, written_opset, written_opset)
-        writer.save_array(CODES_FILE, np.asarray(run.codes))
+        writer.save_array(CODES_FILE, np.asarray(codes.packed))
         nnz = _write_csr(writer, graph)
         graph.ids.save(writer.save_array)
         config = run.model_config
         manifest = writer.write_manifest(Manifest(
             code_spec=spec,
-            thresholds=None if run.thresholds is None else tuple(run.thresholds.tolist()),
-            hop_shifts=None if run.hop_shifts is None else tuple(
-                tuple(int(s) for s in row) for row in run.hop_shifts),
+            thresholds=None if codes.thresholds is None else tuple(codes.thresholds.tolist()),
+            hop_shifts=None if codes.hop_shifts is None else tuple(
+                tuple(int(s) for s in row) for row in codes.hop_shifts),
             graph=GraphInfo(graph.name, graph.num_nodes, graph.num_edges // 2, nnz),
             model=ModelInfo(num_classes=config.num_classes,
                             embedding_dim=run.decoder_config.embedding_dim,

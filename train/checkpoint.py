@@ -71,10 +71,7 @@ class Run:
     run_id: str
     model: NodeClassifier
     graph: Graph
-    code_spec: CodeSpec | None
-    thresholds: np.ndarray | None
-    hop_shifts: np.ndarray | None  # int64 [K - 1, c] of multi-hop hash codes, else None
-    codes: np.ndarray | None
+    codes: Codes | None  # the run's code table (memory-mapped) and its spec; None for ids
     model_config: ModelConfig
     decoder_config: DecoderConfig | None
     train_config: TrainConfig
@@ -85,7 +82,8 @@ class Run:
     def node_input(self) -> torch.Tensor:
         """What the encoder takes for all nodes: codes ``uint8 [n, c/8]`` or ids ``int64 [n]``."""
         if self.codes is not None:
-            return torch.from_numpy(np.array(self.codes))  # a writable copy of the memory map
+            # a writable copy of the memory map
+            return torch.from_numpy(np.array(self.codes.packed))
         return torch.arange(self.graph.num_nodes)
 
 
@@ -189,6 +187,22 @@ def _referenced_graph(run_dir: Path, num_nodes: int) -> Graph:
     return graph_from_dir(source)
 
 
+def _saved_codes(run_dir: Path, ckpt: dict, spec: CodeSpec, num_nodes: int) -> Codes:
+    """The run's code table (``uint8 [n, c/8]``, memory-mapped) with the thresholds and hop
+    shifts its checkpoint recorded, checked against the spec and the graph's ``n``."""
+    packed = np.load(run_dir / CODES_FILE, mmap_mode="r", allow_pickle=False)
+    check_packed(packed, spec.bits)
+    if packed.shape[0] != num_nodes:
+        raise RunCorruptError(f"{run_dir / CODES_FILE} has {packed.shape[0]} rows, the graph "
+                              f"has {num_nodes} nodes")
+    thresholds = None if ckpt["thresholds"] is None else \
+        np.array(ckpt["thresholds"], np.float64)
+    # runs saved before multi-hop coding have no "hop_shifts": their codes are 1-hop
+    shifts = ckpt.get("hop_shifts")
+    hop_shifts = None if shifts is None else np.array(shifts, dtype=np.int64)
+    return Codes(spec, packed, thresholds, hop_shifts)
+
+
 def load_run(run_dir: str | Path) -> Run:
     """Rebuild model, graph and codes from a run directory, refusing mixed or corrupt parts."""
     run_dir = Path(run_dir)
@@ -234,26 +248,14 @@ def load_run(run_dir: str | Path) -> Run:
                       class_names=ckpt["class_names"], multilabels=multilabels)
         if ckpt["id_kind"] != "dense":
             graph.id_map = IdMap.load(ckpt["id_kind"], graph.num_nodes, run_dir)
-    codes = None
-    if code_spec is not None:
-        codes = np.load(run_dir / CODES_FILE, mmap_mode="r", allow_pickle=False)
-        check_packed(codes, code_spec.bits)
-        if codes.shape[0] != graph.num_nodes:
-            raise RunCorruptError(f"{run_dir / CODES_FILE} has {codes.shape[0]} rows, the graph "
-                                  f"has {graph.num_nodes} nodes")
+    codes = None if code_spec is None else _saved_codes(run_dir, ckpt, code_spec,
+                                                        graph.num_nodes)
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    thresholds = None if ckpt["thresholds"] is None else \
-        np.array(ckpt["thresholds"], np.float64)
-    # runs saved before multi-hop coding have no "hop_shifts": their codes are 1-hop
-    shifts = ckpt.get("hop_shifts")
-    hop_shifts = None if shifts is None else np.array(shifts, dtype=np.int64)
     holdout = None
     if (run_dir / HOLDOUT_FILE).is_file():
         from hashembed.graph.holdout import HeldOut
 
         holdout = HeldOut.from_dict(json.loads((run_dir / HOLDOUT_FILE).read_text()))
     config = RunConfig.from_dict(ckpt["run"], strict=False)
-    return Run(run_dir, manifest["run_id"], model, graph, code_spec, thresholds, hop_shifts,
-               codes,
-               model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics, config,
+    return Run(run_dir, manifest["run_id"], model, graph, codes, model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics, config,
                holdout)

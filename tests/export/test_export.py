@@ -24,7 +24,7 @@ def test_bundle_manifest_describes_the_run(sage_run, sage_bundle):
     assert manifest["model"]["edge_hops"] == 2 and manifest["graph"]["num_nodes"] == 2708
     assert len(manifest["thresholds"]) == 64
     assert set(manifest["files"]) == {"model.onnx", "codes.npy", "indptr.npy", "indices.npy"}
-    np.testing.assert_array_equal(open_bundle(sage_bundle).codes, load_run(sage_run).codes)
+    np.testing.assert_array_equal(open_bundle(sage_bundle).codes, load_run(sage_run).codes.packed)
 
 
 def test_every_node_matches_pytorch(sage_run, sage_bundle):

@@ -77,7 +77,7 @@ def test_single_node_without_edges_runs(sage_run, predictor):
     import torch
 
     run = load_run(sage_run)
-    codes = np.array(run.codes[:1])
+    codes = np.array(run.codes.packed[:1])
     edges = np.zeros((2, 0), np.int64)
     logits, embeddings = predictor.session.run(None, {"codes": codes, "edge_index": edges})
     with torch.no_grad():

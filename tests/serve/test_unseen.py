@@ -45,7 +45,7 @@ def test_an_unseen_node_is_served_as_the_model_would_on_the_grown_graph(predicto
     n = run.graph.num_nodes
     code = unseen_code(UnseenNode(np.array(neighbours), predictor.bundle.ids.key_of([10**6])[0]),
                        lambda r: predictor.bundle.ids.keys()[r], predictor.manifest)
-    codes = np.concatenate([np.asarray(run.codes), code])
+    codes = np.concatenate([np.asarray(run.codes.packed), code])
     added = np.array([[u for u in neighbours] + [n] * 4, [n] * 4 + neighbours])
     edges = np.concatenate([run.graph.edges(), added], axis=1)
     with torch.no_grad():

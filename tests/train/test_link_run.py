@@ -26,7 +26,7 @@ def test_link_run_learns_held_out_edges_and_saves_its_scorer(tmp_path):
     assert metrics["test"] > 0.5 and metrics["best_epoch"] > 0
     assert metrics["config"]["link"]["epochs"] == 40
     run = load_run(tmp_path / "run")  # the model reloads alone, codes and all
-    assert run.codes.shape == (40, 4) and run.graph.labels is None
+    assert run.codes.packed.shape == (40, 4) and run.graph.labels is None
     checkpoint = torch.load(tmp_path / "run" / CHECKPOINT_FILE, weights_only=True)
     assert "linears.0.weight" in checkpoint["link_scorer"]
     with pytest.raises(ConfigError, match="hits@20 task"):

@@ -25,7 +25,7 @@ def test_checkpoint_reloads_alone(cora, sage_run):
     import torch
 
     run = load_run(sage_run)
-    assert run.code_spec.bits == 64 and run.model_config.num_classes == 7
+    assert run.codes.spec.bits == 64 and run.model_config.num_classes == 7
     with torch.no_grad():
         logits, _ = run.model(run.node_input(), torch.from_numpy(run.graph.edge_index))
     acc = (logits.argmax(1).numpy() == cora.labels)[cora.masks["train"]].mean()
