@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hashembed.core.atomic import atomic_write
-from hashembed.bench.harness import environment, format_table, write_json
+from hashembed.bench.harness import environment, format_table, method_hops, write_json
 from hashembed.core.codeformat import check_bits_per_index
 from hashembed.core.errors import ConfigError
 from hashembed.graph.datasets import apply_split, load_dataset
@@ -103,7 +103,7 @@ class Suite:
                          bits_per_index=self.bits_per_index, codebook_dim=self.codebook_dim,
                          decoder_hidden=self.decoder_hidden, dim=self.dim, hidden=self.hidden,
                          epochs=epochs, metric=dataset.metric, seed=seed, device="cpu",
-                         hops=self.hops if method == "hash" else 1)
+                         hops=method_hops(method, self.hops))
 
 
 SUITES = {

@@ -62,8 +62,8 @@ def run_fanout_bench(run_dir: str | Path, caps: list[int], nodes: int = 2000,
                 started = time.perf_counter()
                 predictor.predict(ids[int(i): int(i) + 1])
                 latencies.append(time.perf_counter() - started)
-            rows.append({"cap": str(cap) if cap else "exact", "accuracy": float((labels == truth).mean()),
-                         "labels": labels,
+            rows.append({"cap": str(cap) if cap else "exact",
+                         "accuracy": float((labels == truth).mean()), "labels": labels,
                          "p50_ms": float(np.percentile(latencies, 50) * 1e3),
                          "p99_ms": float(np.percentile(latencies, 99) * 1e3)})
             del predictor

@@ -29,6 +29,12 @@ class Timing:
     repeats: int
 
 
+def method_hops(method: str, hops: int | str) -> int | str:
+    """The ``--hops`` a bench gives one encoder: hash codes take the bench's ``K`` (a number
+    or ``"auto"``); random codes, tables, QR and the hashing trick read no walks (``1``)."""
+    return hops if method == "hash" else 1
+
+
 def time_call(fn: Callable[[], object], warmup: int = 2, repeats: int = 7,
               cuda: bool = False) -> Timing:
     """Time ``fn()``.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashembed.bench.harness import environment, format_table, write_json
+from hashembed.bench.harness import environment, format_table, method_hops, write_json
 
 INDUCTIVE_DATASETS = ("planetoid-cora", "planetoid-citeseer", "planetoid-pubmed", "twitch-DE",
                       "email-eu-core")
@@ -70,7 +70,7 @@ def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, meth
                 else:
                     config = RunConfig(coding=method, bits=bits, seed=seed,
                                        holdout_nodes=fraction, device="cpu",
-                                       hops=hops if method == "hash" else 1)
+                                       hops=method_hops(method, hops))
                     with tempfile.TemporaryDirectory() as tmp:
                         metrics = train_run(graph, config, Path(tmp) / "run",
                                             progress=progress, holdout=held)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashembed.bench.harness import environment, format_table, write_json
+from hashembed.bench.harness import environment, format_table, method_hops, write_json
 from hashembed.core.errors import ConfigError
 
 METHODS = ("hash", "random", "table", "qr", "hashing-trick")
@@ -77,11 +77,11 @@ def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, m
                     codes_dir = work / f"codes-{method}-s{seed}"
                     if not (resume and (codes_dir / "codes.json").is_file()):
                         pipeline.make_codes(graph, CodeSpec(method, bits=bits, seed=seed,
-                                                            hops=hops if method == "hash" else 1),
+                                                            hops=method_hops(method, hops)),
                                             codes_dir, memory_gb=memory_gb, overwrite=True,
                                             progress=False)
                 config = RunConfig(coding="none" if method == "table" else method, bits=bits,
-                                   seed=seed, hops=hops if method == "hash" else 1,
+                                   seed=seed, hops=method_hops(method, hops),
                                    split=SPLIT, batch_size=batch_size,
                                    fanout=parse_fanout(fanout), epochs=epochs,
                                    patience=epochs, lr=lr)

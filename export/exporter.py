@@ -142,7 +142,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False
                             config=config.to_dict(), decoder=run.decoder_config.to_dict()),
             opset=written_opset, tolerance=tolerance,
             class_names=None if graph.class_names is None else tuple(graph.class_names),
-            id_kind=graph.ids.kind, fanout_cap=fanout_cap, run_id=run.run_id, package_version=__version__))
+            id_kind=graph.ids.kind, fanout_cap=fanout_cap, run_id=run.run_id,
+            package_version=__version__))
         parity = None
         if probe_nodes:
             rng = np.random.default_rng(seed)

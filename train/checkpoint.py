@@ -257,5 +257,5 @@ def load_run(run_dir: str | Path) -> Run:
 
         holdout = HeldOut.from_dict(json.loads((run_dir / HOLDOUT_FILE).read_text()))
     config = RunConfig.from_dict(ckpt["run"], strict=False)
-    return Run(run_dir, manifest["run_id"], model, graph, codes, model_config, decoder_config, TrainConfig(**ckpt["train"]), metrics, config,
-               holdout)
+    return Run(run_dir, manifest["run_id"], model, graph, codes, model_config, decoder_config,
+               TrainConfig(**ckpt["train"]), metrics, config, holdout)
