@@ -45,7 +45,6 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
     graph = open_graph(graph_dir)
     started = time.perf_counter()
     with ArtifactWriter(CODES_FORMAT, out_dir, overwrite, inputs=[graph_dir]) as writer:
-        keys = graph.ids.keys()
         # the table is written block by block into a memory map of its file, never whole in RAM
         packed = writer.open_array(CODES_FILE, np.uint8,
                                    (graph.num_nodes, spec.bytes_per_node))
@@ -63,10 +62,11 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
                 client.scheduler_info().get("workers", {})), **info}
         elif spec.scheme == "hash":
             block = block_bits_for(graph.num_nodes, memory_gb, spec.bits)
-            codes = hash_codes_csr(graph.indptr, graph.indices, keys, spec, block_bits=block,
-                                   memory_gb=memory_gb, progress=progress, out=packed)
+            codes = hash_codes_csr(graph.indptr, graph.indices, graph.ids.keys(), spec,
+                                   block_bits=block, memory_gb=memory_gb, progress=progress,
+                                   out=packed)
         else:
-            block, codes = None, random_codes(keys, spec, out=packed)
+            block, codes = None, random_codes(graph.ids.keys(), spec, out=packed)
         packed.flush()
         thresholds, hop_shifts = codes.thresholds, codes.hop_shifts
         del packed, codes  # close the memory map before the file is hashed
@@ -85,13 +85,16 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
     return {k: v for k, v in summary.items() if k not in ("thresholds", "hop_shifts")}
 
 
-def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None) -> Codes:
+def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None,
+               verify: bool = True) -> Codes:
     """Open a codes directory: its :class:`~hashembed.coding.coder.Codes` (``packed`` a
     ``uint8 [n, c/8]`` memory map).
 
     Args:
         graph_digest: if given, the codes must have been made from the graph directory with
             this header digest.
+        verify: check the table's sha256 (reads it whole); ``False`` checks sizes only, for
+            the torchrun ranks whose rank 0 verifies the same file.
     """
     path = Path(codes_dir)
     content = CODES_FORMAT.read_header(path)
@@ -99,7 +102,7 @@ def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None) ->
         raise CodeFormatError(f"{path} codes another graph (its graph digest differs)")
     if CODES_FILE not in content["files"]:
         raise CodeFormatError(f"{path / CODES_HEADER} does not list {CODES_FILE}")
-    CODES_FORMAT.check_files(path, content["files"])
+    CODES_FORMAT.check_files(path, content["files"], hashed=verify)
     file = path / CODES_FILE
     spec = CodeSpec.from_dict(content["code_spec"])
     packed = np.load(file, mmap_mode="r", allow_pickle=False)

@@ -257,7 +257,10 @@ def partition_rows(indptr: np.ndarray, parts: int) -> list[tuple[int, int]]:
     if parts < 1:
         raise ConfigError(f"partitions={parts} must be at least 1")
     total = int(indptr[-1])
-    marks = [int(np.searchsorted(indptr, total * i / parts, side="left")) for i in range(1, parts)]
+    # the first row whose indptr reaches ceil(total * i / parts): integers throughout (a float
+    # bound would make searchsorted convert the whole int64 indptr to a float64 copy)
+    marks = [int(np.searchsorted(indptr, np.int64(-(-total * i // parts)), side="left"))
+             for i in range(1, parts)]
     cuts = sorted({0, n, *(min(max(m, 0), n) for m in marks)})
     return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
 
@@ -274,9 +277,12 @@ class _Rounds:
                    for part in self.parts]
         try:
             results = self.client.gather(futures)
-        except HashembedError:
-            raise
-        except Exception as e:  # a task's own error, or distributed's KilledWorker
+        except BaseException as e:
+            # the round's other tasks would go on writing into files the caller now discards
+            self.client.cancel(futures)
+            if isinstance(e, HashembedError) or not isinstance(e, Exception):
+                raise
+            # a task's own error, or distributed's KilledWorker
             raise DistributedCodingError(f"Dask coding failed in the {what} round: "
                                          f"{type(e).__name__}: {e}") from e
         self.bar.update(1)
@@ -449,6 +455,12 @@ def local_client(workers: int, threads_per_worker: int = 1):
     return distributed.Client(cluster)
 
 
-def connect(scheduler: str):
-    """A ``distributed.Client`` of the running scheduler at ``scheduler``."""
-    return _distributed().Client(scheduler)
+def connect(scheduler: str, timeout: float = 30.0):
+    """A ``distributed.Client`` of the running scheduler at ``scheduler``, or a named error
+    when none answers there within ``timeout`` seconds."""
+    distributed = _distributed()
+    try:
+        return distributed.Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise DistributedCodingError(f"no Dask scheduler answers at {scheduler!r} (--scheduler): "
+                                     f"{type(e).__name__}: {e}") from None

@@ -78,6 +78,11 @@ class Distributed:
 
         cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
         if cuda:
+            gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if self.local_rank >= gpus:
+                raise ConfigError(f"torchrun rank {self.rank} (local rank {self.local_rank}) "
+                                  f"needs a GPU of its own, this machine has {gpus}: start "
+                                  "at most one process per GPU, or train with --device cpu")
             torch.cuda.set_device(self.local_rank)
         if not dist.is_initialized():
             dist.init_process_group("nccl" if cuda else "gloo")
@@ -116,6 +121,17 @@ class Distributed:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def check_split_shares(masks: dict[str, np.ndarray], world_size: int) -> None:
+    """Raise unless the train and validation splits have a node for each of ``world_size``
+    ranks. Every rank checks the same masks before any collective, so all stop alike: a rank
+    left without seeds would skip the step's all-reduce the others wait in."""
+    for split in ("train", "val"):
+        count = int(np.count_nonzero(masks[split])) if split in masks else 0
+        if count < world_size:
+            raise ConfigError(f"the {split} split has {count} nodes, fewer than the "
+                              f"{world_size} torchrun ranks: each rank needs one")
 
 
 def epoch_shares(seeds: np.ndarray, batch_size: int, world_size: int, rank: int, seed: int,

@@ -134,10 +134,12 @@ def _train(graph: Graph, config: RunConfig, progress: bool, task: Task,
     torch.manual_seed(train_config.seed)
     started = time.perf_counter()
 
-    codes, stats = _codes(graph, config, codes_dir, progress, probe_labels=True)
+    codes, stats = _codes(graph, config, codes_dir, progress, probe_labels=True,
+                          writer=dist is None or dist.is_writer)
     code_spec = None if codes is None else codes.spec
     if codes is not None:
-        node_input = None if batch is not None else torch.from_numpy(np.asarray(codes.packed))
+        # full batch reads every code each step: an in-memory, writable copy of the table
+        node_input = None if batch is not None else torch.from_numpy(np.array(codes.packed))
     else:
         node_input = torch.arange(graph.num_nodes)
     coding_seconds = time.perf_counter() - started
@@ -176,13 +178,17 @@ def _train(graph: Graph, config: RunConfig, progress: bool, task: Task,
 
 
 def _codes(graph: Graph, config: RunConfig, codes_dir, progress: bool,
-           probe_labels: bool = False):
+           probe_labels: bool = False, writer: bool = True):
     """``(codes, stats)`` of a run: :class:`~hashembed.coding.coder.Codes` read from
     ``codes_dir`` (made beforehand from the same graph directory with the run's code spec,
     else refused; ``--hops auto`` takes their ``K``), else made now (``--hops auto``: by
     :func:`~hashembed.coding.probe.choose_hops`, whose record joins ``stats`` as
     ``"hops"``; without node labels to probe, ``probe_labels=False`` as for link prediction,
-    or for random codes, auto is 1); ``(None, {})`` without codes."""
+    or for random codes, auto is 1); ``(None, {})`` without codes.
+
+    ``writer=False`` (the torchrun ranks after rank 0, which write no metrics): the table's
+    sha256 is left to rank 0 and no statistics are taken, each of which reads the whole
+    table (statistics also hold about ``10 n`` bytes)."""
     code_spec = config.code_spec()
     if code_spec is None:
         return None, {}
@@ -192,7 +198,7 @@ def _codes(graph: Graph, config: RunConfig, codes_dir, progress: bool,
 
         if graph.source_dir is None:
             raise ConfigError("--codes goes with --graph (codes are made from a graph directory)")
-        made = read_codes(codes_dir, graph.source_dir.digest)
+        made = read_codes(codes_dir, graph.source_dir.digest, verify=writer)
         spec = made.spec
         if config.hops == HOPS_AUTO:  # nothing to choose: the codes were made with their K
             code_spec = config.code_spec(hops=spec.hops)
@@ -213,6 +219,8 @@ def _codes(graph: Graph, config: RunConfig, codes_dir, progress: bool,
         log.info("--hops auto: K = %d (bits-only probe %s)", probe.hops, probe.record()["probe"])
     else:
         made = make_codes(graph, code_spec, progress=progress)
+    if not writer:
+        return made, {}
     stats = code_stats(made.packed, code_spec.bits)
     log.info("codes: %s", stats)
     return made, {**stats, **({"hops": probe.record()} if probe is not None else {})}
@@ -258,7 +266,9 @@ def _sampled_loaders(graph: Graph, codes, model, train_config: TrainConfig,
     log.info("memory plan: %s", ", ".join(f"{k} {v / 2**20:,.1f} MiB" for k, v in plan.items()))
     targets = graph.targets()  # one copy for every split (multi-label: float32 [n, L])
     if dist is not None:
-        from hashembed.train.distributed import ShardedSeedLoader
+        from hashembed.train.distributed import ShardedSeedLoader, check_split_shares
+
+        check_split_shares(graph.masks, dist.world_size)
 
         def loader(seeds, shuffle, size=batch.eval_batch_size):
             return node_loader(indptr, indices, codes, targets, seeds, batch.fanout, size,

@@ -89,3 +89,28 @@ def test_multi_hop_codes_directory_records_its_shifts_and_runs_refuse_other_hops
     assert main([*common, "--hops", "auto", "--out", str(tmp_path / "auto")]) == 0
     metrics = json.loads((tmp_path / "auto" / "metrics.json").read_text())
     assert metrics["hops"] == 3 and metrics["hops_probe"] is None
+
+
+def test_a_changed_table_is_named_unless_the_reader_leaves_the_hash_to_another(tmp_path):
+    """A byte flipped in codes.npy (same size) fails the sha256 check; ``verify=False`` (the
+    torchrun ranks after rank 0, which checks the same file) skips the hash, not the sizes."""
+    from hashembed.app.cli import main
+    from hashembed.coding.codesdir import read_codes
+    from hashembed.core.errors import HashembedError
+
+    edges = random_edges(3)
+    (tmp_path / "e.csv").write_text("\n".join(f"{a},{b}" for a, b in edges))
+    assert main(["graph", "build", "--edges", str(tmp_path / "e.csv"), "--out",
+                 str(tmp_path / "g"), "--quiet"]) == 0
+    assert main(["codes", str(tmp_path / "g"), "--bits", "64", "--out", str(tmp_path / "c"),
+                 "--quiet"]) == 0
+    table = tmp_path / "c" / "codes.npy"
+    data = bytearray(table.read_bytes())
+    data[-1] ^= 0xFF
+    table.write_bytes(bytes(data))
+    with pytest.raises(HashembedError, match="codes.npy"):
+        read_codes(tmp_path / "c")
+    assert read_codes(tmp_path / "c", verify=False).packed[-1, -1] == data[-1]
+    table.write_bytes(bytes(data[:-8]))  # a short table fails either way
+    with pytest.raises(HashembedError, match="codes.npy"):
+        read_codes(tmp_path / "c", verify=False)

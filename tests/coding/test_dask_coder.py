@@ -10,7 +10,7 @@ import pytest
 from hashembed.app.cli import main
 from hashembed.coding.codesdir import read_codes, write_codes
 from hashembed.coding import dask_coder
-from hashembed.coding.dask_coder import (DistributedCodingError, Partition, _Rounds,
+from hashembed.coding.dask_coder import (DistributedCodingError, Partition, _Rounds, connect,
                                          local_client, partition_rows)
 from hashembed.core.codeformat import CodeSpec
 from hashembed.core.errors import CodeFormatError, ConfigError
@@ -105,6 +105,11 @@ def test_the_batched_gather_reads_the_rows_a_single_map_reads(tmp_path, monkeypa
     monkeypatch.setattr(dask_coder, "GATHER_BATCH_ROWS", 4)  # three batches, the last short
     np.testing.assert_array_equal(part.gather(1, rows, 5), level[rows, :5])
     assert part.gather(1, rows[:0], 5).shape == (0, 5)
+
+
+def test_a_scheduler_that_does_not_answer_is_named():
+    with pytest.raises(DistributedCodingError, match="no Dask scheduler answers at"):
+        connect("tcp://127.0.0.1:9", timeout=2)
 
 
 def test_a_failing_task_leaves_no_codes_directory(tmp_path, monkeypatch):

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from hashembed.core.errors import ConfigError
-from hashembed.train.distributed import Distributed, check_distributed_run, epoch_shares
+from hashembed.train.distributed import (Distributed, check_distributed_run,
+                                         check_split_shares, epoch_shares)
 from hashembed.train.runconfig import RunConfig
 
 
@@ -32,6 +33,23 @@ def test_epoch_shares_are_disjoint_equal_and_cover_the_seeds(num_seeds, batch, w
     np.testing.assert_array_equal(again, shares[0])  # every rank draws the same permutation
     assert not np.array_equal(epoch_shares(seeds, batch, world, 0, seed=0, epoch=2),
                               shares[0]) or num_seeds < 3
+
+
+def test_splits_smaller_than_the_job_are_refused_before_any_rank_trains():
+    masks = {"train": np.array([1, 1, 1, 0, 0, 0], bool), "val": np.array([0, 0, 0, 1, 1, 0], bool)}
+    check_split_shares(masks, 2)
+    with pytest.raises(ConfigError, match="train split has 3 nodes, fewer than the 4"):
+        check_split_shares(masks, 4)
+    with pytest.raises(ConfigError, match="val split has 2 nodes, fewer than the 3"):
+        check_split_shares(masks, 3)
+    with pytest.raises(ConfigError, match="val split has 0 nodes"):
+        check_split_shares({"train": masks["train"]}, 2)
+
+
+def test_a_rank_without_a_gpu_of_its_own_is_refused_by_name():
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(ConfigError, match=f"needs a GPU of its own, this machine has {gpus}"):
+        Distributed(rank=1, world_size=2, local_rank=gpus).start("cuda")
 
 
 def test_the_environment_names_the_job():
