@@ -79,7 +79,8 @@ class Suite:
     """A grid of runs and the shapes every run shares: ``dim`` (``d``, every method's
     embedding width), ``hidden`` (the GNN's), and the coded methods' decoder
     (``bits_per_index`` ``b``, ``codebook_dim`` ``d_c``, ``decoder_hidden``) and the hash
-    codes' walk length ``hops`` (``K`` or ``"auto"``; random codes are 1-hop)."""
+    codes' walk length ``hops`` (``K`` or ``"auto"``; random codes are 1-hop), and
+    ``degree_field`` (the coded methods' rows carry a degree byte)."""
 
     datasets: tuple[DatasetSpec, ...]
     bits: tuple[int, ...]
@@ -93,6 +94,7 @@ class Suite:
     codebook_dim: int = 64
     decoder_hidden: int = 128
     hops: int | str = "auto"
+    degree_field: bool = False
 
     def run_config(self, dataset: DatasetSpec, method: str, bits: int | None,
                    seed: int) -> RunConfig:
@@ -103,7 +105,8 @@ class Suite:
                          bits_per_index=self.bits_per_index, codebook_dim=self.codebook_dim,
                          decoder_hidden=self.decoder_hidden, dim=self.dim, hidden=self.hidden,
                          epochs=epochs, metric=dataset.metric, seed=seed, device="cpu",
-                         hops=method_hops(method, self.hops))
+                         hops=method_hops(method, self.hops),
+                         degree_field=self.degree_field and method in ("hash", "random"))
 
 
 SUITES = {
@@ -273,10 +276,12 @@ def plot(rows: list[dict], path: Path) -> Path:
 
 
 def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] | None = None,
-           bits_per_index: int | None = None, hops: int | str | None = None) -> Suite:
+           bits_per_index: int | None = None, hops: int | str | None = None,
+           degree_field: bool | None = None, bits: list[int] | None = None) -> Suite:
     """The suite restricted to ``datasets`` and ``methods`` (all when ``None``), with the coded
-    methods' ``b`` set to ``bits_per_index`` and hash codes' walk length to ``hops`` if given;
-    unknown names raise :class:`ConfigError` listing what the suite has."""
+    methods' ``b`` set to ``bits_per_index``, hash codes' walk length to ``hops``, the
+    degree field to ``degree_field`` and the code lengths to those of ``bits`` the suite has,
+    if given; unknown names raise :class:`ConfigError` listing what the suite has."""
     known = [d.name for d in suite.datasets]
     unknown = [name for name in datasets or () if name not in known]
     if unknown:
@@ -286,13 +291,23 @@ def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] |
         raise ConfigError(f"methods {unknown} are unknown; choose from {list(METHODS)}")
     if bits_per_index is not None:
         check_bits_per_index(bits_per_index)
+    unknown = [c for c in bits or () if c not in suite.bits]
+    if unknown:
+        raise ConfigError(f"code lengths {unknown} are not in this suite; it has "
+                          f"{list(suite.bits)}")
     picked = tuple(d if not methods or d.methods is None else
                    replace(d, methods=tuple(m for m in d.methods if m in methods))
                    for d in suite.datasets if not datasets or d.name in datasets)
+    if bits:  # a dataset's own code lengths are cut to the chosen ones too (none: dropped)
+        picked = tuple(d if d.bits is None else replace(d, bits=tuple(
+            c for c in d.bits if c in bits)) for d in picked)
+        picked = tuple(d for d in picked if d.bits is None or d.bits)
     return replace(suite, datasets=picked,
                    methods=tuple(m for m in suite.methods if not methods or m in methods),
                    bits_per_index=bits_per_index or suite.bits_per_index,
-                   hops=suite.hops if hops is None else parse_hops(hops))
+                   hops=suite.hops if hops is None else parse_hops(hops),
+                   degree_field=suite.degree_field if degree_field is None else degree_field,
+                   bits=tuple(c for c in suite.bits if not bits or c in bits))
 
 
 def results_bits_per_index(results: dict) -> int:
@@ -414,7 +429,9 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
                        progress: bool = True, datasets: list[str] | None = None,
                        methods: list[str] | None = None, bits_per_index: int | None = None,
                        merge: bool = False, resume: bool = False,
-                       hops: int | str | None = None) -> dict:
+                       hops: int | str | None = None,
+                       degree_field: bool | None = None,
+                       bits: list[int] | None = None) -> dict:
     """Run a suite (a name in :data:`SUITES` or a :class:`Suite`), optionally only some
     ``datasets`` and ``methods`` and with another ``b`` for the codes or another walk length
     ``hops`` for hash codes (see :func:`select`);
@@ -429,7 +446,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     """
     suite_name = suite if isinstance(suite, str) else "custom"
     whole = SUITES[suite] if isinstance(suite, str) else suite
-    suite = select(whole, datasets, methods, bits_per_index, hops)
+    suite = select(whole, datasets, methods, bits_per_index, hops, degree_field, bits)
     out_dir = Path(out_dir)
     names = [d.name for d in suite.datasets]
     kept, parts = _previous_runs(out_dir, suite_name, suite, whole) if merge else ([], [])

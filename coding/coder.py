@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hashembed.core.codeformat import CodeSpec, pack_codes, unpack_codes
+from hashembed.core.codeformat import CodeSpec, degree_buckets, pack_codes, unpack_codes
 from hashembed.core.errors import ConfigError
 from hashembed.core.graphdir import read_slice
 from hashembed.core.projection import (FIXED_POINT_SCALE, mix64, projection_fixed, random_bits,
@@ -146,12 +146,13 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
         row_chunk_entries: CSR entries multiplied at once (each costs about
             :data:`CHUNK_ENTRY_BYTES`); default: :data:`ROW_CHUNK_ENTRIES`, or what a quarter of
             ``memory_gb`` holds if less.
-        out: where to write the packed codes (``uint8 [n, c/8]``, e.g. a memory map of the
-            output file, filled block by block); default: a new array.
+        out: where to write the packed codes (``uint8 [n, spec.bytes_per_node]``, e.g. a
+            memory map of the output file, filled block by block); default: a new array.
 
     Returns:
-        :class:`Codes` with ``packed uint8 [n, c/8]`` and ``thresholds float64 [c]`` (the
-        medians of ``p``, in projection units, exact).
+        :class:`Codes` with ``packed uint8 [n, spec.bytes_per_node]`` (the bits, then the
+        degree byte if ``spec.degree_field``) and ``thresholds float64 [c]`` (the medians of
+        ``p``, in projection units, exact).
     """
     if spec.scheme != "hash":
         raise ConfigError(f"hash_codes needs scheme='hash', got {spec.scheme!r}")
@@ -200,7 +201,22 @@ def hash_codes_csr(indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray, sp
         _balance_ties(on, p, median, keys, start, spec.seed)
         pack_into(packed, on, start)
     bar.close()
+    fill_degree_field(packed, indptr, spec)
     return Codes(spec, packed, thresholds, hop_shifts)
+
+
+def fill_degree_field(packed: np.ndarray, indptr: np.ndarray, spec: CodeSpec, lo: int = 0,
+                      rows: int = 1 << 22) -> None:
+    """Write the degree byte (:func:`~hashembed.core.codeformat.degree_buckets` of each
+    node's CSR row length) into column ``c/8`` of ``packed``, whose row 0 is node ``lo``;
+    nothing unless ``spec.degree_field``. ``rows`` nodes at a time (``indptr`` may be a
+    memory map)."""
+    if not spec.degree_field:
+        return
+    for start in range(0, packed.shape[0], rows):
+        stop = min(start + rows, packed.shape[0])
+        bounds = np.asarray(indptr[lo + start: lo + stop + 1], dtype=np.int64)
+        packed[start:stop, spec.bit_bytes] = degree_buckets(np.diff(bounds))
 
 
 def largest_degree(indptr: np.ndarray, rows: int = 1 << 22) -> int:
@@ -331,25 +347,30 @@ def hash_codes(graph: Graph, spec: CodeSpec, block_bits: int | None = 64,
                           progress=progress)
 
 
-def random_codes(keys: np.ndarray, spec: CodeSpec, out: np.ndarray | None = None
-                 ) -> Codes:
+def random_codes(keys: np.ndarray, spec: CodeSpec, out: np.ndarray | None = None,
+                 indptr: np.ndarray | None = None) -> Codes:
     """Uniform random bits (ALONE-style baseline) of nodes ``keys`` (``uint64 [n]``):
-    ``packed uint8 [n, c/8]`` (written into ``out`` if given, e.g. a memory map), a
-    cache-sized chunk of nodes at a time. Bit ``j`` of a node is the sign of a keyed ±1 draw,
-    so, like hash codes, it does not depend on the node's row."""
+    ``packed uint8 [n, spec.bytes_per_node]`` (written into ``out`` if given, e.g. a memory
+    map), a cache-sized chunk of nodes at a time. Bit ``j`` of a node is the sign of a keyed
+    ±1 draw, so, like hash codes, it does not depend on the node's row. With
+    ``spec.degree_field`` the degree byte comes from ``indptr`` (``int64 [n + 1]``)."""
     if spec.scheme != "random":
         raise ConfigError(f"random_codes needs scheme='random', got {spec.scheme!r}")
+    if spec.degree_field and indptr is None:
+        raise ConfigError("random codes with a degree field need the graph's indptr")
     keys = np.asarray(keys, dtype=np.uint64)
     packed = _packed_output(out, keys.shape[0], spec)
     step = max(1, PROJECTION_CHUNK_DRAWS // spec.bits)
     for lo in range(0, keys.shape[0], step):
-        packed[lo:lo + step] = pack_codes(random_bits(keys[lo:lo + step], 0, spec.bits,
-                                                      spec.seed))
+        packed[lo:lo + step, :spec.bit_bytes] = pack_codes(
+            random_bits(keys[lo:lo + step], 0, spec.bits, spec.seed))
+    if spec.degree_field:
+        fill_degree_field(packed, indptr, spec)
     return Codes(spec, packed, None)
 
 
 def _packed_output(out: np.ndarray | None, n: int, spec: CodeSpec) -> np.ndarray:
-    """``out`` checked to be ``uint8 [n, c/8]``, or a new such array."""
+    """``out`` checked to be ``uint8 [n, spec.bytes_per_node]``, or a new such array."""
     shape = (n, spec.bytes_per_node)
     if out is None:
         return np.empty(shape, dtype=np.uint8)
@@ -363,11 +384,13 @@ def make_codes(graph: Graph, spec: CodeSpec, progress: bool = True) -> Codes:
     """Codes for every node of ``graph`` under ``spec.scheme``."""
     if spec.scheme == "hash":
         return hash_codes(graph, spec, progress=progress)
-    return random_codes(graph.ids.keys(), spec)
+    return random_codes(graph.ids.keys(), spec,
+                        indptr=graph.csr()[0] if spec.degree_field else None)
 
 
 def code_stats(packed: np.ndarray, bits: int, chunk: int = 1 << 20) -> dict[str, float]:
-    """Quality report of a code table, read ``chunk`` rows at a time (no ``n × c`` array).
+    """Quality report of a code table's ``bits`` bits (a degree byte after them is not
+    read), ``chunk`` rows at a time (no ``n × c`` array).
 
     Returns:
         ``bits_per_node``; ``bit_balance_max_dev``: the largest ``|mean(bit_j) - 0.5|`` over
@@ -379,7 +402,7 @@ def code_stats(packed: np.ndarray, bits: int, chunk: int = 1 << 20) -> dict[str,
     ones = np.zeros(bits, dtype=np.int64)
     fingerprints = np.empty(n, dtype=np.uint64)
     for start in range(0, n, chunk):
-        rows = np.ascontiguousarray(packed[start:start + chunk])
+        rows = np.ascontiguousarray(packed[start:start + chunk, :bits // 8])
         ones += unpack_codes(rows, bits).sum(axis=0)
         padded = np.zeros((rows.shape[0], -(-rows.shape[1] // 8) * 8), dtype=np.uint8)
         padded[:, :rows.shape[1]] = rows

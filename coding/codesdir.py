@@ -20,7 +20,7 @@ import numpy as np
 
 from hashembed.coding.coder import Codes, block_bits_for, hash_codes_csr, random_codes
 from hashembed.core.artifact import ArtifactFormat, ArtifactWriter, utc_now
-from hashembed.core.codeformat import CodeSpec, check_packed
+from hashembed.core.codeformat import CodeSpec, check_table
 from hashembed.core.errors import CodeFormatError
 from hashembed.core.graphdir import open_graph
 
@@ -66,7 +66,8 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
                                    block_bits=block, memory_gb=memory_gb, progress=progress,
                                    out=packed)
         else:
-            block, codes = None, random_codes(graph.ids.keys(), spec, out=packed)
+            block, codes = None, random_codes(graph.ids.keys(), spec, out=packed,
+                                              indptr=graph.indptr)
         packed.flush()
         thresholds, hop_shifts = codes.thresholds, codes.hop_shifts
         del packed, codes  # close the memory map before the file is hashed
@@ -106,7 +107,7 @@ def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None,
     file = path / CODES_FILE
     spec = CodeSpec.from_dict(content["code_spec"])
     packed = np.load(file, mmap_mode="r", allow_pickle=False)
-    check_packed(packed, spec.bits)
+    check_table(packed, spec)
     thresholds = None if content["thresholds"] is None else np.array(content["thresholds"],
                                                                      np.float64)
     # codes made before multi-hop coding have no "hop_shifts": they are 1-hop codes

@@ -51,7 +51,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hashembed.coding.coder import (CHUNK_ENTRY_BYTES, ROW_CHUNK_ENTRIES, Codes, block_bits_for,
-                                    csr_add_product, directions_into, hop_shift,
+                                    csr_add_product, directions_into,
+                                    fill_degree_field, hop_shift,
                                     largest_degree, pack_into, rescale_columns, row_chunks)
 from hashembed.core.codeformat import CodeSpec
 from hashembed.core.errors import ConfigError, HashembedError
@@ -230,19 +231,22 @@ def _task_tie_counts(part: Partition, level: int, medians: np.ndarray
 
 
 def _task_write(part: Partition, level: int, medians: np.ndarray, cuts: dict[int, int],
-                first_bit: int, seed: int, codes_path: str) -> int:
+                first_bit: int, spec: CodeSpec, codes_path: str) -> int:
     """Pack the range's bits ``p > median`` (plus the tied entries whose keyed rank is at most
-    the bit's cut) into its rows of ``codes_path``; returns the rows written."""
+    the bit's cut) into its rows of ``codes_path``, and after the last block their degree
+    bytes (``spec.degree_field``); returns the rows written."""
     p = part.rows(level, medians.shape[0])
     bits = p > medians
     if cuts:
         keys = part.keys()
         for column, cut in cuts.items():
-            tied, ranks = _tied_ranks(p, column, medians[column], first_bit, seed, keys)
+            tied, ranks = _tied_ranks(p, column, medians[column], first_bit, spec.seed, keys)
             bits[tied[ranks <= np.uint64(cut)], column] = True
     packed = np.load(codes_path, mmap_mode="r+")
     rows = np.array(packed[part.lo:part.hi])
     pack_into(rows, bits, first_bit)
+    if first_bit + bits.shape[1] == spec.bits:
+        fill_degree_field(rows, open_graph(part.graph_dir).indptr, spec, lo=part.lo)
     packed[part.lo:part.hi] = rows
     packed.flush()
     return part.hi - part.lo
@@ -387,7 +391,7 @@ def dask_hash_codes(client, graph_dir: str | os.PathLike, spec: CodeSpec,
             medians = _medians(rounds, source, n, lowest, highest)
             thresholds[start:stop] = medians / FIXED_POINT_SCALE
             cuts = _tie_cuts(rounds, source, n, medians, start, spec.seed)
-            rounds(_task_write, source, medians, cuts, start, spec.seed, str(codes_path),
+            rounds(_task_write, source, medians, cuts, start, spec, str(codes_path),
                    what="write")
         bar.close()
     finally:

@@ -116,7 +116,7 @@ def choose_hops(graph: Graph, spec: CodeSpec, candidates=(1, 2, 3), progress: bo
     best = kept = None  # only the leading candidate's table is kept: one n x c/8 at a time
     for hops in candidates:
         codes = make_codes(graph, replace(spec, hops=hops), progress=progress)
-        bits = unpack_codes(np.asarray(codes.packed)[rows], spec.bits)
+        bits = unpack_codes(np.asarray(codes.packed)[rows, :spec.bit_bytes], spec.bits)
         scores[hops] = probe_score(bits, targets, multilabel, spec.seed)
         log.info("hops %d: bits-only probe %.4f on %d training nodes", hops, scores[hops],
                  rows.size)

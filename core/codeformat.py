@@ -5,7 +5,11 @@ as ``uint8 [n, c/8]``, **least significant bit first**::
 
     bit j  lives in  byte j // 8,  at bit position j % 8   (value 1 << (j % 8))
 
-(``numpy.packbits(..., bitorder="little")``). The decoder reads the bits as ``m = c / b``
+(``numpy.packbits(..., bitorder="little")``). With the optional degree field
+(``CodeSpec.degree_field``) a row has one byte more, after the ``c/8`` bytes of bits: the
+node's degree bucket (:func:`degree_buckets`), which the decoder embeds on its own; rows are
+then ``uint8 [n, c/8 + 1]`` and ``bytes_per_node`` says so. The decoder reads the bits as
+``m = c / b``
 unsigned integers of ``b`` bits, again least significant bit first::
 
     index_i = sum_{t < b} bit[i*b + t] << t          for i in 0 .. m-1
@@ -34,6 +38,9 @@ DEFAULT_BITS_PER_INDEX = 4
 CODE_SCHEMES = ("hash", "random")
 PROJECTIONS = ("gaussian", "rademacher")
 MAX_HOPS = 4  # walk lengths the hash coder sums (hops = 1 is the paper's coding)
+# the degree field's buckets: a byte (half-octave buckets of 1 + degree use 0 … 61)
+DEGREE_BUCKETS = 256
+_DEGREE_CLIP = (1 << 31) - 1  # (1 + degree)^2 stays inside int64 below this
 
 
 @dataclass(frozen=True)
@@ -52,11 +59,15 @@ class CodeSpec:
             steps from a node, so ``K = 1`` is the paper's coding (the node's own
             neighbour set) and ``K = 2, 3`` reach the community a class lives in
             (:mod:`hashembed.coding.coder`). ``1`` for random codes.
+        degree_field: each row carries one more byte, the node's degree bucket
+            (:func:`degree_buckets`), embedded by the decoder beside the codebooks.
 
     Example:
         >>> spec = CodeSpec("hash", bits=128, bits_per_index=8)
         >>> spec.num_codebooks, spec.bytes_per_node
         (16, 16)
+        >>> CodeSpec("hash", bits=128, degree_field=True).bytes_per_node
+        17
     """
 
     scheme: str = "hash"
@@ -65,8 +76,11 @@ class CodeSpec:
     seed: int = 0
     projection: str = "gaussian"
     hops: int = 1
+    degree_field: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.degree_field, bool):
+            raise ConfigError(f"degree_field={self.degree_field!r} must be True or False")
         if isinstance(self.hops, bool) or not isinstance(self.hops, int) \
                 or not 1 <= self.hops <= MAX_HOPS:
             raise ConfigError(f"hops={self.hops!r} must be an integer from 1 to {MAX_HOPS}")
@@ -99,7 +113,12 @@ class CodeSpec:
 
     @property
     def bytes_per_node(self) -> int:
-        """``c / 8``."""
+        """A stored row: ``c / 8`` bytes of bits, plus the degree byte with ``degree_field``."""
+        return self.bits // 8 + int(self.degree_field)
+
+    @property
+    def bit_bytes(self) -> int:
+        """``c / 8``: the row's bytes that hold bits (the degree byte, if any, follows)."""
         return self.bits // 8
 
     def to_dict(self) -> dict:
@@ -151,6 +170,39 @@ def check_packed(packed: np.ndarray, bits: int | None = None) -> None:
         raise CodeFormatError(
             f"codes have {packed.shape[1]} bytes per node, the code spec says {bits // 8}"
         )
+
+
+def check_table(packed: np.ndarray, spec: CodeSpec) -> None:
+    """Raise :class:`CodeFormatError` unless ``packed`` is a stored code table of ``spec``:
+    ``uint8 [n, spec.bytes_per_node]`` (the bits, then the degree byte if the spec has one)."""
+    check_packed(packed)
+    if packed.shape[1] != spec.bytes_per_node:
+        field = " and a degree byte" if spec.degree_field else ""
+        raise CodeFormatError(f"codes have {packed.shape[1]} bytes per node, the code spec "
+                              f"says {spec.bytes_per_node} ({spec.bit_bytes} of bits{field})")
+
+
+def degree_buckets(degrees: np.ndarray) -> np.ndarray:
+    """The degree field: ``uint8 [n]`` half-octave buckets of ``1 + degree``.
+
+    ``bucket = floor(2 log2(1 + d))`` computed in integers (``e = floor(log2(1 + d))``, then
+    one more when ``(1 + d)^2 >= 2^(2e + 1)``), so it is the same on every machine:
+    degrees 0, 1, 2, 3, 4, 5 give 0, 2, 3, 4, 4, 5, and every degree from about 1.5·10^9
+    on (``1 + d >= 2^30.5``) the last bucket, 61.
+
+    Shapes:
+        degrees: integers ``[n]`` (``>= 0``).
+        returns: ``uint8 [n]``.
+    """
+    x = np.minimum(np.asarray(degrees, dtype=np.int64), _DEGREE_CLIP - 1) + 1  # 1 … 2^31 - 1
+    if x.size and x.min() < 1:
+        raise CodeFormatError("degrees must be non-negative")
+    e = np.zeros(x.shape, dtype=np.int64)
+    for step in (16, 8, 4, 2, 1):  # e = floor(log2 x), by halving search
+        big = (x >> (e + step)) > 0
+        e += np.where(big, step, 0)
+    upper = x * x >= np.left_shift(np.int64(1), 2 * e + 1)
+    return (2 * e + upper).astype(np.uint8)
 
 
 def check_bits_per_index(bits_per_index: int) -> None:

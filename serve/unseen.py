@@ -6,7 +6,8 @@ neighbours ``N(x)`` (existing nodes) and a key:
 
 * its code is what the coder would have given it: ``p = R[key(x)] + sum_{u in N(x)} R[key(u)]``
   thresholded at the per-bit medians stored in the bundle (random codes: the keyed random
-  bits); existing nodes' codes and the thresholds stay as they are. For multi-hop codes
+  bits), then, with the degree field, the bucket of ``|N(x)|``; existing nodes' codes (their
+  degree bytes included) and the thresholds stay as they are. For multi-hop codes
   (``K = hops``) ``p`` is row ``x`` of ``Â'^K R`` on the graph with ``x`` and its edges
   added, with the coder's stored per-hop shifts: the walks of up to ``K`` steps from ``x``
   lie within ``K - 1`` hops of ``N(x)``, so ``p`` is computed exactly on that neighbourhood
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashembed.core.codeformat import pack_codes, take_codes
+from hashembed.core.codeformat import degree_buckets, pack_codes, take_codes
 from hashembed.core.projection import (FIXED_POINT_SCALE, new_node_bits, projection_fixed,
                                        random_bits)
 from hashembed.serve.subgraph import Subgraph, k_hop_subgraph
@@ -53,7 +54,9 @@ def default_key(neighbour_keys: np.ndarray) -> np.uint64:
 
 def unseen_code(node: UnseenNode, keys_of_rows, manifest, indptr=None, indices=None,
                 neighbourhood: tuple[Subgraph, int] | None = None) -> np.ndarray:
-    """``uint8 [1, c/8]``: the packed code of an unseen node (module docstring). Multi-hop
+    """``uint8 [1, bytes_per_node]``: the packed code of an unseen node (module docstring),
+    its degree byte last with the degree field (every given neighbour counts, the fan-out
+    cap does not apply to it). Multi-hop
     codes need the graph's CSR (``indptr``, ``indices``), or ``neighbourhood``: the node's
     :func:`unseen_subgraph` with ``edge_hops = hops`` when the caller has built it already."""
     spec = manifest.code_spec
@@ -65,7 +68,11 @@ def unseen_code(node: UnseenNode, keys_of_rows, manifest, indptr=None, indices=N
     else:
         p = multi_hop_projection(indptr, indices, node, keys_of_rows, manifest, neighbourhood)
         bits = p > np.asarray(manifest.thresholds, dtype=np.float64) * FIXED_POINT_SCALE
-    return pack_codes(bits[None, :])
+    code = pack_codes(bits[None, :])
+    if spec.degree_field:
+        degree = degree_buckets(np.array([node.neighbour_rows.size]))
+        code = np.concatenate([code, degree[None, :]], axis=1)
+    return code
 
 
 def multi_hop_projection(indptr, indices, node: UnseenNode, keys_of_rows, manifest,
@@ -119,8 +126,8 @@ def unseen_subgraph(indptr, indices, node: UnseenNode, edge_hops: int,
 
 
 def unseen_inputs(bundle, node: UnseenNode, keys_of_rows) -> tuple[np.ndarray, np.ndarray, int]:
-    """ONNX inputs for one unseen node: ``codes uint8 [N+1, c/8]``, ``edge_index int64 [2, E]``
-    and the row of the unseen node in them."""
+    """ONNX inputs for one unseen node: ``codes uint8 [N+1, bytes_per_node]``, ``edge_index
+    int64 [2, E]`` and the row of the unseen node in them."""
     manifest = bundle.manifest
     sub, x = unseen_subgraph(bundle.indptr, bundle.indices, node, manifest.model.edge_hops,
                              manifest.fanout_cap)

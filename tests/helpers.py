@@ -20,7 +20,7 @@ def heavy_tailed_graph(n: int = 4000, edges: int = 24000, seed: int = 0):
 
 def train_small(graph, out_dir: Path, gnn: str = "sage", scheme: str = "hash", epochs: int = 30,
                 bits: int = 64, layers: int = 2, decoder_hidden: int = 32,
-                bits_per_index: int = 8, hops: int | str = 1):
+                bits_per_index: int = 8, hops: int | str = 1, degree_field: bool = False):
     """A quick run: enough epochs for non-trivial weights, not for accuracy. 1-hop codes
     unless ``hops`` says otherwise: the session's shared run (``sage_run``) is the one the
     1-hop properties of serving are checked on (multi-hop ones have tests of their own)."""
@@ -30,7 +30,7 @@ def train_small(graph, out_dir: Path, gnn: str = "sage", scheme: str = "hash", e
     config = RunConfig(coding=scheme, bits=bits, bits_per_index=bits_per_index,
                        codebook_dim=16, decoder_hidden=decoder_hidden, dim=16, gnn=gnn,
                        layers=layers, hidden=32, epochs=epochs, patience=epochs, seed=1,
-                       hops=1 if scheme == "random" else hops)
+                       hops=1 if scheme == "random" else hops, degree_field=degree_field)
     return train_run(graph, config, out_dir, progress=False)
 
 

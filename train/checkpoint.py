@@ -37,7 +37,7 @@ import torch
 from hashembed import __version__
 from hashembed.coding.coder import Codes
 from hashembed.core.artifact import ArtifactFormat, ArtifactWriter, utc_now
-from hashembed.core.codeformat import CodeSpec, check_packed
+from hashembed.core.codeformat import CodeSpec, check_table
 from hashembed.core.errors import HashembedError, RunCorruptError, RunExistsError
 from hashembed.core.idmap import IdMap
 from hashembed.core.integrity import json_safe, sha256_file
@@ -191,7 +191,7 @@ def _saved_codes(run_dir: Path, ckpt: dict, spec: CodeSpec, num_nodes: int) -> C
     """The run's code table (``uint8 [n, c/8]``, memory-mapped) with the thresholds and hop
     shifts its checkpoint recorded, checked against the spec and the graph's ``n``."""
     packed = np.load(run_dir / CODES_FILE, mmap_mode="r", allow_pickle=False)
-    check_packed(packed, spec.bits)
+    check_table(packed, spec)
     if packed.shape[0] != num_nodes:
         raise RunCorruptError(f"{run_dir / CODES_FILE} has {packed.shape[0]} rows, the graph "
                               f"has {num_nodes} nodes")

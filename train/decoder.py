@@ -4,6 +4,11 @@
       --(sum_i C_i[k_i], C: [m, 2^b, d_c])--> z [B, d_c]
       --(MLP: Linear d_c->h, ReLU, Linear h->d)--> e [B, d]
 
+With the degree field (:class:`~hashembed.core.codeformat.CodeSpec`'s ``degree_field``) a
+row has one more byte, the node's degree bucket ``g``, and its own table ``D: [256, d_c]``
+joins the sum: ``z = sum_i C_i[k_i] + D[g]``. ``D`` starts at zero, so a decoder with the
+field starts as one without it.
+
 Memory per node is the code, ``c/8`` bytes; the decoder's parameters
 (``m·2^b·d_c + d_c·h + h + h·d + d`` floats) are shared by all nodes.
 
@@ -30,7 +35,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from hashembed.core.codeformat import DEFAULT_BITS_PER_INDEX, CodeSpec
+from hashembed.core.codeformat import DEFAULT_BITS_PER_INDEX, DEGREE_BUCKETS, CodeSpec
 from hashembed.core.errors import ConfigError
 from hashembed.kernels.reference import MAX_CODEBOOK_DIM, code_decode_reference
 
@@ -59,6 +64,7 @@ class DecoderConfig:
         codebook_dim: ``d_c``, width of each codebook row.
         hidden_dim: ``h``, the MLP's hidden width.
         embedding_dim: ``d``, the output embedding width.
+        degree_field: rows end with a degree byte, embedded by a table of its own.
     """
 
     bits: int = 128
@@ -66,9 +72,11 @@ class DecoderConfig:
     codebook_dim: int = 64
     hidden_dim: int = 128
     embedding_dim: int = 64
+    degree_field: bool = False
 
     def __post_init__(self) -> None:
-        CodeSpec(bits=self.bits, bits_per_index=self.bits_per_index)  # validates c and b
+        CodeSpec(bits=self.bits, bits_per_index=self.bits_per_index,
+                 degree_field=self.degree_field)  # validates c, b and the field
         for name in ("codebook_dim", "hidden_dim", "embedding_dim"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"DecoderConfig.{name} must be positive")
@@ -76,6 +84,12 @@ class DecoderConfig:
     @property
     def num_codebooks(self) -> int:
         return self.bits // self.bits_per_index
+
+    @property
+    def bytes_per_node(self) -> int:
+        """The width of the rows it reads (the code format's, degree byte included)."""
+        return CodeSpec(bits=self.bits, bits_per_index=self.bits_per_index,
+                        degree_field=self.degree_field).bytes_per_node
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,7 +107,7 @@ class CodeDecoder(nn.Module):
             ``None`` (default) folds when ``hidden_dim <= codebook_dim``.
 
     Shapes:
-        input: ``uint8 [B, c/8]`` packed codes.
+        input: ``uint8 [B, c/8]`` packed codes (``[B, c/8 + 1]`` with the degree field).
         output: ``float32 [B, d]``.
 
     Example:
@@ -117,6 +131,9 @@ class CodeDecoder(nn.Module):
         m, rows = config.num_codebooks, 1 << config.bits_per_index
         # std 1/sqrt(m): the sum of m rows starts with unit variance per coordinate.
         self.codebooks = nn.Parameter(torch.randn(m, rows, config.codebook_dim) / m ** 0.5)
+        # D [256, d_c]: zero at first, so the field adds nothing until training moves it
+        self.degree_rows = nn.Parameter(torch.zeros(DEGREE_BUCKETS, config.codebook_dim)) \
+            if config.degree_field else None
         self.mlp = nn.Sequential(
             nn.Linear(config.codebook_dim, config.hidden_dim),
             nn.ReLU(),
@@ -124,14 +141,22 @@ class CodeDecoder(nn.Module):
         )
 
     def forward(self, packed: torch.Tensor) -> torch.Tensor:
-        if packed.dim() != 2 or packed.shape[1] * 8 != self.config.bits:
+        width = self.config.bytes_per_node
+        if packed.dim() != 2 or packed.shape[1] != width:
             raise ConfigError(f"{self!r}: codes have shape {list(packed.shape)}, expected "
-                              f"[B, {self.config.bits // 8}]")
+                              f"[B, {width}]")
         first, activation, last = self.mlp
+        degree = None
+        if self.degree_rows is not None:  # the last byte is the degree bucket
+            degree = packed[:, -1].long()
+            packed = packed[:, :-1].contiguous()
         if self.fold_first_linear:
             hidden = self._codebook_sum(packed, self.folded_codebooks()) + first.bias
+            if degree is not None:  # W1 (z + D[g]) = W1 z + (D W1^T)[g]
+                hidden = hidden + (self.degree_rows @ first.weight.T)[degree]
         else:
-            hidden = first(self._codebook_sum(packed, self.codebooks))
+            summed = self._codebook_sum(packed, self.codebooks)
+            hidden = first(summed if degree is None else summed + self.degree_rows[degree])
         return last(activation(hidden))
 
     def folded_codebooks(self) -> torch.Tensor:
@@ -157,5 +182,5 @@ class CodeDecoder(nn.Module):
     def extra_repr(self) -> str:
         c = self.config
         return (f"c={c.bits}, b={c.bits_per_index}, m={c.num_codebooks}, d_c={c.codebook_dim}, "
-                f"h={c.hidden_dim}, d={c.embedding_dim}, backend={self.backend}, "
-                f"fold_first_linear={self.fold_first_linear}")
+                f"h={c.hidden_dim}, d={c.embedding_dim}, degree_field={c.degree_field}, "
+                f"backend={self.backend}, fold_first_linear={self.fold_first_linear}")

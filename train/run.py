@@ -206,11 +206,12 @@ def _codes(graph: Graph, config: RunConfig, codes_dir, progress: bool,
         if spec != code_spec:  # the run's saved config must make these very codes
             differ = [f"{k} {getattr(spec, k)!r} (the run: {getattr(code_spec, k)!r})"
                       for k in ("scheme", "bits", "bits_per_index", "seed", "projection",
-                                "hops")
+                                "hops", "degree_field")
                       if getattr(spec, k) != getattr(code_spec, k)]
             raise ConfigError(f"{codes_dir} holds codes of another spec: {', '.join(differ)}; "
                               "pass the codes' settings (--coding, --bits, --bits-per-index, "
-                              "--seed, --projection, --hops) or make codes with the run's")
+                              "--seed, --projection, --hops, --degree-field) or make codes "
+                              "with the run's")
     elif config.hops == HOPS_AUTO and probe_labels and code_spec.scheme == "hash":
         from hashembed.coding.probe import choose_hops
 

@@ -127,6 +127,9 @@ class RunConfig:
         "whose bits alone best predict the training labels (a linear probe, seconds, "
         "recorded in metrics.json; with --codes, the codes' own K; 1 for random codes and "
         "link prediction, which have no node labels to probe)", parse_hops))
+    degree_field: bool = field(default=False, metadata=_flag(
+        "codes carry one byte more, each node's degree bucket (half-octaves of 1 + degree), "
+        "which the decoder embeds beside the codebooks", bool))
     codebook_dim: int = field(default=64, metadata=_flag("d_c, width of a codebook row", int))
     decoder_hidden: int | None = field(default=None, metadata=_flag(
         "the code decoder's MLP hidden width (default: --hidden)", int))
@@ -179,6 +182,8 @@ class RunConfig:
             value, kind, choices = getattr(self, f.name), f.metadata["type"], f.metadata["choices"]
             if value is None:
                 continue
+            if kind is bool and not isinstance(value, bool):
+                raise ConfigError(f"{f.name}={value!r} must be true or false")
             if kind in (int, float) and (isinstance(value, bool) or not isinstance(
                     value, int if kind is int else (int, float))):
                 raise ConfigError(f"{f.name}={value!r} must be a number"
@@ -204,6 +209,9 @@ class RunConfig:
         if self.split is not None:
             parse_split(self.split)
         object.__setattr__(self, "hops", parse_hops(self.hops))
+        if self.degree_field and not self.coded:
+            raise ConfigError(f"--degree-field is a byte of the codes: --coding {self.coding} "
+                              "has none (use hash or random)")
         if self.coding == "random" and self.hops not in (1, HOPS_AUTO):
             raise ConfigError(f"--hops {self.hops} reads the graph: random codes do not")
 
@@ -222,7 +230,8 @@ class RunConfig:
         if hops is None:
             hops = 1 if self.hops == HOPS_AUTO else self.hops
         return CodeSpec(self.coding, bits=self.bits, bits_per_index=self.bits_per_index,
-                        seed=self.seed, projection=self.projection, hops=hops)
+                        seed=self.seed, projection=self.projection, hops=hops,
+                        degree_field=self.degree_field)
 
     def decoder_config(self) -> "DecoderConfig | None":
         """The code decoder's shape (``None`` without codes)."""
@@ -231,7 +240,7 @@ class RunConfig:
         if not self.coded:
             return None
         return DecoderConfig(self.bits, self.bits_per_index, self.codebook_dim,
-                             self.decoder_hidden or self.hidden, self.dim)
+                             self.decoder_hidden or self.hidden, self.dim, self.degree_field)
 
     def id_encoder(self, num_nodes: int) -> "IdEncoderConfig | None":
         """QR or the hashing trick sized to cost what ``bits``-bit codes cost; ``None`` for a
@@ -355,6 +364,11 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         default = None if f.default is MISSING else f.default
         shown = "" if default is None else f" (default: {default})"
         kind = meta["type"]
+        if kind is bool:  # a switch: given means True
+            parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name,
+                                default=argparse.SUPPRESS, action="store_true",
+                                help=meta["help"])
+            continue
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name,
                             default=argparse.SUPPRESS,
                             type=kind if kind in (int, float, None) else _flag_type(kind),

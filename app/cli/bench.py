@@ -28,7 +28,7 @@ def _cmd_bench_accuracy(a: argparse.Namespace) -> int:
     run_accuracy_bench(a.suite, a.data_root, a.out, progress=not a.quiet,
                        datasets=a.datasets, methods=a.methods,
                        bits_per_index=a.bits_per_index, merge=a.merge, hops=a.hops,
-                       resume=a.resume)
+                       resume=a.resume, degree_field=a.degree_field or None, bits=a.bits)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -159,6 +159,11 @@ def add_parser(sub) -> None:
                    help="b of the coded methods' decoder (default 8: m = c/8 codebooks of 256)")
     p.add_argument("--hops", help="K of the hash codes, 1 .. 4 or auto (default auto, as "
                    "hashembed train; random codes stay 1-hop)")
+    p.add_argument("--degree-field", action="store_true",
+                   help="the coded methods' rows carry a degree byte (hashembed train "
+                   "--degree-field)")
+    p.add_argument("--bits", nargs="+", type=int, metavar="C",
+                   help="run only these code lengths of the suite (e.g. 128)")
     p.add_argument("--merge", action="store_true",
                    help="keep the runs already in --out except the (dataset, method) pairs "
                         "this call runs (re-run part of a suite)")

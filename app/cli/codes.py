@@ -15,7 +15,7 @@ def _cmd_codes(a: argparse.Namespace) -> int:
     from hashembed import pipeline
 
     spec = CodeSpec(a.scheme, bits=a.bits, bits_per_index=a.bits_per_index, seed=a.seed,
-                    projection=a.projection, hops=a.hops)
+                    projection=a.projection, hops=a.hops, degree_field=a.degree_field)
     if a.engine == "local" and (a.scheduler or a.workers or a.partitions):
         raise ConfigError("--scheduler, --workers and --partitions go with --engine dask")
     if a.scheduler and a.workers:
@@ -47,6 +47,9 @@ def add_parser(sub) -> None:
     p.add_argument("--hops", type=int, default=default.hops,
                    help="K: hash codes project the walks of up to K steps, (A + I)^K R "
                    f"(default {default.hops}, the paper's coding)")
+    p.add_argument("--degree-field", action="store_true",
+                   help="one byte more a node: its degree bucket (half-octaves of 1 + "
+                   "degree), which the decoder embeds beside the codebooks")
     p.add_argument("--memory-gb", type=float, default=4.0,
                    help="memory for a block of bits (default 4; sets the block size); with "
                    "--engine dask, each task's")

@@ -67,6 +67,18 @@ def test_dataset_overrides_split_per_seed_and_selection(data_root, tmp_path):
     ddi = select(SUITES["full"], ["ogbl-ddi"], methods=["hash", "qr"], bits_per_index=4)
     assert [(d.name, d.methods) for d in ddi.datasets] == [("ogbl-ddi", ("hash",))]
     assert ddi.methods == ("hash", "qr") and ddi.bits_per_index == 4
+    # code lengths: the suite's and each dataset's own cut to those asked; a dataset left
+    # with none is dropped; the degree field reaches the coded methods' runs only
+    at128 = select(SUITES["full"], ["tolokers", "planetoid-cora"], bits=[128],
+                   degree_field=True)
+    assert at128.bits == (128,) and [d.name for d in at128.datasets] == [
+        "planetoid-cora", "tolokers"]
+    assert at128.run_config(at128.datasets[0], "hash", 128, 0).degree_field
+    assert not at128.run_config(at128.datasets[0], "qr", 128, 0).degree_field
+    at32 = select(SUITES["full"], ["tolokers", "planetoid-cora"], bits=[32])
+    assert [d.name for d in at32.datasets] == ["planetoid-cora"]
+    with pytest.raises(ConfigError, match=r"code lengths \[100\] are not in this suite"):
+        select(SUITES["full"], bits=[100])
 
 
 def test_budgets_match_the_code_bytes(cora):

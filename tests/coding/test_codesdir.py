@@ -114,3 +114,35 @@ def test_a_changed_table_is_named_unless_the_reader_leaves_the_hash_to_another(t
     table.write_bytes(bytes(data[:-8]))  # a short table fails either way
     with pytest.raises(HashembedError, match="codes.npy"):
         read_codes(tmp_path / "c", verify=False)
+
+
+@pytest.mark.parametrize("scheme,hops", [("hash", 2), ("random", 1)])
+def test_the_degree_field_is_the_last_byte_and_leaves_the_bits_as_they_are(tmp_path, scheme,
+                                                                           hops):
+    """``--degree-field``: the rows are the codes without it plus each node's degree bucket
+    (read from the CSR), written by the streaming coder (sub-byte blocks here) and the
+    in-memory one alike."""
+    from hashembed.app.cli import main
+    from hashembed.coding.codesdir import read_codes
+    from hashembed.coding.coder import make_codes
+    from hashembed.core.codeformat import CodeSpec, degree_buckets
+    from hashembed.core.graphdir import open_graph
+
+    edges = random_edges(5)
+    (tmp_path / "e.csv").write_text("\n".join(f"{a},{b}" for a, b in edges))
+    assert main(["graph", "build", "--edges", str(tmp_path / "e.csv"), "--out",
+                 str(tmp_path / "g"), "--quiet"]) == 0
+    flags = ["codes", str(tmp_path / "g"), "--scheme", scheme, "--bits", "32", "--hops",
+             str(hops), "--memory-gb", "0.00003", "--quiet"]
+    assert main(flags + ["--out", str(tmp_path / "plain")]) == 0
+    assert main(flags + ["--degree-field", "--out", str(tmp_path / "field")]) == 0
+    plain, field = read_codes(tmp_path / "plain"), read_codes(tmp_path / "field")
+    assert field.spec.degree_field and field.packed.shape == (plain.packed.shape[0], 5)
+    np.testing.assert_array_equal(field.packed[:, :4], plain.packed)
+    graph = open_graph(tmp_path / "g")
+    degrees = np.diff(np.asarray(graph.indptr))
+    assert degrees.max() > 3  # several buckets are used
+    np.testing.assert_array_equal(field.packed[:, 4], degree_buckets(degrees))
+    in_memory = make_codes(load_edge_list_graph(tmp_path / "e.csv"),
+                           CodeSpec(scheme, 32, hops=hops, degree_field=True), progress=False)
+    np.testing.assert_array_equal(in_memory.packed, field.packed)

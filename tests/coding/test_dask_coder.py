@@ -83,6 +83,17 @@ def test_odd_node_counts_isolated_nodes_and_uneven_partitions(client, tmp_path):
         assert_same_codes(reference, read_codes(out))
 
 
+def test_dask_codes_carry_the_degree_field_as_the_single_coder_does(client, tmp_path):
+    graph = hub_graph_dir(tmp_path, seed=7)
+    spec = CodeSpec("hash", bits=16, seed=2, hops=2, degree_field=True)
+    write_codes(graph, spec, tmp_path / "local", progress=False)
+    write_codes(graph, spec, tmp_path / "dask", memory_gb=0.00002, progress=False,
+                client=client, partitions=3)
+    local, dask = read_codes(tmp_path / "local"), read_codes(tmp_path / "dask")
+    assert local.packed.shape[1] == 3 and local.packed[:, 2].max() > 4  # the hub's bucket
+    assert_same_codes(local, dask)
+
+
 def test_partitions_cover_the_rows_in_order_with_about_equal_entries():
     degrees = np.array([100, 1, 1, 1, 1, 1, 1, 1, 1, 100])
     indptr = np.concatenate([[0], np.cumsum(degrees)])

@@ -56,3 +56,34 @@ def test_take_codes_matches_fancy_indexing_on_a_memmap(tmp_path):
     got = take_codes(mapped, ids)
     np.testing.assert_array_equal(got, codes[ids])
     assert type(got) is np.ndarray and got.flags["C_CONTIGUOUS"] and got.dtype == np.uint8
+
+
+def test_degree_buckets_are_half_octaves_of_one_plus_the_degree_in_integers():
+    import math
+
+    from hashembed.core.codeformat import degree_buckets
+
+    np.testing.assert_array_equal(degree_buckets(np.array([0, 1, 2, 3, 4, 5, 6, 7, 15])),
+                                  [0, 2, 3, 4, 4, 5, 5, 6, 8])
+    degrees = np.concatenate([np.arange(5000), 2 ** np.arange(13, 31) - 1,
+                              2 ** np.arange(13, 31)])
+    expected = [math.floor(2 * math.log2(1 + int(d))) for d in degrees]
+    # float log2 agrees wherever 1 + d is not a power of sqrt(2) within rounding: here all
+    np.testing.assert_array_equal(degree_buckets(degrees), expected)
+    assert degree_buckets(np.array([10**12, 2**40])).tolist() == [61, 61]  # the last bucket
+    assert degree_buckets(np.array([], np.int64)).shape == (0,)
+    with pytest.raises(CodeFormatError, match="non-negative"):
+        degree_buckets(np.array([3, -1]))
+
+
+def test_the_degree_field_is_one_more_byte_a_row_and_tables_are_checked_against_it():
+    from hashembed.core.codeformat import check_table
+
+    spec = CodeSpec("hash", bits=64, degree_field=True)
+    assert (spec.bytes_per_node, spec.bit_bytes) == (9, 8)
+    check_table(np.zeros((3, 9), np.uint8), spec)
+    with pytest.raises(CodeFormatError, match="8 bytes per node, the code spec says 9 "
+                                              r"\(8 of bits and a degree byte\)"):
+        check_table(np.zeros((3, 8), np.uint8), spec)
+    with pytest.raises(ConfigError, match="degree_field"):
+        CodeSpec("hash", bits=64, degree_field=1)

@@ -102,3 +102,33 @@ def test_the_decoder_returns_its_codebooks_dtype():
     decoder = CodeDecoder(DecoderConfig(32, 8, 8, 16, 8)).to(torch.float64)
     packed = torch.randint(0, 256, (5, 4), dtype=torch.uint8)
     assert decoder(packed).dtype == torch.float64
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_the_degree_field_adds_its_own_row_and_starts_at_nothing(fold):
+    """A decoder with the field reads [B, c/8 + 1]: at initialisation (D = 0) it decodes the
+    bits as the same decoder without the field; once D moves, the degree byte changes the
+    output, folded or not alike, and gradients reach the rows of the buckets used."""
+    config = DecoderConfig(bits=32, bits_per_index=4, codebook_dim=8, hidden_dim=16,
+                           embedding_dim=6)
+    torch.manual_seed(0)
+    plain = CodeDecoder(config, fold_first_linear=fold)
+    torch.manual_seed(0)
+    with_field = CodeDecoder(DecoderConfig(**{**config.to_dict(), "degree_field": True}),
+                             fold_first_linear=fold)
+    packed = torch.randint(0, 256, (10, 4), dtype=torch.uint8)
+    degree = torch.tensor([0, 2, 3, 61, 0, 2, 2, 5, 9, 61], dtype=torch.uint8)[:, None]
+    rows = torch.cat([packed, degree], dim=1)
+    torch.testing.assert_close(with_field(rows), plain(packed))
+    with torch.no_grad():
+        with_field.degree_rows.normal_()
+    out = with_field(rows)
+    unfolded = CodeDecoder(with_field.config, fold_first_linear=not fold)
+    unfolded.load_state_dict(with_field.state_dict())
+    torch.testing.assert_close(unfolded(rows), out, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(out[0], with_field(torch.cat([packed, degree + 1], 1))[0])
+    out.square().sum().backward()
+    touched = (with_field.degree_rows.grad.abs().sum(1) > 0).nonzero().flatten().tolist()
+    assert touched == [0, 2, 3, 5, 9, 61]
+    with pytest.raises(ConfigError, match=r"expected \[B, 5\]"):
+        with_field(packed)
