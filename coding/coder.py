@@ -364,8 +364,7 @@ def random_codes(keys: np.ndarray, spec: CodeSpec, out: np.ndarray | None = None
     for lo in range(0, keys.shape[0], step):
         packed[lo:lo + step, :spec.bit_bytes] = pack_codes(
             random_bits(keys[lo:lo + step], 0, spec.bits, spec.seed))
-    if spec.degree_field:
-        fill_degree_field(packed, indptr, spec)
+    fill_degree_field(packed, indptr, spec)
     return Codes(spec, packed, None)
 
 

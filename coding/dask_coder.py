@@ -51,9 +51,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hashembed.coding.coder import (CHUNK_ENTRY_BYTES, ROW_CHUNK_ENTRIES, Codes, block_bits_for,
-                                    csr_add_product, directions_into,
-                                    fill_degree_field, hop_shift,
-                                    largest_degree, pack_into, rescale_columns, row_chunks)
+                                    csr_add_product, directions_into, fill_degree_field,
+                                    hop_shift, largest_degree, pack_into, rescale_columns,
+                                    row_chunks)
 from hashembed.core.codeformat import CodeSpec
 from hashembed.core.errors import ConfigError, HashembedError
 from hashembed.core.graphdir import open_graph, read_slice
@@ -65,8 +65,8 @@ _SIGN = np.uint64(1 << 63)
 _UINT64_MAX = (1 << 64) - 1
 KEYS_FILE = "keys.npy"
 # level rows gathered through one map before it is dropped: a gathered row touches up to two
-# pages however narrow it is (a 512-byte row maps 4 KiB), so a batch of this many rows keeps
-# at most 2 * 8,192 * 4 KiB = 64 MiB of the level in a worker's RSS at once
+# pages however narrow it is (a 512-byte row maps 4 KiB), so a batch of this many rows (8,192
+# with 4 KiB pages) keeps at most 64 MiB of the level in a worker's RSS at once
 GATHER_BATCH_ROWS = (64 << 20) // (2 * mmap.PAGESIZE)
 
 
