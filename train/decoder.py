@@ -75,8 +75,7 @@ class DecoderConfig:
     degree_field: bool = False
 
     def __post_init__(self) -> None:
-        CodeSpec(bits=self.bits, bits_per_index=self.bits_per_index,
-                 degree_field=self.degree_field)  # validates c, b and the field
+        _ = self.code_format  # building it validates c, b and the field
         for name in ("codebook_dim", "hidden_dim", "embedding_dim"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"DecoderConfig.{name} must be positive")
@@ -86,10 +85,16 @@ class DecoderConfig:
         return self.bits // self.bits_per_index
 
     @property
-    def bytes_per_node(self) -> int:
-        """The width of the rows it reads (the code format's, degree byte included)."""
+    def code_format(self) -> CodeSpec:
+        """How the rows it reads are laid out (the code spec's reading half: ``c``, ``b``
+        and the degree byte)."""
         return CodeSpec(bits=self.bits, bits_per_index=self.bits_per_index,
-                        degree_field=self.degree_field).bytes_per_node
+                        degree_field=self.degree_field)
+
+    @property
+    def bytes_per_node(self) -> int:
+        """The width of the rows it reads, degree byte included."""
+        return self.code_format.bytes_per_node
 
     def to_dict(self) -> dict:
         return asdict(self)

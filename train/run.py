@@ -205,9 +205,7 @@ def _codes(graph: Graph, config: RunConfig, codes_dir, progress: bool,
             log.info("--hops auto with --codes: the codes' K = %d", spec.hops)
         if spec != code_spec:  # the run's saved config must make these very codes
             differ = [f"{k} {getattr(spec, k)!r} (the run: {getattr(code_spec, k)!r})"
-                      for k in ("scheme", "bits", "bits_per_index", "seed", "projection",
-                                "hops", "degree_field")
-                      if getattr(spec, k) != getattr(code_spec, k)]
+                      for k in spec.to_dict() if getattr(spec, k) != getattr(code_spec, k)]
             raise ConfigError(f"{codes_dir} holds codes of another spec: {', '.join(differ)}; "
                               "pass the codes' settings (--coding, --bits, --bits-per-index, "
                               "--seed, --projection, --hops, --degree-field) or make codes "
