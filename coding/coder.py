@@ -73,6 +73,21 @@ class Codes:
     thresholds: np.ndarray | None
     hop_shifts: np.ndarray | None = None
 
+    def record(self) -> dict:
+        """What reproduces and checks the table beside it, as JSON: ``thresholds`` and
+        ``hop_shifts`` as lists (or ``None``); the codes directory and the run store it."""
+        return {"thresholds": None if self.thresholds is None else self.thresholds.tolist(),
+                "hop_shifts": None if self.hop_shifts is None else self.hop_shifts.tolist()}
+
+    @classmethod
+    def from_record(cls, spec: CodeSpec, packed: np.ndarray, record: dict) -> "Codes":
+        """The inverse of :meth:`record` for a ``packed`` table of ``spec``."""
+        thresholds = record["thresholds"]
+        # records written before multi-hop coding have no "hop_shifts": their codes are 1-hop
+        shifts = record.get("hop_shifts")
+        return cls(spec, packed, None if thresholds is None else np.array(thresholds, np.float64),
+                   None if shifts is None else np.array(shifts, dtype=np.int64))
+
 
 def _balance_ties(bits: np.ndarray, proj: np.ndarray, median: np.ndarray, keys: np.ndarray,
                   first_bit: int, seed: int) -> np.ndarray:

@@ -69,13 +69,12 @@ def write_codes(graph_dir: str | os.PathLike, spec: CodeSpec, out_dir: str | os.
             block, codes = None, random_codes(graph.ids.keys(), spec, out=packed,
                                               indptr=graph.indptr)
         packed.flush()
-        thresholds, hop_shifts = codes.thresholds, codes.hop_shifts
+        record = codes.record()
         del packed, codes  # close the memory map before the file is hashed
         seconds = time.perf_counter() - started
         summary = {
             "code_spec": spec.to_dict(),
-            "thresholds": None if thresholds is None else thresholds.tolist(),
-            "hop_shifts": None if hop_shifts is None else hop_shifts.tolist(),
+            **record,
             "num_nodes": graph.num_nodes, "graph": str(Path(graph_dir).resolve()),
             "graph_digest": graph.digest, "block_bits": block, **engine,
             "seconds": round(seconds, 3),
@@ -108,9 +107,4 @@ def read_codes(codes_dir: str | os.PathLike, graph_digest: str | None = None,
     spec = CodeSpec.from_dict(content["code_spec"])
     packed = np.load(file, mmap_mode="r", allow_pickle=False)
     check_table(packed, spec)
-    thresholds = None if content["thresholds"] is None else np.array(content["thresholds"],
-                                                                     np.float64)
-    # codes made before multi-hop coding have no "hop_shifts": they are 1-hop codes
-    shifts = content.get("hop_shifts")
-    return Codes(spec, packed, thresholds,
-                 None if shifts is None else np.array(shifts, dtype=np.int64))
+    return Codes.from_record(spec, packed, content)

@@ -137,10 +137,8 @@ class RunWriter(ArtifactWriter):
             "format": RUN_FORMAT.name, "format_version": RUN_FORMAT.version, "run_id": run_id,
             "parts": {name: sha256_file(self.file(name)) for name in self._files},
             "code_spec": None if codes is None else codes.spec.to_dict(),
-            "thresholds": None if codes is None or codes.thresholds is None else
-            codes.thresholds.tolist(),
-            "hop_shifts": None if codes is None or codes.hop_shifts is None else
-            codes.hop_shifts.tolist(),
+            **(codes.record() if codes is not None else
+               {"thresholds": None, "hop_shifts": None}),
             "decoder": None if decoder_config is None else decoder_config.to_dict(),
             "id_encoder": None if id_config is None else id_config.to_dict(),
             "model": model.config.to_dict(),
@@ -188,19 +186,14 @@ def _referenced_graph(run_dir: Path, num_nodes: int) -> Graph:
 
 
 def _saved_codes(run_dir: Path, ckpt: dict, spec: CodeSpec, num_nodes: int) -> Codes:
-    """The run's code table (``uint8 [n, c/8]``, memory-mapped) with the thresholds and hop
+    """The run's code table (``uint8 [n, bytes_per_node]``, mapped) with the thresholds and hop
     shifts its checkpoint recorded, checked against the spec and the graph's ``n``."""
     packed = np.load(run_dir / CODES_FILE, mmap_mode="r", allow_pickle=False)
     check_table(packed, spec)
     if packed.shape[0] != num_nodes:
         raise RunCorruptError(f"{run_dir / CODES_FILE} has {packed.shape[0]} rows, the graph "
                               f"has {num_nodes} nodes")
-    thresholds = None if ckpt["thresholds"] is None else \
-        np.array(ckpt["thresholds"], np.float64)
-    # runs saved before multi-hop coding have no "hop_shifts": their codes are 1-hop
-    shifts = ckpt.get("hop_shifts")
-    hop_shifts = None if shifts is None else np.array(shifts, dtype=np.int64)
-    return Codes(spec, packed, thresholds, hop_shifts)
+    return Codes.from_record(spec, packed, ckpt)
 
 
 def load_run(run_dir: str | Path) -> Run:
