@@ -42,7 +42,7 @@ from hashembed.graph.datasets import apply_split, load_dataset
 from hashembed.train.encoders import DegreeEmbedding
 from hashembed.graph.memory import Graph
 from hashembed.train.linkpred import load_ogbl_ddi_split
-from hashembed.train.metrics import multilabel_f1
+from hashembed.core.metrics import multilabel_f1
 from hashembed.train.runconfig import RunConfig, parse_hops
 from hashembed.graph.splits import parse_split
 

@@ -3,7 +3,7 @@
 Training follows OGB's reference for ogbl-ddi: each step runs the GNN over the whole training
 graph, scores a batch of training edges and as many uniformly random node pairs as negatives,
 and minimises ``-log σ(s_pos) - log(1 - σ(s_neg))``. Evaluation is Hits@20 on the official
-validation and test edges (:func:`hashembed.train.metrics.hits_at_k`).
+validation and test edges (:func:`hashembed.core.metrics.hits_at_k`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hashembed.graph.datasets import read_ogbl_ddi_train_edges
-from hashembed.train.metrics import hits_at_k
+from hashembed.core.metrics import hits_at_k
 from hashembed.train.model import sparse_adjacency
 from hashembed.train.defaults import LINK_BATCH_SIZE, LINK_EPOCHS, LINK_LR
 

@@ -24,7 +24,7 @@ from hashembed.graph.memory import Graph
 from hashembed.train.linkpred import LinkScorer, LinkSplit, fit_links
 from hashembed.train.model import build_model, sparse_adjacency
 from hashembed.train.minibatch import BatchConfig, memory_plan, node_loader
-from hashembed.train.metrics import multilabel_f1
+from hashembed.core.metrics import multilabel_f1
 from hashembed.train.runconfig import HOPS_AUTO, PROBED_HOPS, RunConfig
 from hashembed.graph.splits import parse_split
 from hashembed.train.trainer import (MULTILABEL_MICRO_F1, Task, TrainConfig, fit,

@@ -75,3 +75,19 @@ def test_too_few_training_labels_fall_back_to_one_hop(caplog):
     probe = choose_hops(sparse, CodeSpec("hash", bits=32), progress=False)
     assert probe.hops == 1 and probe.scores == {} and probe.codes.spec.hops == 1
     assert "too few to probe" in caplog.text
+
+
+def test_multilabel_probe_scores_as_the_benchmark_does():
+    """Sparse labels (2 of 20 a node) and bits that agree with each label 80 % of the time:
+    ridge outputs stay far below 0.5, so a fixed threshold would predict no label and score
+    every K near 0; each node's 2 highest outputs (the benchmarks' micro-F1) find most."""
+    rng = np.random.default_rng(0)
+    n, labels = 800, 20
+    targets = np.zeros((n, labels), dtype=bool)
+    for row in range(n):
+        targets[row, rng.choice(labels, 2, replace=False)] = True
+    agree = rng.random((n, labels)) < 0.8
+    informative = np.where(agree, targets, ~targets)
+    noise = rng.random((n, labels)) < 0.5
+    assert probe_score(informative, targets, True, seed=0) > 0.25  # a 0.5 threshold: 0.01
+    assert probe_score(noise, targets, True, seed=0) < 0.2  # chance: 2 of 20 labels

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hashembed.train.metrics import accuracy, hits_at_k, multilabel_f1, roc_auc
+from hashembed.core.metrics import accuracy, hits_at_k, multilabel_f1, roc_auc
 
 
 def test_hits_at_k_hand_worked():
