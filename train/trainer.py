@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hashembed.core.errors import ConfigError
-from hashembed.train import metrics
+from hashembed.core import metrics
 from hashembed.train.model import NodeClassifier
 from hashembed.train.defaults import DEVICES, NODE_EPOCHS, NODE_LR, NODE_PATIENCE
 
