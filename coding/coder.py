@@ -122,8 +122,8 @@ def block_bits_for(num_nodes: int, memory_gb: float, bits: int) -> int:
     bits for every node (17 bytes per node and bit), beside the keys, one bit's column copy
     for its median and the byte being packed (18 bytes per node), in three quarters of the
     budget (the last quarter holds a row chunk); between 1 and 64, a multiple of 8 from 8 up
-    (whole bytes pack faster). Fewer bits a block mean more passes over the CSR (``c / k``); a budget
-    below ``n`` · 47 bytes is exceeded."""
+    (whole bytes pack faster). Fewer bits a block mean more passes over the CSR (``c / k``);
+    a budget below ``n`` · 47 bytes is exceeded."""
     room = 0.75 * memory_gb * 2**30 - 18 * num_nodes
     fit = int(room // (17 * num_nodes))
     if fit >= 8:
@@ -355,7 +355,8 @@ class ByteColumnWriter:
     def add(self, bits: np.ndarray, start: int) -> None:
         """Bits ``start … start+k-1`` of every node (``bool [n, k]``); blocks come in order."""
         if start != self.next_bit:
-            raise ValueError(f"blocks must come in order: expected bit {self.next_bit}, got {start}")
+            raise ValueError(f"blocks must come in order: expected bit {self.next_bit}, "
+                             f"got {start}")
         k = bits.shape[1]
         self.next_bit = start + k
         if start % 8 == 0 and k % 8 == 0:
