@@ -43,6 +43,7 @@ from hashembed.train.encoders import DegreeEmbedding
 from hashembed.graph.memory import Graph
 from hashembed.train.linkpred import load_ogbl_ddi_split
 from hashembed.core.metrics import multilabel_f1
+from hashembed.train.defaults import BIT_FLIP
 from hashembed.train.runconfig import RunConfig, parse_hops
 from hashembed.graph.splits import parse_split
 
@@ -79,8 +80,9 @@ class Suite:
     """A grid of runs and the shapes every run shares: ``dim`` (``d``, every method's
     embedding width), ``hidden`` (the GNN's), and the coded methods' decoder
     (``bits_per_index`` ``b``, ``codebook_dim`` ``d_c``, ``decoder_hidden``) and the hash
-    codes' walk length ``hops`` (``K`` or ``"auto"``; random codes are 1-hop), and
-    ``degree_field`` (the coded methods' rows carry a degree byte)."""
+    codes' walk length ``hops`` (``K`` or ``"auto"``; random codes are 1-hop),
+    ``degree_field`` (the coded methods' rows carry a degree byte) and ``bit_flip`` (the share
+    of code bits the coded methods flip while training, ``hashembed train --bit-flip``)."""
 
     datasets: tuple[DatasetSpec, ...]
     bits: tuple[int, ...]
@@ -95,6 +97,7 @@ class Suite:
     decoder_hidden: int = 128
     hops: int | str = "auto"
     degree_field: bool = False
+    bit_flip: float = BIT_FLIP
 
     def run_config(self, dataset: DatasetSpec, method: str, bits: int | None,
                    seed: int) -> RunConfig:
@@ -106,7 +109,8 @@ class Suite:
                          decoder_hidden=self.decoder_hidden, dim=self.dim, hidden=self.hidden,
                          epochs=epochs, metric=dataset.metric, seed=seed, device="cpu",
                          hops=method_hops(method, self.hops),
-                         degree_field=self.degree_field and method in ("hash", "random"))
+                         degree_field=self.degree_field and method in ("hash", "random"),
+                         bit_flip=self.bit_flip)
 
 
 SUITES = {
@@ -277,11 +281,12 @@ def plot(rows: list[dict], path: Path) -> Path:
 
 def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] | None = None,
            bits_per_index: int | None = None, hops: int | str | None = None,
-           degree_field: bool | None = None, bits: list[int] | None = None) -> Suite:
+           degree_field: bool | None = None, bits: list[int] | None = None,
+           bit_flip: float | None = None) -> Suite:
     """The suite restricted to ``datasets`` and ``methods`` (all when ``None``), with the coded
     methods' ``b`` set to ``bits_per_index``, hash codes' walk length to ``hops``, the
-    degree field to ``degree_field`` and the code lengths to those of ``bits`` the suite has,
-    if given; unknown names raise :class:`ConfigError` listing what the suite has."""
+    degree field to ``degree_field``, the code lengths to those of ``bits`` the suite has
+    and the training bit flips to ``bit_flip``, if given; unknown names raise :class:`ConfigError` listing what the suite has."""
     known = [d.name for d in suite.datasets]
     unknown = [name for name in datasets or () if name not in known]
     if unknown:
@@ -307,6 +312,7 @@ def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] |
                    bits_per_index=bits_per_index or suite.bits_per_index,
                    hops=suite.hops if hops is None else parse_hops(hops),
                    degree_field=suite.degree_field if degree_field is None else degree_field,
+                   bit_flip=suite.bit_flip if bit_flip is None else bit_flip,
                    bits=tuple(c for c in suite.bits if not bits or c in bits))
 
 
@@ -320,6 +326,12 @@ def results_hops(results: dict) -> int | str:
     """The hash codes' walk length of a ``results.json`` (results from before multi-hop codes
     are 1-hop)."""
     return results["config"].get("hops", 1)
+
+
+def results_bit_flip(results: dict) -> float:
+    """The coded methods' training bit flips of a ``results.json`` (results from before bit
+    flips have none)."""
+    return results["config"].get("bit_flip", 0.0)
 
 
 def _previous_runs(out_dir: Path, suite_name: str, suite: Suite,
@@ -348,6 +360,10 @@ def _previous_runs(out_dir: Path, suite_name: str, suite: Suite,
     if hops != suite.hops:
         raise ConfigError(f"--merge: {path} has hash codes of --hops {hops}, this call "
                           f"{suite.hops}; pass --hops {hops} or another --out")
+    flip = results_bit_flip(previous)
+    if flip != suite.bit_flip:
+        raise ConfigError(f"--merge: {path} trained codes with --bit-flip {flip}, this call "
+                          f"with {suite.bit_flip}; pass --bit-flip {flip} or another --out")
     running = {d.name: d.methods or suite.methods for d in suite.datasets}
     listed = {d.name: d.methods or whole.methods for d in whole.datasets}
 
@@ -431,7 +447,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
                        merge: bool = False, resume: bool = False,
                        hops: int | str | None = None,
                        degree_field: bool | None = None,
-                       bits: list[int] | None = None) -> dict:
+                       bits: list[int] | None = None, bit_flip: float | None = None) -> dict:
     """Run a suite (a name in :data:`SUITES` or a :class:`Suite`), optionally only some
     ``datasets`` and ``methods`` and with another ``b`` for the codes or another walk length
     ``hops`` for hash codes (see :func:`select`);
@@ -446,7 +462,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
     """
     suite_name = suite if isinstance(suite, str) else "custom"
     whole = SUITES[suite] if isinstance(suite, str) else suite
-    suite = select(whole, datasets, methods, bits_per_index, hops, degree_field, bits)
+    suite = select(whole, datasets, methods, bits_per_index, hops, degree_field, bits, bit_flip)
     out_dir = Path(out_dir)
     names = [d.name for d in suite.datasets]
     kept, parts = _previous_runs(out_dir, suite_name, suite, whole) if merge else ([], [])
@@ -504,6 +520,7 @@ def run_accuracy_bench(suite: str | Suite, data_root: str | Path, out_dir: str |
                           "link_epochs": shown.link_epochs, "dim": shown.dim,
                           "hidden": shown.hidden, "gnn": "sage, 2 layers",
                           "bits_per_index": suite.bits_per_index, "hops": suite.hops,
+                          "bit_flip": suite.bit_flip,
                           "codebook_dim": suite.codebook_dim,
                           "decoder_hidden": suite.decoder_hidden, "methods": shown.methods,
                           "datasets": [d.__dict__ for d in shown.datasets]},

@@ -11,17 +11,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hashembed.bench.accuracy import CODED, METHODS, results_bits_per_index, results_hops
+from hashembed.bench.accuracy import (CODED, METHODS, results_bit_flip, results_bits_per_index,
+                                      results_hops)
 from hashembed.core.codeformat import SUPPORTED_BITS_PER_INDEX
 from hashembed.core.errors import ConfigError
 
 
-def _column(method: str, bits_per_index: int, hops: int | str = 1) -> str:
-    """``hash b=4``; multi-hop hash codes add their walk length: ``hash b=4 K=auto``."""
+def _column(method: str, bits_per_index: int, hops: int | str = 1, bit_flip: float = 0.0
+            ) -> str:
+    """``hash b=4``; multi-hop hash codes add their walk length (``hash b=4 K=auto``) and codes
+    trained with bit flips their rate (``hash b=4 K=auto q=0.1``)."""
     if method not in CODED:
         return method
-    return f"{method} b={bits_per_index}" + (f" K={hops}" if method == "hash" and hops != 1
-                                             else "")
+    return (f"{method} b={bits_per_index}"
+            + (f" K={hops}" if method == "hash" and hops != 1 else "")
+            + (f" q={bit_flip:g}" if bit_flip else ""))
 
 
 def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, dict]:
@@ -44,20 +48,22 @@ def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, d
         if results.get("benchmark") != "accuracy":
             raise ConfigError(f"{file} is not the output of `hashembed bench accuracy`")
         b, hops = results_bits_per_index(results), results_hops(results)
+        flip = results_bit_flip(results)
         lengths.update(row["bits"] for row in results["summary"] if row["bits"])
         for row in results["summary"]:
             if row["bits"] not in (bits, None):
                 continue
             datasets += [row["dataset"]] if row["dataset"] not in datasets else []
             metrics[row["dataset"]] = row["metric"]
-            cells[(row["dataset"], _column(row["method"], b, hops))] = {**row,
-                                                                       "source": str(path)}
+            cells[(row["dataset"], _column(row["method"], b, hops, flip))] = {
+                **row, "source": str(path), "bit_flip": flip}
     if not any(cell["bits"] == bits for cell in cells.values()):
         raise ConfigError(f"no results at {bits} bits in {[str(p) for p in paths]}; they have "
                           f"{sorted(lengths)}")
     suite_first = sorted(SUPPORTED_BITS_PER_INDEX, key=lambda b: (b != 8, -b))  # 8, 16, 4, …
-    order = list(dict.fromkeys(_column(m, b, k) for m in METHODS for b in suite_first
-                               for k in (1, 2, 3, 4, "auto")))
+    flips = sorted({0.0} | {cell["bit_flip"] for cell in cells.values()})
+    order = list(dict.fromkeys(_column(m, b, k, q) for m in METHODS for b in suite_first
+                               for k in (1, 2, 3, 4, "auto") for q in flips))
     present = {column for _, column in cells}
     columns = [c for c in order if c in present]
     return datasets, columns, cells, metrics

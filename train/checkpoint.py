@@ -249,6 +249,7 @@ def load_run(run_dir: str | Path) -> Run:
         from hashembed.graph.holdout import HeldOut
 
         holdout = HeldOut.from_dict(json.loads((run_dir / HOLDOUT_FILE).read_text()))
-    config = RunConfig.from_dict(ckpt["run"], strict=False)
+    # runs saved before bit flips existed trained without them, whatever today's default
+    config = RunConfig.from_dict({"bit_flip": 0.0, **ckpt["run"]}, strict=False)
     return Run(run_dir, manifest["run_id"], model, graph, codes, model_config, decoder_config,
                TrainConfig(**ckpt["train"]), metrics, config, holdout)

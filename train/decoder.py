@@ -9,6 +9,14 @@ row has one more byte, the node's degree bucket ``g``, and its own table ``D: [2
 joins the sum: ``z = sum_i C_i[k_i] + D[g]``. ``D`` starts at zero, so a decoder with the
 field starts as one without it.
 
+Bit flips (``bit_flip = q``): while training, each of a row's ``c`` code bits is flipped with
+probability ``q``, drawn afresh for every row of every step (the degree byte is left alone),
+as dropout does for activations; at evaluation and in the exported graph the codes are read
+as they are. The decoder is then trained on codes near each node's own, so it maps nearby
+codes to nearby embeddings instead of memorising each node's exact code: test nodes and
+unseen nodes, whose exact codes no training loss reached, are decoded as well as their
+neighbours (docs/accuracy.md, "Bit flips").
+
 Memory per node is the code, ``c/8`` bytes; the decoder's parameters
 (``m·2^b·d_c + d_c·h + h + h·d + d`` floats) are shared by all nodes.
 
@@ -65,6 +73,9 @@ class DecoderConfig:
         hidden_dim: ``h``, the MLP's hidden width.
         embedding_dim: ``d``, the output embedding width.
         degree_field: rows end with a degree byte, embedded by a table of its own.
+        bit_flip: ``q``, the probability that each code bit is flipped while training
+            (module docstring); ``0`` reads every code as it is. Not a shape: the trained
+            weights decode the same codes whatever it was.
     """
 
     bits: int = 128
@@ -73,9 +84,12 @@ class DecoderConfig:
     hidden_dim: int = 128
     embedding_dim: int = 64
     degree_field: bool = False
+    bit_flip: float = 0.0
 
     def __post_init__(self) -> None:
         _ = self.code_format  # building it validates c, b and the field
+        if not 0 <= self.bit_flip < 0.5:  # q = 0.5 would replace every code by noise
+            raise ConfigError(f"bit_flip={self.bit_flip} must be in [0, 0.5)")
         for name in ("codebook_dim", "hidden_dim", "embedding_dim"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"DecoderConfig.{name} must be positive")
@@ -98,6 +112,27 @@ class DecoderConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def flip_bits(packed: torch.Tensor, rate: float, bits: int,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """A copy of ``packed`` whose first ``bits`` bits of each row are each flipped with
+    probability ``rate``, independently (``packed XOR mask``, ``mask``'s bits Bernoulli);
+    bytes past ``bits / 8`` (the degree byte) are kept.
+
+    Shapes:
+        packed: ``uint8 [B, w]`` with ``w >= bits / 8``; returns the same shape and dtype.
+    """
+    width = bits // 8
+    flips = torch.rand(packed.shape[0], width, 8, device=packed.device,
+                       generator=generator) < rate                            # [B, c/8, 8]
+    # any assignment of the 8 draws to the byte's 8 bits gives the same distribution
+    weights = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8,
+                           device=packed.device)
+    mask = (flips.to(torch.uint8) * weights).sum(-1, dtype=torch.uint8)      # [B, c/8]
+    flipped = packed.clone()
+    flipped[:, :width] ^= mask
+    return flipped
 
 
 class CodeDecoder(nn.Module):
@@ -150,6 +185,8 @@ class CodeDecoder(nn.Module):
         if packed.dim() != 2 or packed.shape[1] != width:
             raise ConfigError(f"{self!r}: codes have shape {list(packed.shape)}, expected "
                               f"[B, {width}]")
+        if self.training and self.config.bit_flip > 0:
+            packed = flip_bits(packed, self.config.bit_flip, self.config.bits)
         first, activation, last = self.mlp
         degree = None
         if self.degree_rows is not None:  # the last byte is the degree bucket
@@ -188,4 +225,5 @@ class CodeDecoder(nn.Module):
         c = self.config
         return (f"c={c.bits}, b={c.bits_per_index}, m={c.num_codebooks}, d_c={c.codebook_dim}, "
                 f"h={c.hidden_dim}, d={c.embedding_dim}, degree_field={c.degree_field}, "
+                f"bit_flip={c.bit_flip}, "
                 f"backend={self.backend}, fold_first_linear={self.fold_first_linear}")

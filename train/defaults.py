@@ -9,6 +9,7 @@ here, so neither imports the other's module.
 
 DEVICES = ("auto", "cpu", "cuda")
 NODE_EPOCHS, NODE_LR, NODE_PATIENCE = 300, 0.01, 50  # TrainConfig's defaults
+BIT_FLIP = 0.1  # RunConfig's: the share of code bits flipped while training (docs/accuracy.md)
 LINK_EPOCHS, LINK_LR = 20, 0.005  # LinkTrainConfig's (an epoch passes over every edge)
 LINK_BATCH_SIZE = 65536  # LinkTrainConfig's: training edges per step
 EVAL_BATCH_SIZE = 4096  # BatchConfig's: seed nodes per batch when scoring

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from hashembed.core.codeformat import DEFAULT_BITS_PER_INDEX, MAX_HOPS, PROJECTIONS, CodeSpec
 from hashembed.core.errors import ConfigError
 from hashembed.graph.splits import parse_split
-from hashembed.train.defaults import (DEVICES, EVAL_BATCH_SIZE, LINK_BATCH_SIZE, LINK_EPOCHS,
+from hashembed.train.defaults import (BIT_FLIP, DEVICES, EVAL_BATCH_SIZE, LINK_BATCH_SIZE, LINK_EPOCHS,
                                       LINK_LR, NODE_EPOCHS, NODE_LR, NODE_PATIENCE)
 
 if TYPE_CHECKING:  # the derived parts import torch
@@ -130,6 +130,10 @@ class RunConfig:
     degree_field: bool = field(default=False, metadata=_flag(
         "codes carry one byte more, each node's degree bucket (half-octaves of 1 + degree), "
         "which the decoder embeds beside the codebooks", bool))
+    bit_flip: float = field(default=BIT_FLIP, metadata=_flag(
+        "while training, flip each code bit with this probability, drawn afresh each step (a "
+        "regulariser, like dropout: the decoder learns to decode codes near a node's own, "
+        "which test and unseen nodes need; 0: off). Hash and random codes only", float))
     codebook_dim: int = field(default=64, metadata=_flag("d_c, width of a codebook row", int))
     decoder_hidden: int | None = field(default=None, metadata=_flag(
         "the code decoder's MLP hidden width (default: --hidden)", int))
@@ -194,6 +198,9 @@ class RunConfig:
                 raise ConfigError(f"{f.name} {value!r} is not one of {list(choices)}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
+        if not 0 <= self.bit_flip < 0.5:
+            raise ConfigError(f"bit_flip={self.bit_flip} must be in [0, 0.5) (0.5 would "
+                              "replace every code by noise)")
         if self.holdout_nodes is not None and not 0 < self.holdout_nodes < 1:
             raise ConfigError(f"holdout_nodes={self.holdout_nodes} must be in (0, 1)")
         if self.batch_size is None and self.eval_batch_size != EVAL_BATCH_SIZE:
@@ -240,7 +247,8 @@ class RunConfig:
         if not self.coded:
             return None
         return DecoderConfig(self.bits, self.bits_per_index, self.codebook_dim,
-                             self.decoder_hidden or self.hidden, self.dim, self.degree_field)
+                             self.decoder_hidden or self.hidden, self.dim, self.degree_field,
+                             self.bit_flip)
 
     def id_encoder(self, num_nodes: int) -> "IdEncoderConfig | None":
         """QR or the hashing trick sized to cost what ``bits``-bit codes cost; ``None`` for a

@@ -28,7 +28,8 @@ def _cmd_bench_accuracy(a: argparse.Namespace) -> int:
     run_accuracy_bench(a.suite, a.data_root, a.out, progress=not a.quiet,
                        datasets=a.datasets, methods=a.methods,
                        bits_per_index=a.bits_per_index, merge=a.merge, hops=a.hops,
-                       resume=a.resume, degree_field=a.degree_field or None, bits=a.bits)
+                       resume=a.resume, degree_field=a.degree_field or None, bits=a.bits,
+                       bit_flip=a.bit_flip)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -162,6 +163,9 @@ def add_parser(sub) -> None:
     p.add_argument("--degree-field", action="store_true",
                    help="the coded methods' rows carry a degree byte (hashembed train "
                    "--degree-field)")
+    p.add_argument("--bit-flip", type=float, metavar="Q",
+                   help="share of code bits the coded methods flip while training (default: "
+                        "hashembed train's; 0: off)")
     p.add_argument("--bits", nargs="+", type=int, metavar="C",
                    help="run only these code lengths of the suite (e.g. 128)")
     p.add_argument("--merge", action="store_true",

@@ -200,3 +200,7 @@ def test_merge_replaces_only_the_methods_it_runs(data_root, tmp_path):
     with pytest.raises(ConfigError, match="b=8, this call with b=4"):
         run_accuracy_bench(suite, data_root, tmp_path, progress=False, methods=["hash"],
                            bits_per_index=4, merge=True)
+    assert again["config"]["bit_flip"] == suite.bit_flip
+    with pytest.raises(ConfigError, match=rf"--bit-flip {suite.bit_flip}, this call with 0.0"):
+        run_accuracy_bench(suite, data_root, tmp_path, progress=False, methods=["hash"],
+                           bit_flip=0.0, merge=True)

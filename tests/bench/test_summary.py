@@ -8,13 +8,14 @@ from hashembed.bench.summary import collect, markdown
 from hashembed.core.errors import ConfigError
 
 
-def _results(path, b, rows):
+def _results(path, b, rows, **config):
     path.mkdir()
     summary = [{"dataset": d, "metric": "accuracy", "method": m, "bits": bits,
                 "test_mean": score, "test_std": 0.0, "seeds": seeds, "bytes_per_node": 1.0}
                for d, m, bits, score, seeds in rows]
     (path / "results.json").write_text(json.dumps(
-        {"benchmark": "accuracy", "config": {"bits_per_index": b}, "summary": summary}))
+        {"benchmark": "accuracy", "config": {"bits_per_index": b, **config},
+         "summary": summary}))
     return path
 
 
@@ -35,6 +36,19 @@ def test_later_results_override_and_b_gets_its_own_column(tmp_path):
     assert "| ddi (accuracy) | 0.500 | — | — | 0.100 |" in text
     assert f"- `{rerun}`: ddi: table (1 seed)" in text
     assert "| cora (accuracy) | 0.840 | 0.700 | — |" in markdown([full, b4], bits=64)
+
+
+def test_codes_trained_with_bit_flips_get_their_own_column(tmp_path):
+    """Results from before bit flips (no ``bit_flip``) keep their column; codes trained with
+    flips sit beside them, after, labelled with the rate; methods without codes are shared."""
+    plain = _results(tmp_path / "plain", 4, [("cora", "table", None, 0.84, 3),
+                                             ("cora", "hash", 128, 0.83, 3)], hops="auto")
+    flipped = _results(tmp_path / "flipped", 4, [("cora", "hash", 128, 0.85, 3)], hops="auto",
+                       bit_flip=0.1)
+    _, columns, cells, _ = collect([plain, flipped], 128)
+    assert columns == ["table", "hash b=4 K=auto", "hash b=4 K=auto q=0.1"]
+    assert cells[("cora", "hash b=4 K=auto")]["test_mean"] == 0.83
+    assert "| cora (accuracy) | 0.840 | 0.830 | 0.850 |" in markdown([plain, flipped])
 
 
 def test_bad_inputs_are_named(tmp_path):

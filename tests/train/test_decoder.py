@@ -132,3 +132,51 @@ def test_the_degree_field_adds_its_own_row_and_starts_at_nothing(fold):
     assert touched == [0, 2, 3, 5, 9, 61]
     with pytest.raises(ConfigError, match=r"expected \[B, 5\]"):
         with_field(packed)
+
+
+def test_flip_bits_flips_every_code_bit_at_the_rate_and_keeps_the_degree_byte():
+    """Each of the c code bits of each row flips with probability q, independently of its
+    position; the bytes past c/8 (the degree byte) and the input are left as they were."""
+    import numpy as np
+
+    from hashembed.core.codeformat import unpack_codes
+    from hashembed.train.decoder import flip_bits
+
+    rows, q = 20_000, 0.1
+    packed = torch.randint(0, 256, (rows, 5), dtype=torch.uint8)  # c = 32, then a degree byte
+    before = packed.clone()
+    flipped = flip_bits(packed, q, 32, generator=torch.Generator().manual_seed(0))
+    assert flipped.shape == packed.shape and flipped.dtype == torch.uint8
+    assert torch.equal(packed, before)
+    assert torch.equal(flipped[:, 4], packed[:, 4])
+    changed = unpack_codes((flipped[:, :4] ^ packed[:, :4]).numpy(), 32)   # bool [rows, 32]
+    # per position: binomial(20000, 0.1), std 0.0021; overall: std 0.0004
+    assert np.abs(changed.mean(0) - q).max() < 0.012
+    assert abs(changed.mean() - q) < 0.002
+    again = flip_bits(packed, q, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again, flipped)  # the draws follow the generator
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_bit_flips_act_while_training_only(fold):
+    """``bit_flip`` changes what a training step decodes, never what evaluation decodes:
+    in eval mode the decoder equals one without flips and the same weights."""
+    config = DecoderConfig(bits=32, bits_per_index=4, codebook_dim=8, hidden_dim=16,
+                           embedding_dim=6)
+    noisy = CodeDecoder(DecoderConfig(**{**config.to_dict(), "bit_flip": 0.2}),
+                        fold_first_linear=fold)
+    plain = CodeDecoder(config, fold_first_linear=fold)
+    plain.load_state_dict(noisy.state_dict())
+    packed = torch.randint(0, 256, (64, 4), dtype=torch.uint8)
+    noisy.eval()
+    torch.testing.assert_close(noisy(packed), plain(packed))
+    noisy.train()
+    assert not torch.allclose(noisy(packed), plain(packed))
+    assert torch.equal(plain.train()(packed), plain.eval()(packed))  # q = 0: nothing drawn
+    assert "bit_flip=0.2" in repr(noisy)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 0.5])
+def test_a_bit_flip_rate_outside_its_range_is_named(rate):
+    with pytest.raises(ConfigError, match=f"bit_flip={rate} must be in"):
+        DecoderConfig(bits=32, bit_flip=rate)

@@ -10,6 +10,7 @@ import pytest
 from hashembed.app.cli import build_parser, main
 from hashembed.core.errors import ConfigError
 from hashembed.train.checkpoint import load_run
+from hashembed.train.defaults import BIT_FLIP
 from hashembed.train.model import GNN_TYPES
 from hashembed.train.runconfig import (GNNS, RunConfig, add_run_flags, read_config_file,
                                        run_config_from_args)
@@ -44,6 +45,8 @@ def test_derived_parts_follow_the_settings():
     assert config.train_config().epochs == 7 and config.batch_config() is None
     assert RunConfig(batch_size=256, layers=3).batch_config().fanout == (15, 10, 5)
     assert RunConfig(coding="none").code_spec() is None
+    assert RunConfig().decoder_config().bit_flip == BIT_FLIP > 0  # on by default
+    assert RunConfig(bit_flip=0.0).decoder_config().bit_flip == 0.0
     assert RunConfig(coding="qr").id_encoder(10_000).kind == "qr"
     link = RunConfig(epochs=40).link_config()
     assert (link.epochs, link.eval_every) == (40, 2)
@@ -54,6 +57,7 @@ def test_derived_parts_follow_the_settings():
     (dict(fanout=(10, 5)), "--fanout goes with --batch-size"),
     (dict(batch_size=64, fanout=(10,)), "1 hops for a 2-layer GNN"),
     (dict(dropout=1.0), "dropout=1.0"),
+    (dict(bit_flip=0.5), "bit_flip=0.5 must be in"),
     (dict(split="random:0.5"), "random"),
     (dict(hidden=0), "hidden=0 must be at least 1"),
 ])
