@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hashembed.bench.harness import environment, format_table, method_hops, write_json
+from hashembed.train.defaults import BIT_FLIP
 
 INDUCTIVE_DATASETS = ("planetoid-cora", "planetoid-citeseer", "planetoid-pubmed", "twitch-DE",
                       "email-eu-core")
@@ -49,10 +50,12 @@ def _degree_baseline(graph, held) -> tuple[float, float]:
 def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, methods=METHODS,
                         seeds=(0,), fraction: float = 0.1, bits: int = 128,
                         out: str | Path = "runs/bench/inductive.json",
-                        progress: bool = False, hops: int | str = "auto") -> dict:
+                        progress: bool = False, hops: int | str = "auto",
+                        bit_flip: float = BIT_FLIP) -> dict:
     """Run the study (module docstring); print a table and write JSON. ``hops``: the hash
     codes' walk length (``K`` or ``"auto"``; a new node's multi-hop code is computed from
-    its neighbourhood, :mod:`hashembed.serve.unseen`)."""
+    its neighbourhood, :mod:`hashembed.serve.unseen`); ``bit_flip``: the share of code bits
+    flipped while training (``hashembed train --bit-flip``)."""
     from hashembed import pipeline
     from hashembed.graph.datasets import load_dataset
     from hashembed.train.run import prepare_graph, train_run
@@ -70,7 +73,7 @@ def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, meth
                 else:
                     config = RunConfig(coding=method, bits=bits, seed=seed,
                                        holdout_nodes=fraction, device="cpu",
-                                       hops=method_hops(method, hops))
+                                       hops=method_hops(method, hops), bit_flip=bit_flip)
                     with tempfile.TemporaryDirectory() as tmp:
                         metrics = train_run(graph, config, Path(tmp) / "run",
                                             progress=progress, holdout=held)
@@ -92,7 +95,7 @@ def run_inductive_bench(data_root: str | Path, datasets=INDUCTIVE_DATASETS, meth
     print(table)
     payload = {"config": {"datasets": list(datasets), "methods": list(methods),
                           "seeds": list(seeds), "fraction": fraction, "bits": bits,
-                          "hops": hops},
+                          "hops": hops, "bit_flip": bit_flip},
                "environment": environment(), "rows": rows, "table": table}
     write_json(out, payload)
     return payload

@@ -10,6 +10,7 @@ from pathlib import Path
 from hashembed.app.cli.graph import (add_like_model_flags, add_synth_model_flags, like_settings,
                                      synth_settings)
 from hashembed.pipeline import DEFAULT_DATA_ROOT
+from hashembed.train.defaults import BIT_FLIP
 
 
 def _cmd_bench_decode(a: argparse.Namespace) -> int:
@@ -101,7 +102,7 @@ def _cmd_bench_inductive(a: argparse.Namespace) -> int:
 
     run_inductive_bench(a.data_root, datasets=a.datasets, methods=a.methods, seeds=a.seeds,
                         fraction=a.fraction, bits=a.bits, out=a.out, progress=not a.quiet,
-                        hops=a.hops)
+                        hops=a.hops, bit_flip=a.bit_flip)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -285,6 +286,9 @@ def add_parser(sub) -> None:
     p.add_argument("--bits", type=int, default=128)
     p.add_argument("--hops", default="auto", help="K of the hash codes, 1 .. 4 or auto "
                    "(default auto, as hashembed train)")
+    p.add_argument("--bit-flip", type=float, default=BIT_FLIP, metavar="Q",
+                   help=f"share of code bits flipped while training (default {BIT_FLIP}, as "
+                        "hashembed train; 0: off)")
     p.add_argument("--out", type=Path, default=Path("runs/bench/inductive.json"))
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_bench_inductive)

@@ -95,12 +95,13 @@ def test_flag_errors_keep_their_message_and_file_types_are_checked(capsys):
 def test_a_run_saves_its_config_whole_and_train_config_repeats_it(tmp_path, capsys):
     common = ["--dataset", "cora", "--quiet", "--epochs", "3", "--bits", "32",
               "--codebook-dim", "16", "--dim", "16", "--hidden", "16", "--decoder-hidden",
-              "24", "--seed", "2"]
+              "24", "--seed", "2", "--bit-flip", "0.2"]
     assert main(["train", *common, "--out", str(tmp_path / "a")]) == 0
     saved = json.loads((tmp_path / "a" / "metrics.json").read_text())["config"]["run"]
     config = RunConfig.from_dict(saved)
     assert (config.decoder_hidden, config.hidden, config.seed, config.epochs) == (24, 16, 2, 3)
     assert load_run(tmp_path / "a").config == config
+    assert config.bit_flip == load_run(tmp_path / "a").decoder_config.bit_flip == 0.2
     # --config starts from the saved settings; a flag beside it overrides one of them
     assert main(["train", "--dataset", "cora", "--quiet", "--config",
                  str(tmp_path / "a" / "metrics.json"), "--epochs", "2",
