@@ -286,7 +286,8 @@ def select(suite: Suite, datasets: list[str] | None = None, methods: list[str] |
     """The suite restricted to ``datasets`` and ``methods`` (all when ``None``), with the coded
     methods' ``b`` set to ``bits_per_index``, hash codes' walk length to ``hops``, the
     degree field to ``degree_field``, the code lengths to those of ``bits`` the suite has
-    and the training bit flips to ``bit_flip``, if given; unknown names raise :class:`ConfigError` listing what the suite has."""
+    and the training bit flips to ``bit_flip``, if given; unknown names raise
+    :class:`ConfigError` listing what the suite has."""
     known = [d.name for d in suite.datasets]
     unknown = [name for name in datasets or () if name not in known]
     if unknown:

@@ -13,9 +13,9 @@ Bit flips (``bit_flip = q``): while training, each of a row's ``c`` code bits is
 probability ``q``, drawn afresh for every row of every step (the degree byte is left alone),
 as dropout does for activations; at evaluation and in the exported graph the codes are read
 as they are. The decoder is then trained on codes near each node's own, so it maps nearby
-codes to nearby embeddings instead of memorising each node's exact code: test nodes and
-unseen nodes, whose exact codes no training loss reached, are decoded as well as their
-neighbours (docs/accuracy.md, "Bit flips").
+codes to nearby embeddings instead of memorising each node's exact code, which helps test
+nodes and unseen nodes, whose exact codes no training loss reached (docs/accuracy.md,
+"Bit flips").
 
 Memory per node is the code, ``c/8`` bytes; the decoder's parameters
 (``m·2^b·d_c + d_c·h + h + h·d + d`` floats) are shared by all nodes.
@@ -46,6 +46,7 @@ from torch import nn
 from hashembed.core.codeformat import DEFAULT_BITS_PER_INDEX, DEGREE_BUCKETS, CodeSpec
 from hashembed.core.errors import ConfigError
 from hashembed.kernels.reference import MAX_CODEBOOK_DIM, code_decode_reference
+from hashembed.train.defaults import check_bit_flip
 
 
 def kernel_serves(is_cuda: bool, dtype: torch.dtype, width: int) -> bool:
@@ -88,8 +89,7 @@ class DecoderConfig:
 
     def __post_init__(self) -> None:
         _ = self.code_format  # building it validates c, b and the field
-        if not 0 <= self.bit_flip < 0.5:  # q = 0.5 would replace every code by noise
-            raise ConfigError(f"bit_flip={self.bit_flip} must be in [0, 0.5)")
+        check_bit_flip(self.bit_flip)
         for name in ("codebook_dim", "hidden_dim", "embedding_dim"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"DecoderConfig.{name} must be positive")

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 from hashembed.core.codeformat import DEFAULT_BITS_PER_INDEX, MAX_HOPS, PROJECTIONS, CodeSpec
 from hashembed.core.errors import ConfigError
 from hashembed.graph.splits import parse_split
-from hashembed.train.defaults import (BIT_FLIP, DEVICES, EVAL_BATCH_SIZE, LINK_BATCH_SIZE, LINK_EPOCHS,
-                                      LINK_LR, NODE_EPOCHS, NODE_LR, NODE_PATIENCE)
+from hashembed.train.defaults import (BIT_FLIP, DEVICES, EVAL_BATCH_SIZE, LINK_BATCH_SIZE,
+                                      LINK_EPOCHS, LINK_LR, NODE_EPOCHS, NODE_LR,
+                                      NODE_PATIENCE, check_bit_flip)
 
 if TYPE_CHECKING:  # the derived parts import torch
     from hashembed.train.decoder import DecoderConfig
@@ -198,9 +199,7 @@ class RunConfig:
                 raise ConfigError(f"{f.name} {value!r} is not one of {list(choices)}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
-        if not 0 <= self.bit_flip < 0.5:
-            raise ConfigError(f"bit_flip={self.bit_flip} must be in [0, 0.5) (0.5 would "
-                              "replace every code by noise)")
+        check_bit_flip(self.bit_flip)
         if self.holdout_nodes is not None and not 0 < self.holdout_nodes < 1:
             raise ConfigError(f"holdout_nodes={self.holdout_nodes} must be in (0, 1)")
         if self.batch_size is None and self.eval_batch_size != EVAL_BATCH_SIZE:
