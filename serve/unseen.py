@@ -29,6 +29,7 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from hashembed.core.codeformat import degree_buckets, pack_codes, take_codes
 from hashembed.core.projection import (FIXED_POINT_SCALE, new_node_bits, projection_fixed,
@@ -93,13 +94,14 @@ def multi_hop_projection(indptr, indices, node: UnseenNode, keys_of_rows, manife
     keys = np.concatenate([keys_of_rows(sub.nodes), np.array([node.key], dtype=np.uint64)])
     p = projection_fixed(keys, 0, spec.bits, spec.seed, spec.projection).astype(np.int64)
     src, dst = sub.edge_index
+    # A[v, u] = number of edges u -> v (duplicates summed); an int64 product, so exact
+    adjacency = csr_matrix((np.ones(src.size, dtype=np.int64), (dst, src)),
+                           shape=(p.shape[0], p.shape[0]))
     shifts = np.asarray(manifest.hop_shifts, dtype=np.int64)
     for hop in range(spec.hops):
         if hop:
             p >>= shifts[hop - 1]  # floor(p / 2^s): the coder's rescaling, exactly
-        walked = p.copy()
-        np.add.at(walked, dst, p[src])
-        p = walked
+        p = p + adjacency @ p
     return p[x]
 
 
