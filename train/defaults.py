@@ -12,6 +12,9 @@ from hashembed.core.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 NODE_EPOCHS, NODE_LR, NODE_PATIENCE = 300, 0.01, 50  # TrainConfig's defaults
 BIT_FLIP = 0.1  # RunConfig's: the share of code bits flipped while training (docs/accuracy.md)
+LINK_EPOCHS, LINK_LR = 20, 0.005  # LinkTrainConfig's (an epoch passes over every edge)
+LINK_BATCH_SIZE = 65536  # LinkTrainConfig's: training edges per step
+EVAL_BATCH_SIZE = 4096  # BatchConfig's: seed nodes per batch when scoring
 
 
 def check_bit_flip(rate: float) -> None:
@@ -19,6 +22,3 @@ def check_bit_flip(rate: float) -> None:
     if not 0 <= rate < 0.5:
         raise ConfigError(f"bit_flip={rate} must be in [0, 0.5) (0.5 would replace every code "
                           "by noise)")
-LINK_EPOCHS, LINK_LR = 20, 0.005  # LinkTrainConfig's (an epoch passes over every edge)
-LINK_BATCH_SIZE = 65536  # LinkTrainConfig's: training edges per step
-EVAL_BATCH_SIZE = 4096  # BatchConfig's: seed nodes per batch when scoring
