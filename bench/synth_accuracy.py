@@ -26,6 +26,7 @@ import numpy as np
 
 from hashembed.bench.harness import environment, format_table, method_hops, write_json
 from hashembed.core.errors import ConfigError
+from hashembed.train.defaults import BIT_FLIP
 
 METHODS = ("hash", "random", "table", "qr", "hashing-trick")
 SPLIT = "random:0.01,0.005,0.01"
@@ -38,13 +39,15 @@ def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, m
                              resume: bool = False,
                              out: str | Path = "runs/bench/synth-accuracy.json",
                              hops: int = 1, like: dict | None = None,
-                             data_root: str | Path | None = None) -> dict:
+                             data_root: str | Path | None = None,
+                             bit_flip: float = BIT_FLIP) -> dict:
     """Run the study (module docstring); ``synth`` are the graph model's settings
     (:class:`~hashembed.graph.synth.SynthConfig` fields other than ``num_nodes``, e.g.
     ``{"group_min": 50}``; the rest keep their defaults). ``like`` (``{"dataset", "copies",
     "rewire"}``) takes the second graph model instead, copies of a real graph
     (:mod:`hashembed.graph.synth_like`; ``num_nodes`` is then ``None``). ``hops``: the hash
-    codes' walk length ``K``."""
+    codes' walk length ``K``; ``bit_flip``: the share of code bits the coded methods flip
+    while training (``hashembed train --bit-flip``)."""
     from hashembed import pipeline
     from hashembed.core.codeformat import CodeSpec
     from hashembed.graph.synth import SynthConfig
@@ -84,7 +87,7 @@ def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, m
                                    seed=seed, hops=method_hops(method, hops),
                                    split=SPLIT, batch_size=batch_size,
                                    fanout=parse_fanout(fanout), epochs=epochs,
-                                   patience=epochs, lr=lr)
+                                   patience=epochs, lr=lr, bit_flip=bit_flip)
                 pipeline.train(pipeline.GraphSource(graph_dir=graph), config, run,
                                codes_dir=codes_dir, overwrite=True, progress=False)
             metrics = json.loads((run / "metrics.json").read_text())
@@ -108,7 +111,7 @@ def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, m
     labels = np.load(graph / "labels.npy", mmap_mode="r")
     classes = int(labels.max()) + 1
     payload = {"config": {"num_nodes": header["num_nodes"], "graph": header["source"],
-                          "split": SPLIT, "hops": hops,
+                          "split": SPLIT, "hops": hops, "bit_flip": bit_flip,
                           "methods": list(methods), "seeds": list(seeds), "bits": bits,
                           "epochs": epochs, "lr": lr, "batch_size": batch_size,
                           "fanout": fanout, "chance": 1 / classes},

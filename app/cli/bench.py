@@ -92,7 +92,8 @@ def _cmd_bench_synth_accuracy(a: argparse.Namespace) -> int:
                              methods=a.methods, seeds=a.seeds, bits=a.bits, epochs=a.epochs,
                              lr=a.lr, batch_size=a.batch_size, fanout=a.fanout,
                              memory_gb=a.memory_gb, work=a.work, resume=a.resume, out=a.out,
-                             hops=a.hops, like=like, data_root=a.data_root)
+                             hops=a.hops, like=like, data_root=a.data_root,
+                             bit_flip=a.bit_flip)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -257,6 +258,9 @@ def add_parser(sub) -> None:
                    help="one run per method and seed (the seed draws split, codes, init)")
     p.add_argument("--bits", type=int, default=128, help="code bits c")
     p.add_argument("--hops", type=int, default=1, help="K of the hash codes (default 1)")
+    p.add_argument("--bit-flip", type=float, default=BIT_FLIP, metavar="Q",
+                   help=f"share of code bits the coded methods flip while training (default "
+                        f"{BIT_FLIP}, as hashembed train; 0: off)")
     add_like_model_flags(p)  # --like: the second graph model; --num-nodes is then ignored
     p.add_argument("--epochs", type=int, default=20,
                    help="epochs over the training seeds (also the patience)")
