@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hashembed.bench.accuracy import (CODED, METHODS, results_bit_flip, results_bits_per_index,
-                                      results_hops)
+from hashembed.bench.accuracy import (CODED, METHODS, SUITES, results_bit_flip,
+                                      results_bits_per_index, results_hops)
 from hashembed.core.codeformat import SUPPORTED_BITS_PER_INDEX
 from hashembed.core.errors import ConfigError
 
@@ -34,7 +34,9 @@ def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, d
 
     Returns ``(datasets, columns, cells, metrics)``: ``cells[(dataset, column)]`` is the
     summary row used, with ``source`` (the path) added; ``metrics[dataset]`` its metric.
-    Methods without a code length (table, degree) are taken whatever ``bits``.
+    Methods without a code length (table, degree) are taken whatever ``bits``. Datasets come
+    in the full suite's order (a graph a later re-run adds sits with the others of its task),
+    any other after them as first seen.
     """
     cells: dict[tuple[str, str], dict] = {}
     metrics: dict[str, str] = {}
@@ -66,6 +68,8 @@ def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, d
                                for k in (1, 2, 3, 4, "auto") for q in flips))
     present = {column for _, column in cells}
     columns = [c for c in order if c in present]
+    suite = [spec.name for spec in SUITES["full"].datasets]
+    datasets.sort(key=lambda name: suite.index(name) if name in suite else len(suite))
     return datasets, columns, cells, metrics
 
 

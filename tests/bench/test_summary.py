@@ -72,3 +72,14 @@ def test_summary_command_prints_the_table_and_fails_in_one_line(tmp_path, capsys
     assert "| cora (accuracy) | 0.840 | 0.800 |" in capsys.readouterr().out
     assert main(["bench", "summary", str(full), "--bits", "64"]) == 2
     assert "hashembed: error: no results at 64 bits" in capsys.readouterr().err
+
+
+def test_rows_follow_the_full_suite_whatever_order_the_results_come_in(tmp_path):
+    """A graph a later re-run adds (Twitch-ENGB) sits with the node graphs, before ogbl-ddi;
+    a dataset outside the suite comes last."""
+    first = _results(tmp_path / "first", 8, [
+        ("mine", "table", None, 0.5, 1), ("ogbl-ddi", "table", None, 0.1, 1),
+        ("planetoid-cora", "table", None, 0.8, 3)])
+    later = _results(tmp_path / "later", 8, [("twitch-ENGB", "hash", 128, 0.6, 3)])
+    datasets, *_ = collect([first, later], 128)
+    assert datasets == ["planetoid-cora", "twitch-ENGB", "ogbl-ddi", "mine"]
