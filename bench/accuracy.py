@@ -124,7 +124,7 @@ SUITES = {
         datasets=(DatasetSpec("planetoid-cora"), DatasetSpec("planetoid-citeseer"),
                   DatasetSpec("planetoid-pubmed"), DatasetSpec("email-eu-core"),
                   DatasetSpec("twitch-DE"), DatasetSpec("twitch-PTBR"),
-                  DatasetSpec("twitch-ENGB"),  # the ninth node graph, since 2026-12-07
+                  DatasetSpec("twitch-ENGB"),  # the ninth node graph (docs/accuracy.md, "Twitch-ENGB")
                   DatasetSpec("tolokers", split="official:{seed}", metric="roc_auc",
                               bits=(128,), seeds=tuple(range(10))),
                   DatasetSpec("blogcatalog", task="multilabel", metric="micro_f1"),

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hashembed.bench.accuracy import (CODED, METHODS, SUITES, results_bit_flip,
-                                      results_bits_per_index, results_hops)
+from hashembed.bench.accuracy import (CODED, METHODS, results_bit_flip, results_bits_per_index,
+                                      results_hops)
 from hashembed.core.codeformat import SUPPORTED_BITS_PER_INDEX
 from hashembed.core.errors import ConfigError
 
@@ -35,12 +35,13 @@ def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, d
     Returns ``(datasets, columns, cells, metrics)``: ``cells[(dataset, column)]`` is the
     summary row used, with ``source`` (the path) added; ``metrics[dataset]`` its metric.
     Methods without a code length (table, degree) are taken whatever ``bits``. Datasets come
-    in the full suite's order (a graph a later re-run adds sits with the others of its task),
-    any other after them as first seen.
+    in the order first seen, link-prediction graphs after the node graphs (so a node graph a
+    later re-run adds sits with the others of its task).
     """
     cells: dict[tuple[str, str], dict] = {}
     metrics: dict[str, str] = {}
     datasets: list[str] = []
+    link_graphs: set[str] = set()
     lengths: set[int] = set()
     for path in paths:
         file = path / "results.json" if path.is_dir() else path
@@ -51,6 +52,8 @@ def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, d
             raise ConfigError(f"{file} is not the output of `hashembed bench accuracy`")
         b, hops = results_bits_per_index(results), results_hops(results)
         flip = results_bit_flip(results)
+        link_graphs.update(spec["name"] for spec in results["config"].get("datasets", ())
+                           if isinstance(spec, dict) and spec.get("task") == "link")
         lengths.update(row["bits"] for row in results["summary"] if row["bits"])
         for row in results["summary"]:
             if row["bits"] not in (bits, None):
@@ -68,8 +71,7 @@ def collect(paths: list[Path], bits: int) -> tuple[list[str], list[str], dict, d
                                for k in (1, 2, 3, 4, "auto") for q in flips))
     present = {column for _, column in cells}
     columns = [c for c in order if c in present]
-    suite = [spec.name for spec in SUITES["full"].datasets]
-    datasets.sort(key=lambda name: suite.index(name) if name in suite else len(suite))
+    datasets.sort(key=lambda name: name in link_graphs)  # stable: first seen within a task
     return datasets, columns, cells, metrics
 
 

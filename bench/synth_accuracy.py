@@ -24,12 +24,22 @@ from pathlib import Path
 
 import numpy as np
 
+from hashembed.bench.accuracy import CODED  # the methods that read codes (and flip bits)
 from hashembed.bench.harness import environment, format_table, method_hops, write_json
 from hashembed.core.errors import ConfigError
-from hashembed.train.defaults import BIT_FLIP
+from hashembed.train.defaults import BIT_FLIP, check_bit_flip
 
 METHODS = ("hash", "random", "table", "qr", "hashing-trick")
 SPLIT = "random:0.01,0.005,0.01"
+
+
+def _check_reused_flips(run: Path, metrics: dict, bit_flip: float) -> None:
+    """Refuse a finished run (``--resume``) trained at another flip rate than this call's:
+    the JSON records one rate for every run."""
+    trained = metrics["config"]["run"].get("bit_flip", 0.0)  # runs from before flips: none
+    if trained != bit_flip:
+        raise ConfigError(f"{run} was trained with --bit-flip {trained}, this call asks for "
+                          f"{bit_flip}; give that rate or another --work")
 
 
 def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, methods=METHODS,
@@ -56,6 +66,7 @@ def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, m
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ConfigError(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
+    check_bit_flip(bit_flip)  # before minutes of graph and codes, not after
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     graph = work / "graph"
@@ -91,6 +102,8 @@ def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, m
                 pipeline.train(pipeline.GraphSource(graph_dir=graph), config, run,
                                codes_dir=codes_dir, overwrite=True, progress=False)
             metrics = json.loads((run / "metrics.json").read_text())
+            if method in CODED:
+                _check_reused_flips(run, metrics, bit_flip)
             results.append({"method": method, "seed": seed, "val": metrics["val"],
                             "test": metrics["test"], "train": metrics["train"],
                             "bytes_total": metrics["bytes"]["total"]})
@@ -111,7 +124,8 @@ def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, m
     labels = np.load(graph / "labels.npy", mmap_mode="r")
     classes = int(labels.max()) + 1
     payload = {"config": {"num_nodes": header["num_nodes"], "graph": header["source"],
-                          "split": SPLIT, "hops": hops, "bit_flip": bit_flip,
+                          "split": SPLIT, "hops": hops,
+                          "bit_flip": bit_flip if set(CODED) & set(methods) else None,
                           "methods": list(methods), "seeds": list(seeds), "bits": bits,
                           "epochs": epochs, "lr": lr, "batch_size": batch_size,
                           "fanout": fanout, "chance": 1 / classes},

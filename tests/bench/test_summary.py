@@ -74,12 +74,17 @@ def test_summary_command_prints_the_table_and_fails_in_one_line(tmp_path, capsys
     assert "hashembed: error: no results at 64 bits" in capsys.readouterr().err
 
 
-def test_rows_follow_the_full_suite_whatever_order_the_results_come_in(tmp_path):
-    """A graph a later re-run adds (Twitch-ENGB) sits with the node graphs, before ogbl-ddi;
-    a dataset outside the suite comes last."""
+def test_a_node_graph_a_later_run_adds_comes_before_the_link_graphs(tmp_path):
+    """Rows keep the order first seen, link prediction last: Twitch-ENGB, added by a later
+    run, sits with the node graphs, before ogbl-ddi (the quick suite's names alike)."""
+    def spec(name, task):
+        return {"name": name, "task": task}
+
     first = _results(tmp_path / "first", 8, [
-        ("mine", "table", None, 0.5, 1), ("ogbl-ddi", "table", None, 0.1, 1),
-        ("planetoid-cora", "table", None, 0.8, 3)])
-    later = _results(tmp_path / "later", 8, [("twitch-ENGB", "hash", 128, 0.6, 3)])
+        ("cora", "table", None, 0.8, 3), ("ogbl-ddi", "table", None, 0.1, 1),
+        ("planetoid-cora", "table", None, 0.8, 3)],
+        datasets=[spec("cora", "node"), spec("ogbl-ddi", "link"), spec("planetoid-cora", "node")])
+    later = _results(tmp_path / "later", 8, [("twitch-ENGB", "hash", 128, 0.6, 3)],
+                     datasets=[spec("twitch-ENGB", "node")])
     datasets, *_ = collect([first, later], 128)
-    assert datasets == ["planetoid-cora", "twitch-ENGB", "ogbl-ddi", "mine"]
+    assert datasets == ["cora", "planetoid-cora", "twitch-ENGB", "ogbl-ddi"]
