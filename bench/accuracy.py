@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hashembed.core.atomic import atomic_write
-from hashembed.bench.harness import environment, format_table, method_hops, write_json
+from hashembed.bench.harness import CODED, environment, format_table, method_hops, write_json
 from hashembed.core.codeformat import check_bits_per_index
 from hashembed.core.errors import ConfigError
 from hashembed.graph.datasets import apply_split, load_dataset
@@ -47,7 +47,6 @@ from hashembed.train.defaults import BIT_FLIP
 from hashembed.train.runconfig import RunConfig, parse_hops
 from hashembed.graph.splits import parse_split
 
-CODED = ("hash", "random")
 BUDGETED = ("hashing_trick", "qr")
 METHODS = ("table", *CODED, *BUDGETED, "degree")
 

@@ -29,6 +29,9 @@ class Timing:
     repeats: int
 
 
+CODED = ("hash", "random")  # the encoders that read codes: a decoder, bit flips, a code length
+
+
 def method_hops(method: str, hops: int | str) -> int | str:
     """The ``--hops`` a bench gives one encoder: hash codes take the bench's ``K`` (a number
     or ``"auto"``); random codes, tables, QR and the hashing trick read no walks (``1``)."""

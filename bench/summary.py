@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hashembed.bench.accuracy import (CODED, METHODS, results_bit_flip, results_bits_per_index,
+from hashembed.bench.accuracy import (METHODS, results_bit_flip, results_bits_per_index,
                                       results_hops)
+from hashembed.bench.harness import CODED
 from hashembed.core.codeformat import SUPPORTED_BITS_PER_INDEX
 from hashembed.core.errors import ConfigError
 

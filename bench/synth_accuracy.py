@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashembed.bench.accuracy import CODED  # the methods that read codes (and flip bits)
-from hashembed.bench.harness import environment, format_table, method_hops, write_json
+from hashembed.bench.harness import CODED, environment, format_table, method_hops, write_json
 from hashembed.core.errors import ConfigError
 from hashembed.train.defaults import BIT_FLIP, check_bit_flip
 
