@@ -12,7 +12,8 @@ neighbours ``N(x)`` (existing nodes) and a key:
   added, with the coder's stored per-hop shifts: the walks of up to ``K`` steps from ``x``
   lie within ``K - 1`` hops of ``N(x)``, so ``p`` is computed exactly on that neighbourhood
   (:func:`multi_hop_projection`). With a serving fan-out cap the neighbourhood is capped as
-  for the model's input, and the code is then an approximation of the uncapped one;
+  for the model's input and each kept neighbour sum is weighted up to estimate the full one
+  (:func:`capped_sum_weights`): the code is then an approximation of the uncapped one;
 * its output is the model's on the graph with ``x`` and its edges added: the in-edges of every
   node within ``edge_hops - 1`` hops of ``x`` — the neighbourhood of ``N(x)`` the bundle's CSR
   gives, plus ``u -> x`` and ``x -> u`` for every ``u`` in ``N(x)``.
@@ -78,15 +79,18 @@ def unseen_code(node: UnseenNode, keys_of_rows, manifest, indptr=None, indices=N
 
 def multi_hop_projection(indptr, indices, node: UnseenNode, keys_of_rows, manifest,
                          neighbourhood: tuple[Subgraph, int] | None = None) -> np.ndarray:
-    """``int64 [c]``: row ``x`` of ``Â'^K R`` for the unseen node ``x``, with the coder's hop
-    shifts, ``Â'`` the adjacency (plus self-loops) with ``x`` and its edges added.
+    """``int64 [c]`` (``float64`` where a fan-out cap binds): row ``x`` of ``Â'^K R`` for the
+    unseen node ``x``, with the coder's hop shifts, ``Â'`` the adjacency (plus self-loops)
+    with ``x`` and its edges added. ``indptr`` is needed whenever the manifest has a cap
+    (the weights read the nodes' full degrees).
 
     Hop ``h`` needs hop ``h - 1``'s sums at nodes one step closer to ``x``, so iterating on
     the subgraph of in-edges of the nodes within ``K - 2`` hops of ``N(x)`` (plus ``x``'s
     edges) gives ``x`` its exact value even though the nodes at its rim get partial sums
     (they are read only at hop 0, as ``R``). Integer arithmetic in int64 (the coder's shifts
     keep a sum near ``2^52``, far inside int64 even with ``x``'s extra edge), so the order of
-    the sums does not matter.
+    the sums does not matter. Where a fan-out cap binds, the sums are weighted estimates in
+    float64 (:func:`capped_sum_weights`) and the result is rounded like them.
     """
     spec = manifest.code_spec
     sub, x = neighbourhood or unseen_subgraph(indptr, indices, node, spec.hops,
@@ -94,15 +98,50 @@ def multi_hop_projection(indptr, indices, node: UnseenNode, keys_of_rows, manife
     keys = np.concatenate([keys_of_rows(sub.nodes), np.array([node.key], dtype=np.uint64)])
     p = projection_fixed(keys, 0, spec.bits, spec.seed, spec.projection).astype(np.int64)
     src, dst = sub.edge_index
+    shifts = np.asarray(manifest.hop_shifts, dtype=np.int64)
+    weights = (None if manifest.fanout_cap is None
+               else capped_sum_weights(indptr, sub, x, node.neighbour_rows.size))
+    if weights is not None:  # a cap binds somewhere: an estimate, in float64
+        adjacency = csr_matrix((weights, (dst, src)), shape=(p.shape[0], p.shape[0]))
+        estimate = p.astype(np.float64)
+        for hop in range(spec.hops):
+            if hop:
+                estimate = np.floor(estimate / np.exp2(shifts[hop - 1]))
+            estimate = estimate + adjacency @ estimate
+        return estimate[x]
     # A[v, u] = number of edges u -> v (duplicates summed); an int64 product, so exact
     adjacency = csr_matrix((np.ones(src.size, dtype=np.int64), (dst, src)),
                            shape=(p.shape[0], p.shape[0]))
-    shifts = np.asarray(manifest.hop_shifts, dtype=np.int64)
     for hop in range(spec.hops):
         if hop:
             p >>= shifts[hop - 1]  # floor(p / 2^s): the coder's rescaling, exactly
         p = p + adjacency @ p
     return p[x]
+
+
+def capped_sum_weights(indptr, sub: Subgraph, x: int, degree_x: int) -> np.ndarray | None:
+    """``float64 [E]``: a weight per edge of the unseen node's capped neighbourhood that makes
+    each node's capped neighbour sum estimate its full one, or ``None`` where no cap binds.
+
+    A fan-out cap keeps ``k_v`` of node ``v``'s ``d_v`` in-edges; ``(d_v / k_v) * sum over
+    the kept`` estimates ``sum over all d_v`` (the Horvitz-Thompson weight of evenly spaced
+    kept edges), so a multi-hop sum over capped walks keeps the scale of the coder's sums
+    and of the thresholds they were cut at. Without the weights every capped sum shrinks
+    (fewer walks), and on graphs with hubs most of the unseen node's bits fall to one side
+    of their thresholds. The unseen node's own in-edges weigh ``degree_x / k_x``; its edges
+    to its neighbours weigh 1 (each neighbour gains exactly that one edge).
+    """
+    src, dst = sub.edge_index
+    graph_edge = (src != x) & (dst != x)
+    kept = np.bincount(dst[graph_edge], minlength=x + 1).astype(np.float64)
+    degree = np.zeros(x + 1, dtype=np.float64)
+    degree[:x] = indptr[sub.nodes + 1] - indptr[sub.nodes]  # rows only: the CSR is mapped
+    degree[x] = degree_x
+    kept[x] = np.count_nonzero(dst == x)
+    # nodes at the rim have no in-edges here (only read as R): weight 1, never used
+    scale = np.where(kept > 0, degree / np.maximum(kept, 1), 1.0)
+    weights = np.where(src == x, 1.0, scale[dst])
+    return None if np.all(weights == 1.0) else weights
 
 
 def unseen_subgraph(indptr, indices, node: UnseenNode, edge_hops: int,
