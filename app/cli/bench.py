@@ -236,12 +236,13 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/bench/string-build.json"))
     p.set_defaults(func=_cmd_bench_string_build)
 
-    p = bench.add_parser("fanout", help="test accuracy and single-node latency served with "
-                         "each fan-out cap (0: exact neighbourhoods)")
+    p = bench.add_parser("fanout", help="test accuracy and single-node latency (known nodes "
+                         "and unseen copies) served with each fan-out cap (0: exact)")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--caps", type=int, nargs="+", default=[0, 5, 10, 15, 25])
     p.add_argument("--nodes", type=int, default=2000, help="test nodes scored (a sample)")
-    p.add_argument("--queries", type=int, default=200, help="single-node requests timed")
+    p.add_argument("--queries", type=int, default=200,
+                   help="test nodes timed, each as a known and as an unseen node")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/bench/fanout.json"))
     p.set_defaults(func=_cmd_bench_fanout)
