@@ -123,7 +123,7 @@ SUITES = {
         datasets=(DatasetSpec("planetoid-cora"), DatasetSpec("planetoid-citeseer"),
                   DatasetSpec("planetoid-pubmed"), DatasetSpec("email-eu-core"),
                   DatasetSpec("twitch-DE"), DatasetSpec("twitch-PTBR"),
-                  DatasetSpec("twitch-ENGB"),  # the ninth node graph (docs/accuracy.md, "Twitch-ENGB")
+                  DatasetSpec("twitch-ENGB"),  # the ninth node graph (docs/accuracy.md)
                   DatasetSpec("tolokers", split="official:{seed}", metric="roc_auc",
                               bits=(128,), seeds=tuple(range(10))),
                   DatasetSpec("blogcatalog", task="multilabel", metric="micro_f1"),

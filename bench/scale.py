@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from hashembed.bench.harness import environment, format_table, peak_rss_bytes, write_json
+from hashembed.core.errors import ConfigError
+from hashembed.train.defaults import BIT_FLIP, check_bit_flip
 
 STAGES = ("synth", "build", "codes", "train", "export", "open", "predict")
 WARMUP_QUERIES = 20  # untimed requests before the timed ones (first-touch page faults)
@@ -78,7 +80,9 @@ def _stage_main(argv: list[str]) -> None:
                             memory_gb=memory, overwrite=True, progress=False)
     elif stage == "train":
         run_config = RunConfig(bits=128, split="random:0.01,0.002,0.002", epochs=1,
-                               patience=1, batch_size=1024, fanout=(15, 10))
+                               patience=1, batch_size=1024, fanout=(15, 10),
+                               bit_flip=config["bit_flip"])
+        extra["bit_flip"] = config["bit_flip"]
         pipeline.train(pipeline.GraphSource(graph_dir=work / "synth"), run_config, work / "run",
                        codes_dir=work / "codes", overwrite=True, progress=False)
     elif stage == "export":
@@ -122,6 +126,7 @@ class ScaleConfig:
         queries: single-node predictions timed.
         memory_gb: budget handed to ``synth``, ``graph build`` and ``codes``.
         fanout_cap: the bundle's serving fan-out cap (``None``: exact neighbourhoods).
+        bit_flip: share of code bits flipped while training (``hashembed train --bit-flip``).
     """
 
     num_nodes: int
@@ -129,6 +134,7 @@ class ScaleConfig:
     queries: int = 200
     memory_gb: float = 4.0
     fanout_cap: int | None = 15
+    bit_flip: float = BIT_FLIP
 
 
 def _run_stage(stage: str, work: Path, config: ScaleConfig, resume: bool) -> dict:
@@ -151,18 +157,25 @@ def _run_stage(stage: str, work: Path, config: ScaleConfig, resume: bool) -> dic
 def run_scale_bench(sizes: list[int], avg_degree: float = 10.0, work: str | Path = "runs/scale",
                     queries: int = 200, out: str | Path = "runs/bench/scale.json",
                     memory_gb: float = 4.0, fanout_cap: int | None = 15,
-                    resume: bool = False) -> dict:
+                    resume: bool = False, bit_flip: float = BIT_FLIP) -> dict:
     """Run every stage at every size (see module docstring); print a table, write JSON.
-    With ``resume``, stages that already left a result in ``work`` are not run again."""
+    With ``resume``, stages that already left a result in ``work`` are not run again (a
+    training stage of another ``bit_flip`` is refused)."""
+    check_bit_flip(bit_flip)
     rows = []
     for n in sizes:
-        config = ScaleConfig(n, avg_degree, queries, memory_gb, fanout_cap)
+        config = ScaleConfig(n, avg_degree, queries, memory_gb, fanout_cap, bit_flip)
         folder = Path(work) / f"n{n}"
         folder.mkdir(parents=True, exist_ok=True)
         results = {}
         for stage in ("synth", "edges", "build", "codes", "train", "export", "open",
                       "predict"):
             results[stage] = _run_stage(stage, folder, config, resume)
+            trained = results[stage].get("bit_flip", bit_flip)  # older results: unrecorded
+            if stage == "train" and trained != bit_flip:
+                raise ConfigError(f"{folder / 'train.result.json'} trained with --bit-flip "
+                                  f"{trained}, this call asks for {bit_flip}; give that "
+                                  "rate or another --work")
             print(f"n={n:,} {stage}: {results[stage]['seconds']:.1f} s", file=sys.stderr)
         header = json.loads((folder / "synth" / "graph.json").read_text())
         edges = int(header["num_edges"])
@@ -190,7 +203,8 @@ def run_scale_bench(sizes: list[int], avg_degree: float = 10.0, work: str | Path
                                 ("p50_ms", "p50 ms", ".1f"), ("p99_ms", "p99 ms", ".1f")])
     print(table)
     payload = {"config": {"sizes": sizes, "avg_degree": avg_degree, "queries": queries,
-                          "memory_gb": memory_gb, "fanout_cap": fanout_cap},
+                          "memory_gb": memory_gb, "fanout_cap": fanout_cap,
+                          "bit_flip": bit_flip},
                "environment": environment(), "rows": rows, "fits": fits, "table": table}
     write_json(out, payload)
     return payload

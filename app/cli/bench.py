@@ -49,7 +49,8 @@ def _cmd_bench_scale(a: argparse.Namespace) -> int:
 
     run_scale_bench(a.num_nodes, avg_degree=a.avg_degree, work=a.work, queries=a.queries,
                     out=a.out, memory_gb=a.memory_gb,
-                    fanout_cap=None if a.fanout_cap == 0 else a.fanout_cap, resume=a.resume)
+                    fanout_cap=None if a.fanout_cap == 0 else a.fanout_cap, resume=a.resume,
+                    bit_flip=a.bit_flip)
     print(f"results written to {a.out}", file=sys.stderr)
     return 0
 
@@ -201,6 +202,9 @@ def add_parser(sub) -> None:
                    help="budget of synth, graph build and codes")
     p.add_argument("--fanout-cap", type=int, default=15,
                    help="the bundle's serving fan-out cap (0: exact neighbourhoods)")
+    p.add_argument("--bit-flip", type=float, default=BIT_FLIP, metavar="Q",
+                   help=f"share of code bits flipped while training (default {BIT_FLIP}, as "
+                        "hashembed train; 0: off)")
     p.add_argument("--resume", action="store_true",
                    help="keep the results of stages that already ran in --work")
     p.add_argument("--out", type=Path, default=Path("runs/bench/scale.json"))
