@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from hashembed.core.atomic import atomic_write
+from hashembed.core.errors import ConfigError
 
 
 @dataclass
@@ -30,6 +31,14 @@ class Timing:
 
 
 CODED = ("hash", "random")  # the encoders that read codes: a decoder, bit flips, a code length
+
+
+def refuse_other_bit_flip(source: Path, trained: float, asked: float) -> None:
+    """Refuse to reuse (``--resume``) a run trained at another bit-flip rate than this call
+    asks for: a bench's JSON records one rate for all its runs."""
+    if trained != asked:
+        raise ConfigError(f"{source} was trained with --bit-flip {trained}, this call asks "
+                          f"for {asked}; give that rate or another --work")
 
 
 def method_hops(method: str, hops: int | str) -> int | str:

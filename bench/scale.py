@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hashembed.bench.harness import environment, format_table, peak_rss_bytes, write_json
-from hashembed.core.errors import ConfigError
+from hashembed.bench.harness import (environment, format_table, peak_rss_bytes,
+                                     refuse_other_bit_flip, write_json)
 from hashembed.train.defaults import BIT_FLIP, check_bit_flip
 
 STAGES = ("synth", "build", "codes", "train", "export", "open", "predict")
@@ -171,11 +171,9 @@ def run_scale_bench(sizes: list[int], avg_degree: float = 10.0, work: str | Path
         for stage in ("synth", "edges", "build", "codes", "train", "export", "open",
                       "predict"):
             results[stage] = _run_stage(stage, folder, config, resume)
-            trained = results[stage].get("bit_flip", bit_flip)  # older results: unrecorded
-            if stage == "train" and trained != bit_flip:
-                raise ConfigError(f"{folder / 'train.result.json'} trained with --bit-flip "
-                                  f"{trained}, this call asks for {bit_flip}; give that "
-                                  "rate or another --work")
+            if stage == "train":  # older results recorded no rate: taken as this call's
+                refuse_other_bit_flip(folder / "train.result.json",
+                                      results[stage].get("bit_flip", bit_flip), bit_flip)
             print(f"n={n:,} {stage}: {results[stage]['seconds']:.1f} s", file=sys.stderr)
         header = json.loads((folder / "synth" / "graph.json").read_text())
         edges = int(header["num_edges"])

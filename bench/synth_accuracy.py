@@ -24,21 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hashembed.bench.harness import CODED, environment, format_table, method_hops, write_json
+from hashembed.bench.harness import (CODED, environment, format_table, method_hops,
+                                     refuse_other_bit_flip, write_json)
 from hashembed.core.errors import ConfigError
 from hashembed.train.defaults import BIT_FLIP, check_bit_flip
 
 METHODS = ("hash", "random", "table", "qr", "hashing-trick")
 SPLIT = "random:0.01,0.005,0.01"
-
-
-def _check_reused_flips(run: Path, metrics: dict, bit_flip: float) -> None:
-    """Refuse a finished run (``--resume``) trained at another flip rate than this call's:
-    the JSON records one rate for every run."""
-    trained = metrics["config"]["run"].get("bit_flip", 0.0)  # runs from before flips: none
-    if trained != bit_flip:
-        raise ConfigError(f"{run} was trained with --bit-flip {trained}, this call asks for "
-                          f"{bit_flip}; give that rate or another --work")
 
 
 def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, methods=METHODS,
@@ -101,8 +93,9 @@ def run_synth_accuracy_bench(num_nodes: int | None, synth: dict | None = None, m
                 pipeline.train(pipeline.GraphSource(graph_dir=graph), config, run,
                                codes_dir=codes_dir, overwrite=True, progress=False)
             metrics = json.loads((run / "metrics.json").read_text())
-            if method in CODED:
-                _check_reused_flips(run, metrics, bit_flip)
+            if method in CODED:  # runs from before flips recorded no rate: none
+                refuse_other_bit_flip(run, metrics["config"]["run"].get("bit_flip", 0.0),
+                                      bit_flip)
             results.append({"method": method, "seed": seed, "val": metrics["val"],
                             "test": metrics["test"], "train": metrics["train"],
                             "bytes_total": metrics["bytes"]["total"]})
